@@ -1,0 +1,89 @@
+"""tf.data from TFDS → per-host batches → global `jax.Array`s sharded over the mesh.
+
+Each process reads its own even slice of the split, so the same code runs on one
+CPU, a GPU box and a multi-host TPU slice. Preprocessing is a function of the
+example and a per-example seed, which makes random augmentation deterministic.
+"""
+from collections.abc import Callable, Iterator
+import logging
+
+import jax
+import ml_collections
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+# Registers the project's own builders with TFDS.
+import posergen_jax.data.synthetic_posters  # noqa: F401
+
+# (example, seed[2]) -> preprocessed example; seed is an int64 stateless-RNG seed.
+PreprocessFn = Callable[[dict[str, tf.Tensor], tf.Tensor], dict[str, tf.Tensor]]
+
+
+def get_builder(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
+  """Returns the TFDS builder named by `config.name`, preparing it if needed.
+
+  The project's own datasets (e.g. `synthetic_posters`) are generated locally;
+  others follow TFDS's usual download or manual_dir rules.
+  """
+  builder = tfds.builder(config.name, data_dir=config.data_dir)
+  builder.download_and_prepare()
+  return builder
+
+
+def create_dataset(config: ml_collections.ConfigDict, split: str, *,
+                   global_batch_size: int, preprocess: PreprocessFn, train: bool,
+                   seed: int, num_examples: int | None = None) -> tf.data.Dataset:
+  """Builds this process's batches of one split.
+
+  Args:
+    config: the `data` section (name, data_dir, shuffle_buffer).
+    split: a TFDS split name, e.g. "train".
+    global_batch_size: batch size over all processes; must divide evenly.
+    preprocess: per-example function of (example, seed) -> features.
+    train: shuffle (seeded) and repeat forever; otherwise one ordered pass.
+    seed: fixes file order, shuffling and per-example augmentation.
+    num_examples: when set, take only the first this-many examples of the
+      split (before sharding over processes).
+
+  Returns:
+    A dataset of dicts of `[global_batch_size // process_count, ...]` tensors.
+    Evaluation passes drop the last partial batch.
+  """
+  num_processes = jax.process_count()
+  if global_batch_size % num_processes:
+    raise ValueError(f"Batch size {global_batch_size} is not divisible by the "
+                     f"number of processes {num_processes}.")
+  builder = get_builder(config)
+  if num_examples is not None:
+    split = f"{split}[:{num_examples}]"
+  host_split = tfds.even_splits(split, n=num_processes, drop_remainder=True)[jax.process_index()]
+  read_config = tfds.ReadConfig(shuffle_seed=seed, interleave_cycle_length=1)
+  ds = builder.as_dataset(split=host_split, shuffle_files=train, read_config=read_config)
+  if train:
+    ds = ds.repeat()
+    ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  # Per-example seeds: (seed, running index) — deterministic whatever the parallelism.
+  ds = ds.enumerate().map(
+      lambda index, example: preprocess(
+          example, tf.stack([tf.constant(seed, tf.int64) + jax.process_index(), index])),
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.batch(global_batch_size // num_processes, drop_remainder=True)
+  return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def global_batches(ds: tf.data.Dataset,
+                   sharding: jax.sharding.NamedSharding) -> Iterator[dict[str, jax.Array]]:
+  """Yields each host batch of `ds` as global arrays sharded by `sharding`.
+
+  The global leading dimension is `process_count` times the host batch.
+  """
+  for batch in ds.as_numpy_iterator():
+    yield jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
+
+
+def log_dataset(config: ml_collections.ConfigDict) -> None:
+  """Logs the dataset name, splits and sizes."""
+  info = get_builder(config).info
+  logging.info("Dataset %s: %s", config.name,
+               {name: split.num_examples for name, split in info.splits.items()})
+

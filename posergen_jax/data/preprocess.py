@@ -1,0 +1,56 @@
+"""Per-example preprocessing ops (TF, inside tf.data)."""
+import tensorflow as tf
+
+
+def center_square_resize(image: tf.Tensor, size: int) -> tf.Tensor:
+  """Center-crops `[H, W, C]` to a square and resizes it to `[size, size, C]`.
+
+  Uses antialiased bicubic resizing; returns float32 in the input's value range.
+  """
+  shape = tf.shape(image)
+  side = tf.minimum(shape[0], shape[1])
+  top = (shape[0] - side) // 2
+  left = (shape[1] - side) // 2
+  image = tf.image.crop_to_bounding_box(image, top, left, side, side)
+  image = tf.cast(image, tf.float32)
+  if image.shape[0] == size and image.shape[1] == size:
+    return image
+  return tf.image.resize(image, (size, size), method="bicubic", antialias=True)
+
+
+def make_sr_pair(hr: tf.Tensor, lr_size: int) -> dict[str, tf.Tensor]:
+  """Builds an SR training pair from a high-res image.
+
+  Args:
+    hr: float32 `[H, H, C]` in [-1, 1].
+    lr_size: side length of the low-res image.
+
+  Returns:
+    `target` (= hr), `lowres` `[lr_size, lr_size, C]` (antialiased bicubic
+    downsampling) and `cond` `[H, H, C]` (`lowres` bicubic-upsampled back to
+    the target size), all float32 in [-1, 1].
+  """
+  size = hr.shape[0]
+  lowres = tf.clip_by_value(
+      tf.image.resize(hr, (lr_size, lr_size), method="bicubic", antialias=True), -1.0, 1.0)
+  cond = tf.clip_by_value(tf.image.resize(lowres, (size, size), method="bicubic"), -1.0, 1.0)
+  return {"target": hr, "lowres": lowres, "cond": cond}
+
+
+def sr_pairs(*, image_key: str, hr_size: int, lr_size: int, random_flip: bool):
+  """Returns a `PreprocessFn` making SR pairs (see `make_sr_pair`) plus `label` if present."""
+
+  def preprocess(example: dict[str, tf.Tensor], seed: tf.Tensor) -> dict[str, tf.Tensor]:
+    if image_key not in example:
+      raise KeyError(f"data.image_key={image_key!r} is not a feature of this dataset; "
+                     f"it has {sorted(example)}.")
+    image = center_square_resize(example[image_key], hr_size)
+    hr = tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
+    if random_flip:
+      hr = tf.image.stateless_random_flip_left_right(hr, seed=seed)
+    features = make_sr_pair(hr, lr_size)
+    if "label" in example:
+      features["label"] = tf.cast(example["label"], tf.int32)
+    return features
+
+  return preprocess

@@ -1,0 +1,62 @@
+"""Locates Noto Sans CJK (Simplified Chinese face) and loads it at a pixel size.
+
+The font comes from the PyPI wheel `noto-cjk-sans-otc`, found through the
+`noto-cjk` package's `otc_path('sans')`; Debian's `fonts-noto-cjk` file is the
+fallback. Nothing is downloaded.
+"""
+import functools
+import pathlib
+
+from PIL import ImageFont
+
+_DEBIAN_FONT = pathlib.Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+_FACE_NAME = "Noto Sans CJK SC"
+_INSTALL_HINT = (
+    "The Noto Sans CJK font was not found. Install it with "
+    "`pip install noto-cjk noto-cjk-sans-otc` (or `apt-get install fonts-noto-cjk`).")
+
+
+def _packaged_font_path() -> pathlib.Path | None:
+  try:
+    import noto_cjk  # pylint: disable=g-import-not-at-top
+    return noto_cjk.otc_path("sans")
+  except (ImportError, RuntimeError):  # noto_cjk.FontNotInstalled is a RuntimeError.
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def cjk_font_file() -> tuple[pathlib.Path, int]:
+  """Returns (path of the Noto Sans CJK collection, index of its SC face).
+
+  Raises:
+    FileNotFoundError: naming the packages to install when no font is found.
+  """
+  for path in (_packaged_font_path(), _DEBIAN_FONT):
+    if path is not None and path.is_file():
+      return path, _sc_face_index(path)
+  raise FileNotFoundError(_INSTALL_HINT)
+
+
+def _sc_face_index(path: pathlib.Path) -> int:
+  """Index of the Simplified Chinese face inside the collection."""
+  index = 0
+  while True:
+    try:
+      face = ImageFont.truetype(str(path), 12, index=index)
+    except OSError:
+      raise FileNotFoundError(f"{path} has no {_FACE_NAME!r} face. {_INSTALL_HINT}")
+    if face.getname()[0] == _FACE_NAME:
+      return index
+    index += 1
+
+
+@functools.lru_cache(maxsize=256)
+def cjk_font(size_px: int) -> ImageFont.FreeTypeFont:
+  """Noto Sans CJK SC at `size_px` pixels (clamped to >= 1), basic layout.
+
+  The basic layout engine (no libraqm) keeps the glyph placement the same on
+  every machine; Chinese and Latin text need no shaping.
+  """
+  path, index = cjk_font_file()
+  return ImageFont.truetype(str(path), max(1, int(size_px)), index=index,
+                            layout_engine=ImageFont.Layout.BASIC)

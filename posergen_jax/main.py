@@ -1,0 +1,51 @@
+r"""Entry point: `python -m posergen_jax.main --config=configs/X.py --workdir=DIR [--mode=...]`.
+
+Intentionally short: parse flags, set up JAX, hand over to the trainer.
+"""
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import jax  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from posergen_jax.training import trainer, workdir as workdir_lib  # noqa: E402
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard events, samples and eval.json.")
+flags.DEFINE_enum("mode", "train", ["train", "eval", "sample"],
+                  "train (then evaluate), eval or sample the newest checkpoint.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+MODES = {
+    "train": trainer.train_and_evaluate,
+    "eval": trainer.evaluate_checkpoint,
+    "sample": trainer.sample_checkpoint,
+}
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  # tf.data only: keep TensorFlow off the accelerators JAX uses.
+  tf.config.set_visible_devices([], "GPU")
+  tf.config.set_visible_devices([], "TPU")
+  if "JAX_COORDINATOR_ADDRESS" in os.environ or "SLURM_JOB_ID" in os.environ:
+    jax.distributed.initialize()
+  logging.info("JAX process %d/%d, local devices %s", jax.process_index(),
+               jax.process_count(), jax.local_devices())
+  try:
+    workdir_lib.ensure_writable(FLAGS.workdir)
+  except workdir_lib.WorkdirError as e:
+    sys.exit(f"error: {e}")
+  MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir)
+
+
+if __name__ == "__main__":
+  app.run(main)

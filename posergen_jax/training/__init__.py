@@ -1,0 +1,1 @@
+"""One generic trainer; model families plug in pure step functions."""

@@ -1,0 +1,41 @@
+"""The contract between the generic trainer and a model family.
+
+A family is a bundle of pure functions built from the config; the trainer
+jits them with the mesh's shardings and owns everything else (data, loop,
+checkpoints, logging, evaluation). GANs keep their critic/generator
+alternation inside `train_step`, so the loop never branches on the family.
+"""
+from collections.abc import Callable, Sequence
+import dataclasses
+from typing import Any
+
+import jax
+
+from posergen_jax.data.input_pipeline import PreprocessFn
+
+Batch = dict[str, jax.Array]
+Metrics = dict[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+  """Pure functions a model family plugs into the trainer.
+
+  Attributes:
+    make_preprocess: train (bool) -> tf.data per-example function
+      (example, seed) -> features; augmentation only when training.
+    init_state: (rng, batch) -> train state (a pytree with a `step` field and
+      `ema_params`); `batch` fixes the input shapes.
+    train_step: (state, batch, rng) -> (state, scalar metrics); randomness is
+      `fold_in(rng, state.step)` so a resumed run replays the same noise.
+    eval_step: (params, batch, rng) -> per-example metrics, each `[B]`.
+    sample_columns: (params, batch, rng) -> images `[B, H, W, C]` in [-1, 1],
+      one per grid column (e.g. low-res | sample | target).
+    learning_rate_fn: step -> learning rate, for logging.
+  """
+  make_preprocess: Callable[[bool], PreprocessFn]
+  init_state: Callable[[jax.Array, Batch], Any]
+  train_step: Callable[[Any, Batch, jax.Array], tuple[Any, Metrics]]
+  eval_step: Callable[[Any, Batch, jax.Array], Metrics]
+  sample_columns: Callable[[Any, Batch, jax.Array], Sequence[jax.Array]]
+  learning_rate_fn: Callable[[int], Any]

@@ -1,0 +1,40 @@
+"""Sample grids: rows of image columns, as uint8 arrays and PNG files."""
+from collections.abc import Sequence
+
+from etils import epath
+import numpy as np
+from PIL import Image
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+  """Float images in [-1, 1] (any shape) → uint8 in [0, 255], clipped."""
+  return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def make_grid(columns: Sequence[np.ndarray], *, pad: int = 2) -> np.ndarray:
+  """Lays out images side by side, one row per example.
+
+  Args:
+    columns: arrays `[N, H, W, C]` in [-1, 1], one per column (e.g. low-res,
+      sample, target); all of the same shape.
+    pad: white pixels between images.
+
+  Returns:
+    uint8 `[N * (H + pad) + pad, len(columns) * (W + pad) + pad, C]`.
+  """
+  columns = [to_uint8(c) for c in columns]
+  n, h, w, c = columns[0].shape
+  grid = np.full((n * (h + pad) + pad, len(columns) * (w + pad) + pad, c), 255, np.uint8)
+  for j, column in enumerate(columns):
+    for i in range(n):
+      top, left = pad + i * (h + pad), pad + j * (w + pad)
+      grid[top:top + h, left:left + w] = column[i]
+  return grid
+
+
+def write_png(path: epath.PathLike, image: np.ndarray) -> None:
+  """Writes uint8 `[H, W, 3]` to `path`, creating parent folders."""
+  path = epath.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with path.open("wb") as f:
+    Image.fromarray(image).save(f, format="PNG")

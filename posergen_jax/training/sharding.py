@@ -1,0 +1,73 @@
+"""The device mesh and the shardings built from it, once, at start-up."""
+from collections.abc import Sequence
+import dataclasses
+import math
+
+import jax
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+
+DATA_AXIS = "data"
+
+
+@dataclasses.dataclass(frozen=True)
+class MeshShardings:
+  """A mesh and the shardings every train loop needs.
+
+  Attributes:
+    mesh: the device mesh.
+    data: batch arrays, leading (batch) axis split over the data axis.
+    replicated: a full copy on every device (state, rngs, scalars).
+  """
+  mesh: jax.sharding.Mesh
+  data: NamedSharding
+  replicated: NamedSharding
+
+
+def make_mesh(axes: Sequence[tuple[str, int]],
+              devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
+  """Builds a mesh from `[(axis_name, size), ...]`; one size may be -1 (the rest).
+
+  Args:
+    axes: axis names and sizes, e.g. `[("data", -1)]` or `[("data", 2), ("model", 4)]`.
+    devices: devices to use (default: all of `jax.devices()`).
+
+  Returns:
+    A mesh with `Auto` axis types (jit propagates shardings, as pjit did).
+  """
+  devices = list(jax.devices() if devices is None else devices)
+  names = tuple(name for name, _ in axes)
+  sizes = [int(size) for _, size in axes]
+  if DATA_AXIS not in names:
+    raise ValueError(f"config.mesh={list(axes)} needs a {DATA_AXIS!r} axis.")
+  if sizes.count(-1) > 1:
+    raise ValueError(f"config.mesh={list(axes)}: at most one axis may have size -1.")
+  known = math.prod(s for s in sizes if s != -1)
+  if -1 in sizes:
+    if len(devices) % known:
+      raise ValueError(f"config.mesh={list(axes)} does not divide {len(devices)} devices.")
+    sizes[sizes.index(-1)] = len(devices) // known
+  if math.prod(sizes) != len(devices):
+    raise ValueError(
+        f"config.mesh={list(axes)} has {math.prod(sizes)} devices, but {len(devices)} are present.")
+  return jax.make_mesh(tuple(sizes), names, axis_types=(AxisType.Auto,) * len(names),
+                       devices=devices)
+
+
+def make_shardings(mesh: jax.sharding.Mesh) -> MeshShardings:
+  """Returns the data-parallel and replicated shardings over `mesh`."""
+  return MeshShardings(mesh=mesh, data=NamedSharding(mesh, P(DATA_AXIS)),
+                       replicated=NamedSharding(mesh, P()))
+
+
+def data_axis_size(mesh: jax.sharding.Mesh) -> int:
+  """Number of data-parallel shards; global batch sizes must be multiples of it."""
+  return mesh.shape[DATA_AXIS]
+
+
+def state_shardings(state_shapes, shardings: MeshShardings):
+  """Shardings for a train state given its `jax.eval_shape` pytree.
+
+  Parameters are replicated (pure data parallelism); the tree structure matches
+  `state_shapes` so it can be passed to `jax.jit(out_shardings=...)`.
+  """
+  return jax.tree.map(lambda _: shardings.replicated, state_shapes)

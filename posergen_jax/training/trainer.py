@@ -1,0 +1,215 @@
+"""The one generic train loop: mesh, data, jit, checkpoints, logging, evaluation.
+
+Model families plug in pure functions (`training/family.py`); nothing here
+knows which model it trains.
+"""
+from collections.abc import Iterator
+import dataclasses
+import functools
+import logging
+import time
+from typing import Any
+
+from clu import metric_writers, periodic_actions
+from etils import epath
+import jax
+from jax.experimental import multihost_utils
+import ml_collections
+import orbax.checkpoint as ocp
+
+from posergen_jax.data import input_pipeline
+from posergen_jax.evaluation import evaluate
+from posergen_jax.training import checkpoint, family as family_lib, image_grid, sharding
+from posergen_jax.training import sr3
+
+# config.family -> module exposing `make_family(config) -> Family`.
+FAMILIES = {"sr3": sr3}
+
+
+def get_family(config: ml_collections.ConfigDict) -> family_lib.Family:
+  """The family named by `config.family`."""
+  if config.family not in FAMILIES:
+    raise ValueError(f"config.family={config.family!r} is not one of {sorted(FAMILIES)}.")
+  return FAMILIES[config.family].make_family(config)
+
+
+@dataclasses.dataclass
+class Run:
+  """Everything built once at start-up and passed down."""
+  config: ml_collections.ConfigDict
+  workdir: epath.Path
+  family: family_lib.Family
+  shardings: sharding.MeshShardings
+  manager: ocp.CheckpointManager
+  state: Any
+  state_shardings: Any
+
+
+def _check_batch_sizes(config: ml_collections.ConfigDict, shards: int) -> None:
+  for name, size in (("train.batch_size", config.train.batch_size),
+                     ("evals.batch_size", config.evals.batch_size)):
+    if size % shards:
+      raise ValueError(f"config.{name}={size} must be a multiple of the {shards} "
+                       "data-parallel devices.")
+  if config.evals.num_examples % config.evals.batch_size:
+    raise ValueError(f"config.evals.num_examples={config.evals.num_examples} must be a "
+                     f"multiple of config.evals.batch_size={config.evals.batch_size}.")
+
+
+def _eval_batches(config: ml_collections.ConfigDict, family: family_lib.Family,
+                  shardings: sharding.MeshShardings) -> Iterator[dict[str, jax.Array]]:
+  ds = input_pipeline.create_dataset(
+      config.data, config.data.eval_split, global_batch_size=config.evals.batch_size,
+      preprocess=family.make_preprocess(False), train=False, seed=config.seed,
+      num_examples=config.evals.num_examples)
+  return input_pipeline.global_batches(ds, shardings.data)
+
+
+def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
+  """Builds the mesh, the family and the (restored) sharded train state."""
+  workdir = epath.Path(workdir)
+  mesh = sharding.make_mesh(config.mesh)
+  shardings = sharding.make_shardings(mesh)
+  _check_batch_sizes(config, sharding.data_axis_size(mesh))
+  logging.info("Mesh %s over %d devices (%d processes).", dict(mesh.shape),
+               jax.device_count(), jax.process_count())
+  input_pipeline.log_dataset(config.data)
+  family = get_family(config)
+
+  example = next(_eval_batches(config, family, shardings))
+  init_rng = jax.random.key(config.seed)
+  state_shapes = jax.eval_shape(family.init_state, init_rng, example)
+  state_shardings = sharding.state_shardings(state_shapes, shardings)
+  state = jax.jit(family.init_state, out_shardings=state_shardings)(init_rng, example)
+  manager = checkpoint.make_manager(workdir, max_to_keep=config.ckpt.max_to_keep)
+  state = checkpoint.restore_latest(manager, state)
+  return Run(config, workdir, family, shardings, manager, state, state_shardings)
+
+
+def _jit_sample_columns(run: Run):
+  return jax.jit(run.family.sample_columns,
+                 in_shardings=(run.shardings.replicated, run.shardings.data,
+                               run.shardings.replicated),
+                 out_shardings=run.shardings.data)
+
+
+def write_sample_grid(run: Run, writer: metric_writers.MetricWriter, step: int) -> epath.Path:
+  """Samples the first eval batch with the EMA params; writes TensorBoard + PNG."""
+  batch = next(_eval_batches(run.config, run.family, run.shardings))
+  rng = jax.random.fold_in(jax.random.key(run.config.seed), 1)
+  columns = _jit_sample_columns(run)(run.state.ema_params, batch, rng)
+  columns = [multihost_utils.process_allgather(c, tiled=True)[:run.config.evals.grid_size]
+             for c in columns]
+  grid = image_grid.make_grid(columns)
+  writer.write_images(step, {"samples": grid[None]})
+  path = run.workdir / "samples" / f"step_{step:06d}.png"
+  if jax.process_index() == 0:
+    image_grid.write_png(path, grid)
+  return path
+
+
+def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, float]:
+  """Evaluates the EMA params on `config.evals.num_examples` test examples."""
+  step = int(run.state.step)
+  start = time.perf_counter()
+  eval_sums = jax.jit(
+      lambda params, batch, rng: evaluate.sum_per_example(
+          run.family.eval_step(params, batch, rng)),
+      in_shardings=(run.shardings.replicated, run.shardings.data, run.shardings.replicated),
+      out_shardings=run.shardings.replicated)
+  rng = jax.random.fold_in(jax.random.key(run.config.seed), 2)
+  metrics = evaluate.average_metrics(eval_sums, run.state.ema_params, _eval_batches(run.config, run.family, run.shardings), rng)
+  seconds = time.perf_counter() - start
+  writer.write_scalars(step, {f"eval_{k}": v for k, v in metrics.items()})
+  evaluate.write_report(run.workdir, step, metrics, seconds)
+  evaluate.log_table(step, metrics)
+  return metrics
+
+
+def _train_batches(run: Run, start_step: int) -> Iterator[dict[str, jax.Array]]:
+  config = run.config
+  ds = input_pipeline.create_dataset(
+      config.data, config.data.train_split, global_batch_size=config.train.batch_size,
+      preprocess=run.family.make_preprocess(True), train=True,
+      # A resumed run continues with a fresh, still deterministic, data order.
+      seed=config.seed + start_step)
+  return input_pipeline.global_batches(ds, run.shardings.data)
+
+
+def train(run: Run, writer: metric_writers.MetricWriter) -> None:
+  """Trains from the restored step to `config.train.num_steps`, checkpointing as it goes."""
+  config = run.config
+  start_step = int(run.state.step)
+  num_steps = config.train.num_steps
+  if start_step >= num_steps:
+    logging.info("Training already complete at step %d.", start_step)
+    return
+  logging.info("Training from step %d to %d.", start_step, num_steps)
+  jit_train_step = jax.jit(
+      run.family.train_step,
+      in_shardings=(run.state_shardings, run.shardings.data, run.shardings.replicated),
+      out_shardings=(run.state_shardings, run.shardings.replicated),
+      donate_argnums=0)
+  train_rng = jax.random.fold_in(jax.random.key(config.seed), 0)
+  report = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer)
+  batches = _train_batches(run, start_step)
+  metric_sums, metric_count = None, 0
+  for step in range(start_step + 1, num_steps + 1):
+    with jax.profiler.StepTraceAnnotation("train", step_num=step):
+      run.state, metrics = jit_train_step(run.state, next(batches), train_rng)
+    metric_sums = metrics if metric_sums is None else jax.tree.map(
+        lambda a, b: a + b, metric_sums, metrics)
+    metric_count += 1
+    report(step)
+    is_last = step == num_steps
+    if step % config.train.log_every == 0 or is_last:
+      means = {f"train_{k}": float(v) / metric_count
+               for k, v in jax.device_get(metric_sums).items()}
+      means["train_learning_rate"] = float(run.family.learning_rate_fn(step - 1))
+      writer.write_scalars(step, means)
+      metric_sums, metric_count = None, 0
+    if step % config.ckpt.every == 0 or is_last:
+      checkpoint.save(run.manager, step, run.state)
+    if step % config.train.sample_every == 0 or is_last:
+      write_sample_grid(run, writer, step)
+  run.manager.wait_until_finished()
+
+
+def make_writer(workdir: epath.Path) -> metric_writers.MetricWriter:
+  """stdout logging everywhere; TensorBoard events from process 0 only."""
+  return metric_writers.create_default_writer(
+      workdir, just_logging=jax.process_index() > 0, asynchronous=False)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """`--mode=train`: train (resuming from the workdir), then evaluate if configured."""
+  run = setup(config, workdir)
+  writer = make_writer(run.workdir)
+  train(run, writer)
+  if config.evals.after_train:
+    run_evaluation(run, writer)
+  writer.flush()
+  run.manager.close()
+
+
+def _with_checkpoint(mode_fn):
+  """Runs `mode_fn(run, writer)` on the newest checkpoint; errors if there is none."""
+
+  @functools.wraps(mode_fn)
+  def wrapper(config: ml_collections.ConfigDict, workdir: str):
+    run = setup(config, workdir)
+    if run.manager.latest_step() is None:
+      raise FileNotFoundError(
+          f"No checkpoint in {run.manager.directory}; train first with --mode=train.")
+    writer = make_writer(run.workdir)
+    result = mode_fn(run, writer)
+    writer.flush()
+    run.manager.close()
+    return result
+
+  return wrapper
+
+
+evaluate_checkpoint = _with_checkpoint(run_evaluation)
+sample_checkpoint = _with_checkpoint(
+    lambda run, writer: write_sample_grid(run, writer, int(run.state.step)))

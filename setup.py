@@ -1,0 +1,40 @@
+"""posergen_jax: text-to-poster generation (GAN_SR3, Gt-StackGAN) in JAX/Flax."""
+import setuptools
+
+INSTALL_REQUIRES = [
+    "absl-py",
+    "clu>=0.0.12",
+    "dm-pix>=0.4",
+    "etils[epath]",
+    "flax>=0.12",
+    "jax>=0.10",
+    "ml_collections>=1.0",
+    "noto-cjk>=0.0.1",  # locates the Noto Sans CJK font below
+    "noto-cjk-sans-otc>=0.0.1",  # CJK font for rendering poster titles
+    "numpy",
+    "optax>=0.2.5",
+    "orbax-checkpoint>=0.11",
+    "pillow",
+    "tensorboard",
+    # tf.data only: the CPU build where one exists.
+    "tensorflow-cpu>=2.18; platform_machine=='x86_64'",
+    "tensorflow>=2.18; platform_machine!='x86_64'",
+    "tensorflow-datasets>=4.9.8",
+    "transformers>=4.40",
+]
+
+EXTRAS_REQUIRE = {
+    "test": ["chex", "dill", "pytest", "pytest-xdist"],
+    # The PyTorch reference for benchmarks/ and parity tests (CPU build on disk here).
+    "bench": ["torch==2.13.0"],
+}
+
+setuptools.setup(
+    name="posergen_jax",
+    version="0.1.0",
+    description=__doc__,
+    packages=setuptools.find_packages(include=["posergen_jax", "posergen_jax.*"]),
+    python_requires=">=3.10",
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+)

@@ -1,0 +1,120 @@
+"""The generic trainer with the SR3 family: sharding equality, checkpoints, end to end."""
+import json
+import os
+import subprocess
+import sys
+
+from etils import epath
+import jax
+import numpy as np
+import pytest
+
+from posergen_jax.data import input_pipeline
+from posergen_jax.training import checkpoint, sharding, sr3, trainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _fixed_batch(config):
+  family = sr3.make_family(config)
+  ds = input_pipeline.create_dataset(config.data, "train", global_batch_size=8,
+                                     preprocess=family.make_preprocess(True), train=True, seed=0)
+  return family, next(ds.as_numpy_iterator())
+
+
+def _train(family, batch, devices, num_steps):
+  """`num_steps` jitted train steps on a data-parallel mesh over `devices`."""
+  shardings = sharding.make_shardings(sharding.make_mesh([("data", -1)], devices=devices))
+  batch = jax.device_put(batch, shardings.data)
+  state = jax.jit(family.init_state, out_shardings=shardings.replicated)(jax.random.key(0), batch)
+  step_fn = jax.jit(family.train_step, in_shardings=(shardings.replicated, shardings.data,
+                                                     shardings.replicated),
+                    out_shardings=(shardings.replicated, shardings.replicated))
+  metrics = None
+  for _ in range(num_steps):
+    state, metrics = step_fn(state, batch, jax.random.key(1))
+  return state, metrics
+
+
+def test_sharded_step_matches_single_device(quick_config):
+  family, batch = _fixed_batch(quick_config)
+  state8, metrics8 = _train(family, batch, jax.devices(), num_steps=2)
+  state1, metrics1 = _train(family, batch, jax.devices()[:1], num_steps=2)
+  assert all(x.sharding.num_devices == 8 for x in jax.tree.leaves(state8.params))
+  np.testing.assert_allclose(metrics8["loss"], metrics1["loss"], rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               state8.params, state1.params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               state8.ema_params, state1.ema_params)
+
+
+def test_checkpoint_restores_bit_identical(quick_config, tmp_path):
+  family, batch = _fixed_batch(quick_config)
+  state, _ = _train(family, batch, jax.devices(), num_steps=2)
+  manager = checkpoint.make_manager(str(tmp_path), max_to_keep=2)
+  checkpoint.save(manager, 2, state)
+  manager.wait_until_finished()
+
+  fresh, _ = _train(family, batch, jax.devices(), num_steps=0)
+  restored = checkpoint.restore_latest(checkpoint.make_manager(str(tmp_path), max_to_keep=2),
+                                       fresh)
+  assert int(restored.step) == 2
+  for part in ("params", "opt_state", "ema_params"):
+    jax.tree.map(np.testing.assert_array_equal, getattr(restored, part), getattr(state, part))
+  for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(fresh)):
+    assert got.sharding == want.sharding
+
+
+def test_restore_without_checkpoint_returns_state(tmp_path):
+  manager = checkpoint.make_manager(str(tmp_path), max_to_keep=1)
+  state = {"w": np.ones(3)}
+  assert checkpoint.restore_latest(manager, state) is state
+
+
+@pytest.mark.slow
+def test_train_writes_outputs_then_resumes(quick_config, tmp_path, caplog):
+  caplog.set_level("INFO")
+  workdir = tmp_path / "run"
+  trainer.train_and_evaluate(quick_config, str(workdir))
+
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == \
+      ["2", "4"]
+  assert list(workdir.glob("events.out.tfevents.*"))
+  assert (workdir / "samples" / "step_000004.png").exists()
+  report = json.loads((workdir / "eval.json").read_text())
+  assert report["step"] == 4
+  metrics = report["metrics"]
+  assert metrics["num_examples"] == quick_config.evals.num_examples
+  for name in ("sr3_psnr", "sr3_ssim", "bicubic_psnr", "bicubic_ssim"):
+    assert np.isfinite(metrics[name])
+  assert 10 < metrics["bicubic_psnr"] < 60
+
+  # The same workdir resumes: two more steps start from the saved step 4.
+  quick_config.train.num_steps = 6
+  caplog.clear()
+  trainer.train_and_evaluate(quick_config, str(workdir))
+  assert "Restoring checkpoint of step 4" in caplog.text
+  assert "Training from step 4 to 6." in caplog.text
+  assert json.loads((workdir / "eval.json").read_text())["step"] == 6
+
+
+def _main(*args):
+  return subprocess.run([sys.executable, "-m", "posergen_jax.main",
+                         "--config=configs/sr3.py:quick", *args],
+                        cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def test_mistyped_config_key_is_named(tmp_path):
+  result = _main(f"--workdir={tmp_path}", "--config.train.num_step=3")
+  assert result.returncode != 0
+  assert "num_step" in result.stderr
+  assert "num_steps" in result.stderr  # the closest valid key is suggested
+
+
+def test_unwritable_workdir_fails_clearly(tmp_path):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("keep me")
+  result = _main(f"--workdir={blocker}/run")
+  assert result.returncode != 0
+  assert f"--workdir={blocker}/run is not writable" in result.stderr
+  assert blocker.read_text() == "keep me"
