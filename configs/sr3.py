@@ -32,7 +32,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data.shuffle_buffer = 1024
 
   config.model = ml_collections.ConfigDict()
-  config.model.ch = 32
+  config.model.ch = 16
   config.model.ch_mult = (1, 2, 2, 2)
   config.model.num_res_blocks = 1
   config.model.attn_resolutions = (8,)
@@ -52,13 +52,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 16  # Global batch, split over the mesh's data axis.
-  config.train.num_steps = 2000
+  config.train.num_steps = 400
   config.train.log_every = 50
-  config.train.sample_every = 1000  # Sample grid to TensorBoard and PNG.
+  config.train.sample_every = 200  # Sample grid to TensorBoard and PNG.
 
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.learning_rate = 1e-3
-  config.optimizer.warmup_steps = 100
+  config.optimizer.warmup_steps = 50
   config.optimizer.b1 = 0.9
   config.optimizer.b2 = 0.999
   config.optimizer.weight_decay = 0.0
@@ -71,7 +71,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.mesh = [("data", -1)]
 
   config.ckpt = ml_collections.ConfigDict()
-  config.ckpt.every = 500
+  config.ckpt.every = 200
   config.ckpt.max_to_keep = 2
 
   config.evals = ml_collections.ConfigDict()

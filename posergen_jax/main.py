@@ -30,6 +30,20 @@ MODES = {
 }
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing, with a one-line error for a bad `--config.*` override."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(f"error: {e}\nPass --help for usage.")
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    # ml_collections reports unknown keys (with the closest match) this way.
+    message = str(e.args[0] if e.args else e)
+    if len(message) > 1 and message[0] == message[-1] == "'":  # a repr()'d KeyError
+      message = message[1:-1].replace("\\n", " ").replace("\\'", "'")
+    sys.exit(f"error: invalid config override: {' '.join(message.split())}")
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -48,4 +62,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

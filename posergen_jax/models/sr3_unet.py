@@ -1,0 +1,185 @@
+"""SR3 U-Net (Saharia et al. 2021): predicts the noise in a noisy high-resolution image.
+
+The input is the noisy target concatenated on channels with the bicubic-upsampled low-resolution
+image; the network is conditioned on the continuous noise level sqrt(gamma). The layout follows the
+DDPM U-Net: residual blocks per resolution, self-attention at chosen resolutions, strided-conv
+downsampling, nearest+conv upsampling and skip connections from every encoder block.
+"""
+import functools
+import math
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+# Noise levels lie in (0, 1]; scale them so the fastest sinusoids resolve small changes in level.
+NOISE_LEVEL_SCALE = 1000.0
+# Width of the noise-level embedding MLP, as a multiple of the base width (DDPM: 4).
+EMBEDDING_MULT = 4
+
+
+def _layers(dtype: Any):
+  """Conv, Dense and GroupNorm computing in `dtype` with float32 parameters."""
+  return (functools.partial(nn.Conv, dtype=dtype, param_dtype=jnp.float32),
+          functools.partial(nn.Dense, dtype=dtype, param_dtype=jnp.float32),
+          functools.partial(nn.GroupNorm, dtype=dtype, param_dtype=jnp.float32))
+
+
+def noise_level_embedding(noise_level: jax.Array, dim: int) -> jax.Array:
+  """Sinusoidal embedding of noise levels [B] (scaled by NOISE_LEVEL_SCALE) -> float32 [B, dim]."""
+  if dim % 2:
+    raise ValueError(f'noise-level embedding width must be even, got {dim}')
+  half = dim // 2
+  frequencies = jnp.exp(-math.log(10000.0) * jnp.arange(half, dtype=jnp.float32) / half)
+  angles = NOISE_LEVEL_SCALE * noise_level.astype(jnp.float32)[:, None] * frequencies[None, :]
+  return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
+
+
+class ResBlock(nn.Module):
+  """GroupNorm-swish-conv residual block with FiLM noise conditioning.
+
+  The embedding is projected to a per-channel (scale, shift) applied after the second GroupNorm:
+  h = GN(h) * (1 + scale) + shift. A 1x1 conv matches the skip path when widths differ.
+  [B,H,W,Cin], emb [B,E] -> [B,H,W,out_ch].
+  """
+  out_ch: int
+  num_groups: int
+  dropout: float
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, emb: jax.Array, *, train: bool) -> jax.Array:
+    conv, dense, norm = _layers(self.dtype)
+    h = conv(self.out_ch, (3, 3), name='conv1')(nn.swish(norm(self.num_groups, name='norm1')(x)))
+    film = dense(2 * self.out_ch, name='film')(nn.swish(emb))
+    scale, shift = jnp.split(film[:, None, None, :], 2, axis=-1)
+    h = norm(self.num_groups, name='norm2')(h) * (1 + scale) + shift
+    h = nn.Dropout(self.dropout, deterministic=not train)(nn.swish(h))
+    h = conv(self.out_ch, (3, 3), name='conv2')(h)
+    skip = x if x.shape[-1] == self.out_ch else conv(self.out_ch, (1, 1), name='skip')(x)
+    return skip + h
+
+
+class AttentionBlock(nn.Module):
+  """Single-head self-attention over all pixels with a residual: [B,H,W,C] -> [B,H,W,C]."""
+  num_groups: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    batch, height, width, channels = x.shape
+    _, dense, norm = _layers(self.dtype)
+    h = norm(self.num_groups, name='norm')(x)
+    qkv = dense(3 * channels, name='qkv')(h)
+    q, k, v = jnp.split(qkv.reshape(batch, height * width, 1, 3 * channels), 3, axis=-1)
+    h = jax.nn.dot_product_attention(q, k, v).reshape(batch, height, width, channels)
+    return x + dense(channels, name='proj')(h)
+
+
+class Downsample(nn.Module):
+  """3x3 conv with stride 2: [B,H,W,C] -> [B,H/2,W/2,C]."""
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    conv, _, _ = _layers(self.dtype)
+    return conv(x.shape[-1], (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))(x)
+
+
+class Upsample(nn.Module):
+  """Nearest-neighbour x2 then 3x3 conv: [B,H,W,C] -> [B,2H,2W,C]."""
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    conv, _, _ = _layers(self.dtype)
+    return conv(x.shape[-1], (3, 3))(jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2))
+
+
+class UNet(nn.Module):
+  """SR3 U-Net: predicts the noise from (noisy target ⊕ upsampled low-res) and the noise level.
+
+  Attributes:
+    ch: base width.
+    ch_mult: width multiplier per resolution level; level i works at side H / 2**i.
+    num_res_blocks: residual blocks per level in the encoder (the decoder has one more).
+    attn_resolutions: feature-map heights (pixels) that get self-attention after each res block.
+    dropout: dropout rate inside residual blocks (train=True only).
+    out_ch: output channels.
+    num_groups: GroupNorm groups; must divide `ch` and every `ch * ch_mult[i]`.
+    dtype: compute dtype; parameters are always float32 and the output is float32.
+  """
+  ch: int = 64
+  ch_mult: Sequence[int] = (1, 2, 4, 8)
+  num_res_blocks: int = 2
+  attn_resolutions: Sequence[int] = (16,)
+  dropout: float = 0.0
+  out_ch: int = 3
+  num_groups: int = 32
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x_noisy: jax.Array, cond: jax.Array, noise_level: jax.Array, *,
+               train: bool) -> jax.Array:
+    """x_noisy [B,H,W,C], cond [B,H,W,Cc], noise_level [B] in (0, 1] -> eps [B,H,W,out_ch] f32.
+
+    H and W must be divisible by 2**(len(ch_mult) - 1). With train=True and dropout > 0, apply
+    needs rngs={'dropout': key}.
+    """
+    self._check_inputs(x_noisy, cond, noise_level)
+    conv, dense, norm = _layers(self.dtype)
+    res_block = lambda mult: ResBlock(self.ch * mult, self.num_groups, self.dropout, self.dtype)
+    attention = lambda: AttentionBlock(self.num_groups, self.dtype)
+
+    emb = noise_level_embedding(noise_level, self.ch)
+    emb = dense(EMBEDDING_MULT * self.ch)(emb)
+    emb = dense(EMBEDDING_MULT * self.ch)(nn.swish(emb))
+
+    h = jnp.concatenate([x_noisy, cond.astype(x_noisy.dtype)], axis=-1)
+    h = conv(self.ch, (3, 3), name='conv_in')(h)
+    skips = [h]
+    last_level = len(self.ch_mult) - 1
+    for level, mult in enumerate(self.ch_mult):
+      for _ in range(self.num_res_blocks):
+        h = res_block(mult)(h, emb, train=train)
+        if h.shape[1] in self.attn_resolutions:
+          h = attention()(h)
+        skips.append(h)
+      if level != last_level:
+        h = Downsample(self.dtype)(h)
+        skips.append(h)
+
+    h = res_block(self.ch_mult[-1])(h, emb, train=train)
+    h = attention()(h)
+    h = res_block(self.ch_mult[-1])(h, emb, train=train)
+
+    for level, mult in reversed(list(enumerate(self.ch_mult))):
+      for _ in range(self.num_res_blocks + 1):
+        h = res_block(mult)(jnp.concatenate([h, skips.pop()], axis=-1), emb, train=train)
+        if h.shape[1] in self.attn_resolutions:
+          h = attention()(h)
+      if level != 0:
+        h = Upsample(self.dtype)(h)
+
+    h = nn.swish(norm(self.num_groups, name='norm_out')(h))
+    h = conv(self.out_ch, (3, 3), kernel_init=nn.initializers.zeros, name='conv_out')(h)
+    return h.astype(jnp.float32)
+
+  def _check_inputs(self, x_noisy: jax.Array, cond: jax.Array, noise_level: jax.Array) -> None:
+    """Raises ValueError naming the offending input or setting."""
+    factor = 2 ** (len(self.ch_mult) - 1)
+    if x_noisy.ndim != 4 or x_noisy.shape[1] % factor or x_noisy.shape[2] % factor:
+      raise ValueError(
+          f'UNet x_noisy must be [B,H,W,C] with H and W divisible by {factor} '
+          f'(2**(len(ch_mult)-1) for ch_mult={tuple(self.ch_mult)}); got shape {x_noisy.shape}')
+    if cond.ndim != 4 or cond.shape[:3] != x_noisy.shape[:3]:
+      raise ValueError(f'UNet cond must be [B,H,W,Cc] matching x_noisy {x_noisy.shape} in B, H, W; '
+                       f'got shape {cond.shape}')
+    if noise_level.shape != x_noisy.shape[:1]:
+      raise ValueError(f'UNet noise_level must have shape ({x_noisy.shape[0]},); '
+                       f'got shape {noise_level.shape}')
+    widths = sorted({self.ch} | {self.ch * m for m in self.ch_mult})
+    if any(w % self.num_groups for w in widths):
+      raise ValueError(f'UNet num_groups={self.num_groups} must divide every width {widths} '
+                       f'(ch={self.ch}, ch_mult={tuple(self.ch_mult)})')
