@@ -7,6 +7,7 @@ import sys
 from etils import epath
 import jax
 import numpy as np
+from PIL import Image
 import pytest
 
 from posergen_jax.data import input_pipeline
@@ -72,10 +73,11 @@ def test_restore_without_checkpoint_returns_state(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_writes_outputs_then_resumes(quick_config, tmp_path, caplog):
+def test_train_writes_outputs_then_resumes(quick_config, tmp_path, caplog, monkeypatch):
   caplog.set_level("INFO")
+  monkeypatch.chdir(tmp_path)
   workdir = tmp_path / "run"
-  trainer.train_and_evaluate(quick_config, str(workdir))
+  trainer.train_and_evaluate(quick_config, "run")  # a relative workdir, as users type it
 
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == \
       ["2", "4"]
@@ -88,6 +90,11 @@ def test_train_writes_outputs_then_resumes(quick_config, tmp_path, caplog):
   for name in ("sr3_psnr", "sr3_ssim", "bicubic_psnr", "bicubic_ssim"):
     assert np.isfinite(metrics[name])
   assert 10 < metrics["bicubic_psnr"] < 60
+
+  # --mode=sample on the newest checkpoint: a grid of low-res | SR3 | ground truth.
+  grid = np.asarray(Image.open(trainer.sample_checkpoint(quick_config, str(workdir))))
+  rows, columns = quick_config.evals.grid_size, 3
+  assert grid.shape == (rows * (32 + 2) + 2, columns * (32 + 2) + 2, 3)
 
   # The same workdir resumes: two more steps start from the saved step 4.
   quick_config.train.num_steps = 6

@@ -68,6 +68,8 @@ def _eval_batches(config: ml_collections.ConfigDict, family: family_lib.Family,
 def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
   """Builds the mesh, the family and the (restored) sharded train state."""
   workdir = epath.Path(workdir)
+  if not workdir.is_absolute():  # Orbax needs absolute paths; gs:// paths already are.
+    workdir = workdir.absolute()
   mesh = sharding.make_mesh(config.mesh)
   shardings = sharding.make_shardings(mesh)
   _check_batch_sizes(config, sharding.data_axis_size(mesh))
