@@ -52,9 +52,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 16  # Global batch, split over the mesh's data axis.
-  config.train.num_steps = 400
+  config.train.num_steps = 300
   config.train.log_every = 50
-  config.train.sample_every = 200  # Sample grid to TensorBoard and PNG.
+  config.train.sample_every = 300  # Sample grid to TensorBoard and PNG.
 
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.learning_rate = 1e-3
@@ -71,11 +71,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.mesh = [("data", -1)]
 
   config.ckpt = ml_collections.ConfigDict()
-  config.ckpt.every = 200
+  config.ckpt.every = 100
   config.ckpt.max_to_keep = 2
 
   config.evals = ml_collections.ConfigDict()
-  config.evals.num_examples = 64  # Test images evaluated (PSNR/SSIM vs bicubic).
+  config.evals.num_examples = 32  # Test images evaluated (PSNR/SSIM vs bicubic).
   config.evals.batch_size = 32
   config.evals.after_train = True  # Evaluate once training ends.
   config.evals.grid_size = 8  # Images in the sample grid.
@@ -100,7 +100,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.ckpt.every = 2
     config.evals.num_examples = 16
     config.evals.batch_size = 8
-    config.evals.grid_size = 4
+    config.evals.grid_size = 8
   elif arg:
     raise ValueError(f"Unknown config argument {arg!r} for configs/sr3.py; use 'quick'.")
   return config

@@ -1,7 +1,6 @@
 """`--mode=eval`: average per-example metrics over a split, write eval.json and a table."""
 from collections.abc import Callable, Iterable, Mapping
 import json
-import logging
 
 from etils import epath
 import jax
@@ -60,9 +59,7 @@ def write_report(workdir: epath.PathLike, step: int, metrics: Mapping[str, float
 
 def log_table(step: int, metrics: Mapping[str, float]) -> None:
   """Prints the metric table (stdout) so a terminal user sees the result."""
-  table = markdown_table(metrics)
-  logging.info("Evaluation at step %d:\n%s", step, table)
-  print(f"\nEvaluation at step {step}:\n{table}\n", flush=True)
+  print(f"\nEvaluation at step {step}:\n{markdown_table(metrics)}\n", flush=True)
 
 
 def sum_per_example(metrics: Mapping[str, jax.Array]) -> dict[str, jax.Array]:

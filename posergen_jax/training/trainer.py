@@ -47,7 +47,8 @@ class Run:
 
 def _check_batch_sizes(config: ml_collections.ConfigDict, shards: int) -> None:
   for name, size in (("train.batch_size", config.train.batch_size),
-                     ("evals.batch_size", config.evals.batch_size)):
+                     ("evals.batch_size", config.evals.batch_size),
+                     ("evals.grid_size", config.evals.grid_size)):
     if size % shards:
       raise ValueError(f"config.{name}={size} must be a multiple of the {shards} "
                        "data-parallel devices.")
@@ -57,9 +58,11 @@ def _check_batch_sizes(config: ml_collections.ConfigDict, shards: int) -> None:
 
 
 def _eval_batches(config: ml_collections.ConfigDict, family: family_lib.Family,
-                  shardings: sharding.MeshShardings) -> Iterator[dict[str, jax.Array]]:
+                  shardings: sharding.MeshShardings,
+                  batch_size: int) -> Iterator[dict[str, jax.Array]]:
+  """Ordered global batches of the first `config.evals.num_examples` eval examples."""
   ds = input_pipeline.create_dataset(
-      config.data, config.data.eval_split, global_batch_size=config.evals.batch_size,
+      config.data, config.data.eval_split, global_batch_size=batch_size,
       preprocess=family.make_preprocess(False), train=False, seed=config.seed,
       num_examples=config.evals.num_examples)
   return input_pipeline.global_batches(ds, shardings.data)
@@ -78,7 +81,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
   input_pipeline.log_dataset(config.data)
   family = get_family(config)
 
-  example = next(_eval_batches(config, family, shardings))
+  example = next(_eval_batches(config, family, shardings, config.evals.batch_size))
   init_rng = jax.random.key(config.seed)
   state_shapes = jax.eval_shape(family.init_state, init_rng, example)
   state_shardings = sharding.state_shardings(state_shapes, shardings)
@@ -97,11 +100,10 @@ def _jit_sample_columns(run: Run):
 
 def write_sample_grid(run: Run, writer: metric_writers.MetricWriter, step: int) -> epath.Path:
   """Samples the first eval batch with the EMA params; writes TensorBoard + PNG."""
-  batch = next(_eval_batches(run.config, run.family, run.shardings))
+  batch = next(_eval_batches(run.config, run.family, run.shardings, run.config.evals.grid_size))
   rng = jax.random.fold_in(jax.random.key(run.config.seed), 1)
   columns = _jit_sample_columns(run)(run.state.ema_params, batch, rng)
-  columns = [multihost_utils.process_allgather(c, tiled=True)[:run.config.evals.grid_size]
-             for c in columns]
+  columns = [multihost_utils.process_allgather(c, tiled=True) for c in columns]
   grid = image_grid.make_grid(columns)
   writer.write_images(step, {"samples": grid[None]})
   path = run.workdir / "samples" / f"step_{step:06d}.png"
@@ -120,7 +122,8 @@ def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, f
       in_shardings=(run.shardings.replicated, run.shardings.data, run.shardings.replicated),
       out_shardings=run.shardings.replicated)
   rng = jax.random.fold_in(jax.random.key(run.config.seed), 2)
-  metrics = evaluate.average_metrics(eval_sums, run.state.ema_params, _eval_batches(run.config, run.family, run.shardings), rng)
+  batches = _eval_batches(run.config, run.family, run.shardings, run.config.evals.batch_size)
+  metrics = evaluate.average_metrics(eval_sums, run.state.ema_params, batches, rng)
   seconds = time.perf_counter() - start
   writer.write_scalars(step, {f"eval_{k}": v for k, v in metrics.items()})
   evaluate.write_report(run.workdir, step, metrics, seconds)
