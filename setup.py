@@ -7,6 +7,7 @@ INSTALL_REQUIRES = [
     "dm-pix>=0.4",
     "etils[epath]",
     "flax>=0.12",
+    "importlib_resources",  # tensorflow-datasets needs it to build datasets
     "jax>=0.10",
     "ml_collections>=1.0",
     "noto-cjk>=0.0.1",  # locates the Noto Sans CJK font below
