@@ -16,14 +16,22 @@ def _with_article(phrase: str) -> str:
   return f"{'an' if phrase[0] in 'aeiou' else 'a'} {phrase}"
 
 
+def _words(description: dict, language: int) -> dict:
+  """Colour, layout, picture and gradient words; `language` 0 = English, 1 = Chinese."""
+  return {
+      "color": {k: (catalog.COLORS[v].en, catalog.COLORS[v].zh)[language]
+                for k, v in description["colors"].items()},
+      "layout": catalog.LAYOUTS[description["layout"]][language],
+      "picture": catalog.PICTURES[description["picture"]][language],
+      "gradient": catalog.GRADIENTS[description["gradient"]][language],
+  }
+
+
 def _chinese(description: dict) -> list[str]:
-  kind = catalog.TYPES[description["label"]]
-  color = {k: catalog.COLORS[v].zh for k, v in description["colors"].items()}
-  layout = catalog.LAYOUTS[description["layout"]][1]
-  picture = catalog.PICTURES[description["picture"]][1]
-  gradient = catalog.GRADIENTS[description["gradient"]][1]
+  words = _words(description, 1)
+  color, layout, picture, gradient = (words[k] for k in ("color", "layout", "picture", "gradient"))
   motif_words = "和".join(catalog.MOTIFS[m][1] for m in description["motifs"])
-  poster, title = kind.zh_phrase, description["title_zh"]
+  poster, title = catalog.TYPES[description["label"]].zh_phrase, description["title_zh"]
   return [
       f'一张{poster}，标题为“{title}”，背景是{color["background"]}到{color["background_2"]}的{gradient}。',
       f'这张{poster}{layout}，{color["text"]}的标题写着“{title}”。',
@@ -35,14 +43,11 @@ def _chinese(description: dict) -> list[str]:
 
 
 def _english(description: dict) -> list[str]:
-  kind = catalog.TYPES[description["label"]]
-  color = {k: catalog.COLORS[v].en for k, v in description["colors"].items()}
-  layout = catalog.LAYOUTS[description["layout"]][0]
-  picture = catalog.PICTURES[description["picture"]][0]
-  gradient = catalog.GRADIENTS[description["gradient"]][0]
+  words = _words(description, 0)
+  color, layout, picture, gradient = (words[k] for k in ("color", "layout", "picture", "gradient"))
   texture = catalog.TEXTURES[description["texture"]][0]
   motif_words = _english_list([catalog.MOTIFS[m][0] for m in description["motifs"]])
-  poster, title = kind.en_phrase, description["title_en"]
+  poster, title = catalog.TYPES[description["label"]].en_phrase, description["title_en"]
   return [
       f'{_with_article(poster).capitalize()} titled "{title}" on a {texture} {color["background"]} '
       f'to {color["background_2"]} {gradient}.',
