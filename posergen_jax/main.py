@@ -56,9 +56,9 @@ def main(argv):
                jax.process_count(), jax.local_devices())
   try:
     workdir_lib.ensure_writable(FLAGS.workdir)
-  except workdir_lib.WorkdirError as e:
+    MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir)
+  except (workdir_lib.WorkdirError, FileNotFoundError) as e:
     sys.exit(f"error: {e}")
-  MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":

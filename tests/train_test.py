@@ -125,3 +125,10 @@ def test_unwritable_workdir_fails_clearly(tmp_path):
   assert result.returncode != 0
   assert f"--workdir={blocker}/run is not writable" in result.stderr
   assert blocker.read_text() == "keep me"
+
+
+def test_eval_without_checkpoint_fails_clearly(tmp_path, tiny_data_dir):
+  result = _main(f"--workdir={tmp_path}", "--mode=eval", f"--config.data.data_dir={tiny_data_dir}")
+  assert result.returncode != 0
+  assert "error: No checkpoint in" in result.stderr
+  assert "train first with --mode=train" in result.stderr

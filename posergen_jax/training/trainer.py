@@ -177,7 +177,6 @@ def train(run: Run, writer: metric_writers.MetricWriter) -> None:
       checkpoint.save(run.manager, step, run.state)
     if step % config.train.sample_every == 0 or is_last:
       write_sample_grid(run, writer, step)
-  run.manager.wait_until_finished()
 
 
 def make_writer(workdir: epath.Path) -> metric_writers.MetricWriter:
@@ -186,35 +185,39 @@ def make_writer(workdir: epath.Path) -> metric_writers.MetricWriter:
       workdir, just_logging=jax.process_index() > 0, asynchronous=False)
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """`--mode=train`: train (resuming from the workdir), then evaluate if configured."""
-  run = setup(config, workdir)
-  writer = make_writer(run.workdir)
-  train(run, writer)
-  if config.evals.after_train:
-    run_evaluation(run, writer)
-  writer.flush()
-  run.manager.close()
+def _with_run(mode_fn, *, needs_checkpoint: bool):
+  """Wraps `mode_fn(run, writer)` as `(config, workdir) -> result` with set-up and clean-up.
 
-
-def _with_checkpoint(mode_fn):
-  """Runs `mode_fn(run, writer)` on the newest checkpoint; errors if there is none."""
+  Pending asynchronous checkpoint saves are finished even when `mode_fn` fails.
+  """
 
   @functools.wraps(mode_fn)
   def wrapper(config: ml_collections.ConfigDict, workdir: str):
     run = setup(config, workdir)
-    if run.manager.latest_step() is None:
-      raise FileNotFoundError(
-          f"No checkpoint in {run.manager.directory}; train first with --mode=train.")
-    writer = make_writer(run.workdir)
-    result = mode_fn(run, writer)
-    writer.flush()
-    run.manager.close()
-    return result
+    try:
+      if needs_checkpoint and run.manager.latest_step() is None:
+        raise FileNotFoundError(
+            f"No checkpoint in {run.manager.directory}; train first with --mode=train.")
+      writer = make_writer(run.workdir)
+      result = mode_fn(run, writer)
+      writer.flush()
+      return result
+    finally:
+      run.manager.wait_until_finished()
+      run.manager.close()
 
   return wrapper
 
 
-evaluate_checkpoint = _with_checkpoint(run_evaluation)
-sample_checkpoint = _with_checkpoint(
-    lambda run, writer: write_sample_grid(run, writer, int(run.state.step)))
+def _train_then_evaluate(run: Run, writer: metric_writers.MetricWriter) -> None:
+  train(run, writer)
+  if run.config.evals.after_train:
+    run_evaluation(run, writer)
+
+
+# The entry points of `--mode=train|eval|sample`: (config, workdir) -> result.
+train_and_evaluate = _with_run(_train_then_evaluate, needs_checkpoint=False)
+evaluate_checkpoint = _with_run(run_evaluation, needs_checkpoint=True)
+sample_checkpoint = _with_run(
+    lambda run, writer: write_sample_grid(run, writer, int(run.state.step)),
+    needs_checkpoint=True)
