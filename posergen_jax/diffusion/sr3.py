@@ -1,25 +1,20 @@
-"""SR3 training loss (Saharia et al. 2021): noise prediction at a continuous noise level."""
+"""SR3 training loss (Saharia et al. 2021): eps- or v-prediction at a continuous noise level."""
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
+from posergen_jax.diffusion import parameterization
 from posergen_jax.diffusion.schedules import Schedule
 
-# (x_noisy [B,H,W,C], cond [B,H,W,Cc], noise_level [B]) -> predicted noise [B,H,W,C].
+# (x_noisy [B,H,W,C], cond [B,H,W,Cc], noise_level [B]) -> prediction [B,H,W,C], eps or v
+# (see `parameterization`).
 DenoiseFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 
 LOSS_TYPES = ('l1', 'l2')
-
-
-def noise_std(noise_level: jax.Array) -> jax.Array:
-  """Std sqrt(1 - gamma) of the noise in x_noisy at noise level sqrt(gamma); any shape.
-
-  Training and sampling both use this float32 map, so a level means the same noise scale to the
-  network in both. (Near gamma = 1, sqrt(1 - gamma) from the float64 schedule differs from this
-  float32 value by a few percent.)
-  """
-  return jnp.sqrt(1.0 - jnp.square(noise_level))
+WEIGHTINGS = ('none', 'min_snr')
+# Min-SNR-gamma (Hang et al. 2023): the paper's default clip on the signal-to-noise ratio.
+MIN_SNR_GAMMA = 5.0
 
 
 def sample_noise_level(rng: jax.Array, schedule: Schedule,
@@ -38,17 +33,39 @@ def sample_noise_level(rng: jax.Array, schedule: Schedule,
   return t, low + (high - low) * u
 
 
+def loss_weight(weighting: str, prediction: str, noise_level: jax.Array) -> jax.Array:
+  """Per-example loss weight at noise levels `noise_level` [B]; returns float32 [B].
+
+  'none': 1.
+  'min_snr': Min-SNR-gamma with gamma = `MIN_SNR_GAMMA`: min(SNR, 5) as a weight on the x0 error,
+    written in the units of the predicted quantity: min(SNR, 5) / SNR for 'eps' (whose squared
+    error is SNR times the x0 one) and min(SNR, 5) / (SNR + 1) for 'v'.
+  """
+  if weighting not in WEIGHTINGS:
+    raise ValueError(f'unknown weighting {weighting!r}; valid: {", ".join(WEIGHTINGS)}')
+  parameterization.check_prediction(prediction)
+  if weighting == 'none':
+    return jnp.ones_like(noise_level, jnp.float32)
+  snr = parameterization.snr(noise_level)
+  if prediction == 'eps':
+    return jnp.minimum(1.0, MIN_SNR_GAMMA / snr)  # min(SNR, 5) / SNR, and 1 at SNR = 0.
+  return jnp.minimum(snr, MIN_SNR_GAMMA) / (snr + 1.0)
+
+
 def sr3_loss(denoise_fn: DenoiseFn, x0: jax.Array, cond: jax.Array, rng: jax.Array,
-             schedule: Schedule, *, loss_type: str = 'l2') -> tuple[jax.Array, dict]:
-  """Noise-prediction loss at an SR3 noise level.
+             schedule: Schedule, *, loss_type: str = 'l2', prediction: str = 'eps',
+             weighting: str = 'none') -> tuple[jax.Array, dict]:
+  """Eps- or v-prediction loss at an SR3 noise level.
 
   Args:
-    denoise_fn: (x_noisy, cond, noise_level [B]) -> eps_pred, shaped like x_noisy.
+    denoise_fn: (x_noisy, cond, noise_level [B]) -> prediction, shaped like x_noisy.
     x0: clean targets [B,H,W,C] in [-1, 1].
     cond: conditioning [B,H,W,Cc] (the bicubic-upsampled low-resolution image).
     rng: PRNG key for the noise level and the noise.
     schedule: discrete schedule the continuous noise levels are drawn from.
-    loss_type: 'l1' (mean |eps_pred - eps|) or 'l2' (mean (eps_pred - eps)^2).
+    loss_type: 'l1' (mean |error|) or 'l2' (mean error^2), error = prediction - target.
+    prediction: what the network predicts, 'eps' (the noise) or 'v' (see `parameterization`).
+    weighting: per-example weight on the error, 'none' or 'min_snr' (see `loss_weight`).
 
   Returns:
     (scalar float32 loss, {'loss': loss, 'noise_level_mean': mean sqrt_gamma}).
@@ -58,9 +75,11 @@ def sr3_loss(denoise_fn: DenoiseFn, x0: jax.Array, cond: jax.Array, rng: jax.Arr
   level_rng, noise_rng = jax.random.split(rng)
   x0 = x0.astype(jnp.float32)
   _, sqrt_gamma = sample_noise_level(level_rng, schedule, x0.shape[0])
+  weight = loss_weight(weighting, prediction, sqrt_gamma)[:, None, None, None]
   eps = jax.random.normal(noise_rng, x0.shape, jnp.float32)
   level = sqrt_gamma[:, None, None, None]
-  x_noisy = level * x0 + noise_std(level) * eps
-  error = denoise_fn(x_noisy, cond, sqrt_gamma).astype(jnp.float32) - eps
-  loss = jnp.mean(jnp.abs(error)) if loss_type == 'l1' else jnp.mean(error**2)
+  x_noisy = parameterization.add_noise(x0, eps, level)
+  error = (denoise_fn(x_noisy, cond, sqrt_gamma).astype(jnp.float32)
+           - parameterization.target(prediction, x0, eps, level))
+  loss = jnp.mean(weight * (jnp.abs(error) if loss_type == 'l1' else error**2))
   return loss, {'loss': loss, 'noise_level_mean': jnp.mean(sqrt_gamma)}
