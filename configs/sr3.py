@@ -55,6 +55,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.train.num_steps = 300
   config.train.log_every = 50
   config.train.sample_every = 300  # Sample grid to TensorBoard and PNG.
+  # Stop after this many consecutive non-finite steps (updates are skipped).
+  config.train.max_nonfinite_steps = 10
 
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.learning_rate = 1e-3

@@ -13,7 +13,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import jax  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from posergen_jax.training import trainer, workdir as workdir_lib  # noqa: E402
+from posergen_jax.training import checkpoint, trainer, workdir as workdir_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).",
@@ -57,7 +57,8 @@ def main(argv):
   try:
     workdir_lib.ensure_writable(FLAGS.workdir)
     MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir)
-  except (workdir_lib.WorkdirError, FileNotFoundError) as e:
+  except (workdir_lib.WorkdirError, FileNotFoundError, checkpoint.CheckpointMismatchError,
+          trainer.NonFiniteError, trainer.BatchTooLargeError) as e:
     sys.exit(f"error: {e}")
 
 

@@ -4,12 +4,13 @@ import os
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Fast compiles for tiny test models; set in the environment so that the
+# entry-point subprocesses some tests start run under the same flags.
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "true")
 
 import jax  # noqa: E402  (must come after XLA_FLAGS)
 
 jax.config.update("jax_platforms", "cpu")
-# Fast compiles for tiny test models.
-jax.config.update("jax_disable_most_optimizations", True)
 
 import pytest  # noqa: E402
 

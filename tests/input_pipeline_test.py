@@ -61,7 +61,7 @@ def test_eval_pass_is_ordered_and_unflipped(quick_config):
 def test_global_batches_are_sharded_over_the_data_axis(quick_config):
   mesh_shardings = sharding.make_shardings(sharding.make_mesh([("data", -1)]))
   host_batch = next(_dataset(quick_config).as_numpy_iterator())
-  batch = next(input_pipeline.global_batches(_dataset(quick_config), mesh_shardings.data))
+  batch = next(input_pipeline.GlobalBatches(_dataset(quick_config), mesh_shardings.data))
   assert jax.device_count() == 8
   for key, value in batch.items():
     assert isinstance(value, jax.Array)

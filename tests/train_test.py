@@ -102,6 +102,7 @@ def test_train_writes_outputs_then_resumes(quick_config, tmp_path, caplog, monke
   trainer.train_and_evaluate(quick_config, str(workdir))
   assert "Restoring checkpoint of step 4" in caplog.text
   assert "Training from step 4 to 6." in caplog.text
+  assert "No input-pipeline state" not in caplog.text
   assert json.loads((workdir / "eval.json").read_text())["step"] == 6
 
 

@@ -71,14 +71,36 @@ def create_dataset(config: ml_collections.ConfigDict, split: str, *,
   return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def global_batches(ds: tf.data.Dataset,
-                   sharding: jax.sharding.NamedSharding) -> Iterator[dict[str, jax.Array]]:
-  """Yields each host batch of `ds` as global arrays sharded by `sharding`.
+class GlobalBatches:
+  """Iterator of global batches whose position can be saved and restored.
 
-  The global leading dimension is `process_count` times the host batch.
+  Each host batch of `ds` becomes one global array per feature, sharded by
+  `sharding` (the global leading dimension is `process_count` times the host
+  batch). `save`/`restore` use tf.data iterator checkpointing, so a resumed
+  run continues with exactly the batches an uninterrupted run would see
+  (shuffle buffers and per-example seeds included).
   """
-  for batch in ds.as_numpy_iterator():
-    yield jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), batch)
+
+  def __init__(self, ds: tf.data.Dataset, sharding: jax.sharding.NamedSharding):
+    self._iterator = iter(ds)
+    self._checkpoint = tf.train.Checkpoint(iterator=self._iterator)
+    self._sharding = sharding
+
+  def __iter__(self) -> Iterator[dict[str, jax.Array]]:
+    return self
+
+  def __next__(self) -> dict[str, jax.Array]:
+    batch = next(self._iterator)
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(self._sharding, x.numpy()), batch)
+
+  def save(self, prefix: str) -> None:
+    """Writes this process's iterator position under the file prefix `prefix`."""
+    self._checkpoint.write(prefix)
+
+  def restore(self, prefix: str) -> None:
+    """Moves the iterator to the position saved under `prefix`."""
+    self._checkpoint.read(prefix).assert_consumed()
 
 
 def log_dataset(config: ml_collections.ConfigDict) -> None:

@@ -1,6 +1,8 @@
 """Optax optimizer and learning-rate schedule from `config.optimizer`."""
 from collections.abc import Callable
 
+import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -14,6 +16,9 @@ def make_optimizer(
     config: the `optimizer` section (learning_rate, warmup_steps, b1, b2,
       weight_decay, grad_clip_norm; a norm <= 0 disables clipping).
 
+  Updates from non-finite gradients are skipped (parameters and moments
+  unchanged).
+
   Returns:
     `(tx, learning_rate_fn)`; `learning_rate_fn(step)` is logged by the trainer.
   """
@@ -24,4 +29,26 @@ def make_optimizer(
                      weight_decay=config.weight_decay)
   if config.grad_clip_norm > 0:
     adam = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), adam)
-  return adam, learning_rate_fn
+  # Skip (never apply) updates from non-finite gradients; the trainer counts the
+  # consecutive skips and stops the run (see `nonfinite_streak`).
+  return optax.apply_if_finite(adam, max_consecutive_errors=NEVER_APPLY_NONFINITE), \
+      learning_rate_fn
+
+
+# apply_if_finite applies a non-finite update after this many in a row; the
+# trainer stops long before, so in practice such an update never lands.
+NEVER_APPLY_NONFINITE = 2**30
+
+
+def nonfinite_streak(opt_state) -> jax.Array:
+  """Consecutive skipped (non-finite) updates, max over the state's optimizers; int32 []."""
+  counts = [count for _, count in optax.tree_utils.tree_get_all_with_path(
+      opt_state, "notfinite_count")]
+  return jnp.max(jnp.stack(counts)) if counts else jnp.zeros((), jnp.int32)
+
+
+def nonfinite_total(opt_state) -> jax.Array:
+  """Total skipped (non-finite) updates since the start, summed over optimizers; int32 []."""
+  counts = [count for _, count in optax.tree_utils.tree_get_all_with_path(
+      opt_state, "total_notfinite")]
+  return sum(counts, jnp.zeros((), jnp.int32))

@@ -19,7 +19,8 @@ import orbax.checkpoint as ocp
 
 from posergen_jax.data import input_pipeline
 from posergen_jax.evaluation import evaluate
-from posergen_jax.training import checkpoint, family as family_lib, image_grid, sharding
+from posergen_jax.training import checkpoint, family as family_lib, image_grid, optimizers
+from posergen_jax.training import preemption, sharding
 from posergen_jax.training import sr3
 
 # config.family -> module exposing `make_family(config) -> Family`.
@@ -65,7 +66,7 @@ def _eval_batches(config: ml_collections.ConfigDict, family: family_lib.Family,
       config.data, config.data.eval_split, global_batch_size=batch_size,
       preprocess=family.make_preprocess(False), train=False, seed=config.seed,
       num_examples=config.evals.num_examples)
-  return input_pipeline.global_batches(ds, shardings.data)
+  return input_pipeline.GlobalBatches(ds, shardings.data)
 
 
 def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
@@ -131,24 +132,83 @@ def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, f
   return metrics
 
 
-def _train_batches(run: Run, start_step: int) -> Iterator[dict[str, jax.Array]]:
+def _train_batches(run: Run, start_step: int) -> input_pipeline.GlobalBatches:
+  """The training batches, positioned where the run at `start_step` left off."""
   config = run.config
-  ds = input_pipeline.create_dataset(
-      config.data, config.data.train_split, global_batch_size=config.train.batch_size,
-      preprocess=run.family.make_preprocess(True), train=True,
-      # A resumed run continues with a fresh, still deterministic, data order.
-      seed=config.seed + start_step)
-  return input_pipeline.global_batches(ds, run.shardings.data)
+
+  def make(seed: int) -> input_pipeline.GlobalBatches:
+    ds = input_pipeline.create_dataset(
+        config.data, config.data.train_split, global_batch_size=config.train.batch_size,
+        preprocess=run.family.make_preprocess(True), train=True, seed=seed)
+    return input_pipeline.GlobalBatches(ds, run.shardings.data)
+
+  batches = make(config.seed)
+  if start_step and not checkpoint.restore_data_state(batches, run.workdir, start_step):
+    logging.warning("No input-pipeline state saved at step %d: continuing with a fresh "
+                    "data order (seed %d), so the run is not bit-identical to an "
+                    "uninterrupted one.", start_step, config.seed + start_step)
+    batches = make(config.seed + start_step)
+  return batches
 
 
-def train(run: Run, writer: metric_writers.MetricWriter) -> None:
-  """Trains from the restored step to `config.train.num_steps`, checkpointing as it goes."""
+class NonFiniteError(FloatingPointError):
+  """Too many consecutive steps had a non-finite loss or gradients."""
+
+
+class BatchTooLargeError(MemoryError):
+  """The train step ran out of device memory."""
+
+
+def _out_of_memory(error: jax.errors.JaxRuntimeError, batch_size: int,
+                   step: int) -> BatchTooLargeError | None:
+  """A BatchTooLargeError suggesting a smaller batch, if `error` is an out-of-memory."""
+  if "RESOURCE_EXHAUSTED" not in str(error):
+    return None
+  return BatchTooLargeError(
+      f"Out of device memory at step {step} with config.train.batch_size={batch_size} "
+      f"({str(error).splitlines()[0][:200]}). Try --config.train.batch_size="
+      f"{max(1, batch_size // 2)}.")
+
+
+def _save(run: Run, batches: input_pipeline.GlobalBatches, step: int) -> None:
+  """Checkpoints the input position, then (asynchronously) the train state."""
+  checkpoint.save_data_state(batches, run.workdir, step)
+  checkpoint.save(run.manager, step, run.state)
+  kept = run.manager.all_steps()
+  if kept:
+    checkpoint.prune_data_states(run.workdir, min(kept))
+
+
+def _check_finite(run: Run, step: int) -> int:
+  """Returns the total of skipped non-finite steps; raises after too many in a row."""
+  streak, total = jax.device_get((optimizers.nonfinite_streak(run.state.opt_state),
+                                  optimizers.nonfinite_total(run.state.opt_state)))
+  if streak >= run.config.train.max_nonfinite_steps:
+    raise NonFiniteError(
+        f"Stopped at step {step}: the last {int(streak)} steps had a non-finite loss or "
+        f"gradients (updates skipped). The last checkpoint, step "
+        f"{run.manager.latest_step()}, holds finite parameters; lower the learning rate "
+        "or check the data.")
+  return int(total)
+
+
+def train(run: Run, writer: metric_writers.MetricWriter) -> bool:
+  """Trains from the restored step to `config.train.num_steps`, checkpointing as it goes.
+
+  Returns:
+    True if training reached `num_steps`; False if a stop signal (SIGTERM,
+    SIGINT) ended it early, after checkpointing the last completed step.
+
+  Raises:
+    NonFiniteError: after `config.train.max_nonfinite_steps` consecutive steps
+      with non-finite gradients (checked at each log and checkpoint step).
+  """
   config = run.config
   start_step = int(run.state.step)
   num_steps = config.train.num_steps
   if start_step >= num_steps:
     logging.info("Training already complete at step %d.", start_step)
-    return
+    return True
   logging.info("Training from step %d to %d.", start_step, num_steps)
   jit_train_step = jax.jit(
       run.family.train_step,
@@ -159,24 +219,38 @@ def train(run: Run, writer: metric_writers.MetricWriter) -> None:
   report = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer)
   batches = _train_batches(run, start_step)
   metric_sums, metric_count = None, 0
-  for step in range(start_step + 1, num_steps + 1):
-    with jax.profiler.StepTraceAnnotation("train", step_num=step):
-      run.state, metrics = jit_train_step(run.state, next(batches), train_rng)
-    metric_sums = metrics if metric_sums is None else jax.tree.map(
-        lambda a, b: a + b, metric_sums, metrics)
-    metric_count += 1
-    report(step)
-    is_last = step == num_steps
-    if step % config.train.log_every == 0 or is_last:
-      means = {f"train_{k}": float(v) / metric_count
-               for k, v in jax.device_get(metric_sums).items()}
-      means["train_learning_rate"] = float(run.family.learning_rate_fn(step - 1))
-      writer.write_scalars(step, means)
-      metric_sums, metric_count = None, 0
-    if step % config.ckpt.every == 0 or is_last:
-      checkpoint.save(run.manager, step, run.state)
-    if step % config.train.sample_every == 0 or is_last:
-      write_sample_grid(run, writer, step)
+  with preemption.PreemptionGuard() as guard:
+    for step in range(start_step + 1, num_steps + 1):
+      try:
+        with jax.profiler.StepTraceAnnotation("train", step_num=step):
+          run.state, metrics = jit_train_step(run.state, next(batches), train_rng)
+      except jax.errors.JaxRuntimeError as e:
+        raise _out_of_memory(e, config.train.batch_size, step) or e
+      metric_sums = metrics if metric_sums is None else jax.tree.map(
+          lambda a, b: a + b, metric_sums, metrics)
+      metric_count += 1
+      report(step)
+      is_last = step == num_steps
+      if step % config.train.log_every == 0 or is_last:
+        means = {f"train_{k}": float(v) / metric_count
+                 for k, v in jax.device_get(metric_sums).items()}
+        means["train_learning_rate"] = float(run.family.learning_rate_fn(step - 1))
+        means["train_nonfinite_skipped"] = _check_finite(run, step)
+        writer.write_scalars(step, means)
+        metric_sums, metric_count = None, 0
+      if guard.should_stop():
+        _check_finite(run, step)
+        _save(run, batches, step)
+        run.manager.wait_until_finished()
+        logging.warning("Stopped by %s after step %d; checkpoint saved. Run the same "
+                        "command to resume.", guard.signal_name, step)
+        return False
+      if step % config.ckpt.every == 0 or is_last:
+        _check_finite(run, step)
+        _save(run, batches, step)
+      if step % config.train.sample_every == 0 or is_last:
+        write_sample_grid(run, writer, step)
+  return True
 
 
 def make_writer(workdir: epath.Path) -> metric_writers.MetricWriter:
@@ -210,8 +284,7 @@ def _with_run(mode_fn, *, needs_checkpoint: bool):
 
 
 def _train_then_evaluate(run: Run, writer: metric_writers.MetricWriter) -> None:
-  train(run, writer)
-  if run.config.evals.after_train:
+  if train(run, writer) and run.config.evals.after_train:
     run_evaluation(run, writer)
 
 

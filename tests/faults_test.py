@@ -1,0 +1,157 @@
+"""Fault suite: kills, stop signals, non-finite steps and bad input, each with a clear outcome.
+
+Each test runs the real entry point or trainer on the quick config and checks
+that nothing already written is lost.
+"""
+import dataclasses
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from posergen_jax.training import checkpoint, optimizers, sr3, trainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _start(workdir, data_dir, *overrides):
+  """The main module on the quick config, as a child process with piped stderr."""
+  return subprocess.Popen(
+      [sys.executable, "-m", "posergen_jax.main", "--config=configs/sr3.py:quick",
+       f"--workdir={workdir}", f"--config.data.data_dir={data_dir}",
+       "--config.evals.after_train=False", *overrides],
+      cwd=REPO, stderr=subprocess.PIPE, text=True)
+
+
+def _run(workdir, data_dir, *overrides):
+  process = _start(workdir, data_dir, *overrides)
+  _, stderr = process.communicate(timeout=300)
+  return process.returncode, stderr
+
+
+def _signal_at_step(process, step, signum):
+  """Sends `signum` once the child has logged train metrics of `step`; returns the log."""
+  log = []
+  for line in process.stderr:
+    log.append(line)
+    if re.search(rf"\[{step}\] train_", line):
+      process.send_signal(signum)
+      break
+  log.extend(process.stderr)
+  process.wait(timeout=120)
+  return "".join(log)
+
+
+def _final_state(config, workdir):
+  return trainer.setup(config, str(workdir)).state
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_is_bit_identical(quick_config, tmp_path, tiny_data_dir):
+  steps = ["--config.train.num_steps=8", "--config.train.log_every=1",
+           "--config.ckpt.every=2", "--config.train.sample_every=100"]
+  kill_step = random.Random(os.getpid()).randint(3, 7)
+  log = _signal_at_step(_start(tmp_path / "killed", tiny_data_dir, *steps), kill_step,
+                        signal.SIGKILL)
+  assert "Stopped by" not in log  # SIGKILL gives no chance to save
+  returncode, log = _run(tmp_path / "killed", tiny_data_dir, *steps)
+  assert returncode == 0, log
+  # It resumes from the newest complete checkpoint (step 0 if the kill came
+  # before the first asynchronous save finished; never a half-written one).
+  resumed_from = int(re.search(r"Training from step (\d+) to 8", log).group(1))
+  assert resumed_from % 2 == 0 and resumed_from < kill_step, log
+  assert (f"Restoring checkpoint of step {resumed_from}" in log) == (resumed_from > 0), log
+  # The uninterrupted reference runs in this process, under the same JAX flags.
+  quick_config.train.num_steps = 8
+  quick_config.train.log_every = 1
+  quick_config.train.sample_every = 100
+  quick_config.evals.after_train = False
+  trainer.train_and_evaluate(quick_config, str(tmp_path / "uninterrupted"))
+  resumed = _final_state(quick_config, tmp_path / "killed")
+  uninterrupted = _final_state(quick_config, tmp_path / "uninterrupted")
+  assert int(resumed.step) == int(uninterrupted.step) == 8
+  for part in ("params", "opt_state", "ema_params"):
+    jax.tree.map(np.testing.assert_array_equal, getattr(resumed, part),
+                 getattr(uninterrupted, part))
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_exits_cleanly(tmp_path, tiny_data_dir):
+  process = _start(tmp_path, tiny_data_dir, "--config.train.num_steps=100000",
+                   "--config.ckpt.every=100000", "--config.train.log_every=1")
+  log = _signal_at_step(process, 3, signal.SIGTERM)
+  assert process.returncode == 0, log
+  stopped = re.search(r"Stopped by SIGTERM after step (\d+); checkpoint saved", log)
+  assert stopped, log
+  step = int(stopped.group(1))
+  assert 3 <= step < 100000
+  assert checkpoint.make_manager(str(tmp_path), max_to_keep=2).latest_step() == step
+  assert (tmp_path / "data_state" / f"step_{step}" / "process_0").exists()
+
+
+def _patch_train_step(monkeypatch, wrap):
+  """Makes the sr3 family's train_step `wrap(original_train_step)`."""
+
+  def make_family(config):
+    family = sr3.make_family(config)
+    return dataclasses.replace(family, train_step=wrap(family.train_step))
+
+  monkeypatch.setitem(trainer.FAMILIES, "sr3", types.SimpleNamespace(make_family=make_family))
+
+
+@pytest.mark.slow
+def test_nonfinite_steps_are_skipped_then_stop_the_run(quick_config, tmp_path, monkeypatch):
+  def nan_from_step_2(train_step):
+    def poisoned(state, batch, rng):
+      poison = jnp.where(state.step >= 2, jnp.nan, 1.0)
+      return train_step(state, {**batch, "target": batch["target"] * poison}, rng)
+    return poisoned
+
+  _patch_train_step(monkeypatch, nan_from_step_2)
+  quick_config.train.num_steps = 20
+  quick_config.train.log_every = 1
+  quick_config.train.sample_every = 100
+  quick_config.train.max_nonfinite_steps = 3
+  with pytest.raises(trainer.NonFiniteError, match="Stopped at step 5: the last 3 steps"):
+    trainer.train_and_evaluate(quick_config, str(tmp_path))
+  assert checkpoint.make_manager(str(tmp_path), max_to_keep=2).latest_step() == 4
+  state = trainer.setup(quick_config, str(tmp_path)).state
+  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state.params))
+  assert int(optimizers.nonfinite_total(state.opt_state)) == 2  # steps 3 and 4 skipped
+
+
+def test_out_of_memory_suggests_a_smaller_batch(quick_config, tmp_path, monkeypatch):
+  def out_of_memory(train_step):
+    def failing(state, batch, rng):
+      raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 1 bytes")
+    return failing
+
+  _patch_train_step(monkeypatch, out_of_memory)
+  with pytest.raises(trainer.BatchTooLargeError,
+                     match=r"config.train.batch_size=8 .* Try --config.train.batch_size=4"):
+    trainer.train_and_evaluate(quick_config, str(tmp_path))
+
+
+@pytest.mark.slow
+def test_checkpoint_of_another_config_names_the_parameter(quick_config, tmp_path,
+                                                          tiny_data_dir):
+  quick_config.train.num_steps = 2
+  quick_config.evals.after_train = False
+  trainer.train_and_evaluate(quick_config, str(tmp_path))
+  before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+  returncode, log = _run(tmp_path, tiny_data_dir, "--config.train.num_steps=4",
+                         "--config.model.ch=8")
+  assert returncode != 0
+  last_line = log.strip().splitlines()[-1]
+  assert last_line.startswith("error: The checkpoint of step 2 in"), log
+  assert re.search(r"has params\.\S+ of shape \([\d, ]+\), but this config builds "
+                   r"\([\d, ]+\): the config differs", last_line), last_line
+  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before  # nothing lost

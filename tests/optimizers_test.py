@@ -1,0 +1,46 @@
+"""Optimizer: warm-up, clipping and skipped non-finite updates."""
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from posergen_jax.training import optimizers, train_state
+
+
+def _config(**overrides):
+  config = ml_collections.ConfigDict(dict(learning_rate=0.1, warmup_steps=2, b1=0.9, b2=0.999,
+                                          weight_decay=0.0, grad_clip_norm=1.0))
+  config.update(overrides)
+  return config
+
+
+def test_learning_rate_warms_up_linearly():
+  _, learning_rate_fn = optimizers.make_optimizer(_config(warmup_steps=4))
+  np.testing.assert_allclose([learning_rate_fn(s) for s in range(6)],
+                             [0.0, 0.025, 0.05, 0.075, 0.1, 0.1], rtol=1e-6)
+
+
+def test_nonfinite_gradients_are_skipped_and_counted():
+  tx, _ = optimizers.make_optimizer(_config())
+  state = train_state.TrainState.create(params={"w": jnp.ones(3)}, tx=tx)
+  state = state.apply_gradients({"w": jnp.ones(3)}, ema_decay=0.9)
+  state = state.apply_gradients({"w": jnp.ones(3)}, ema_decay=0.9)
+  finite_params = state.params["w"]
+  assert not np.allclose(finite_params, 1.0)
+  for expected_streak in (1, 2):
+    state = state.apply_gradients({"w": jnp.array([1.0, jnp.nan, 1.0])}, ema_decay=0.9)
+    np.testing.assert_array_equal(state.params["w"], finite_params)
+    assert int(optimizers.nonfinite_streak(state.opt_state)) == expected_streak
+  state = state.apply_gradients({"w": jnp.ones(3)}, ema_decay=0.9)
+  assert int(optimizers.nonfinite_streak(state.opt_state)) == 0
+  assert int(optimizers.nonfinite_total(state.opt_state)) == 2
+  assert np.all(np.isfinite(state.params["w"])) and np.all(np.isfinite(state.ema_params["w"]))
+  assert int(state.step) == 5
+
+
+def test_ema_follows_params_with_warmed_up_decay():
+  tx, _ = optimizers.make_optimizer(_config(grad_clip_norm=0.0))
+  state = train_state.TrainState.create(params={"w": jnp.zeros(())}, tx=tx)
+  state = state.replace(params={"w": jnp.ones(())})  # pretend an update moved w to 1
+  new = state.apply_gradients({"w": jnp.zeros(())}, ema_decay=0.999)
+  decay = min(0.999, 2.0 / 11.0)  # step 1: (1 + 1) / (10 + 1)
+  np.testing.assert_allclose(new.ema_params["w"], (1 - decay) * new.params["w"], rtol=1e-6)
