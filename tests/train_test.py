@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-from etils import epath
 import jax
 import numpy as np
 from PIL import Image
