@@ -171,7 +171,11 @@ def _out_of_memory(error: jax.errors.JaxRuntimeError, batch_size: int,
 
 
 def _save(run: Run, batches: input_pipeline.GlobalBatches, step: int) -> None:
-  """Checkpoints the input position, then (asynchronously) the train state."""
+  """Checkpoints the input position, then (asynchronously) the train state.
+
+  Raises NonFiniteError instead of saving after too many non-finite steps.
+  """
+  _check_finite(run, step)
   checkpoint.save_data_state(batches, run.workdir, step)
   checkpoint.save(run.manager, step, run.state)
   kept = run.manager.all_steps()
@@ -239,14 +243,12 @@ def train(run: Run, writer: metric_writers.MetricWriter) -> bool:
         writer.write_scalars(step, means)
         metric_sums, metric_count = None, 0
       if guard.should_stop():
-        _check_finite(run, step)
         _save(run, batches, step)
         run.manager.wait_until_finished()
         logging.warning("Stopped by %s after step %d; checkpoint saved. Run the same "
                         "command to resume.", guard.signal_name, step)
         return False
       if step % config.ckpt.every == 0 or is_last:
-        _check_finite(run, step)
         _save(run, batches, step)
       if step % config.train.sample_every == 0 or is_last:
         write_sample_grid(run, writer, step)
