@@ -120,7 +120,7 @@ def prune_data_states(workdir: epath.PathLike, keep_from_step: int) -> None:
   for step_dir in root.iterdir():
     step = step_dir.name.removeprefix("step_")
     if step.isdigit() and int(step) < keep_from_step:
-      mine = step_dir / f"process_{jax.process_index()}"
+      mine = _data_state_dir(workdir, int(step))
       if mine.exists():
         mine.rmtree()
       if jax.process_index() == 0 and not any(step_dir.iterdir()):
