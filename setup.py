@@ -25,8 +25,9 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
-    "test": ["chex", "dill", "pytest", "pytest-xdist"],
-    # The PyTorch reference for benchmarks/ and parity tests (CPU build on disk here).
+    # torch is the reference that parity tests compare against (CPU build on disk here).
+    "test": ["chex", "dill", "pytest", "pytest-xdist", "torch==2.13.0"],
+    # The PyTorch baseline that benchmarks/ time side by side with JAX.
     "bench": ["torch==2.13.0"],
 }
 
