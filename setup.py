@@ -25,8 +25,9 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS_REQUIRE = {
-    # torch is the reference that parity tests compare against (CPU build on disk here).
-    "test": ["chex", "dill", "pytest", "pytest-xdist", "torch==2.13.0"],
+    # torch is the reference parity tests compare against (CPU build on disk here);
+    # scikit-image ships the real photos they run on.
+    "test": ["chex", "dill", "pytest", "pytest-xdist", "scikit-image", "torch==2.13.0"],
     # The PyTorch baseline that benchmarks/ time side by side with JAX.
     "bench": ["torch==2.13.0"],
 }
