@@ -10,7 +10,7 @@ import pytest
 
 from posergen_jax.diffusion import schedules
 from posergen_jax.diffusion.sr3 import sr3_loss
-from posergen_jax.models.sr3_unet import UNet
+from posergen_jax.models.sr3_unet import ResBlock, UNet
 from posergen_jax.models.utils import param_count
 
 TINY = dict(ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(8,), num_groups=8)
@@ -88,6 +88,65 @@ def test_param_count_matches_layer_formulas():
       + _norm(16) + _conv(3, 16, 3))  # output head
   assert expected == 191_379
   assert param_count(_tiny_params()) == expected
+
+
+def test_biggan_updown_and_augmentation_param_count_matches_layer_formulas():
+  """resblock_updown swaps the resampling convs for residual blocks; augmentation widens the MLP."""
+  emb = 64
+  expected = (
+      _dense(32, emb) + _dense(emb, emb)  # MLP on noise-level ⊕ aug-level sinusoids (16 + 16)
+      + _conv(3, 6, 16)
+      + _res(16, 16, emb) + _res(16, 16, emb)  # level 0, then a down residual block
+      + _res(16, 32, emb) + _attn(32)
+      + _res(32, 32, emb) + _attn(32) + _res(32, 32, emb)
+      + _res(64, 32, emb) + _attn(32) + _res(48, 32, emb) + _attn(32)
+      + _res(32, 32, emb)  # up residual block
+      + _res(48, 16, emb) + _res(32, 16, emb)
+      + _norm(16) + _conv(3, 16, 3))
+  x_noisy, cond, noise_level = _inputs()
+  model = UNet(**TINY, resblock_updown=True, cond_augmentation=True)
+  params = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0),
+                          x_noisy, cond, noise_level, noise_level)['params']
+  assert param_count(params) == expected
+
+
+def test_resblock_resamples_both_paths():
+  """A 'down' block of a zero-output residual branch is the 2x2 average pool of its input."""
+  x = jax.random.normal(jax.random.key(0), (1, 8, 8, 4))
+  emb = jnp.ones((1, 8))
+  for resample, side in (('down', 4), ('up', 16)):
+    block = ResBlock(4, num_groups=2, dropout=0.0, resample=resample)
+    params = block.init(jax.random.key(1), x, emb, train=False)['params']
+    params = {**params, 'conv2': jax.tree.map(jnp.zeros_like, params['conv2'])}
+    out = block.apply({'params': params}, x, emb, train=False)
+    assert out.shape == (1, side, side, 4)
+    expected = (x.reshape(1, 4, 2, 4, 2, 4).mean(axis=(2, 4)) if resample == 'down'
+                else jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2))
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+
+
+def test_skip_rescale_divides_the_residual_sum_by_sqrt2():
+  x = jax.random.normal(jax.random.key(0), (1, 8, 8, 4))
+  emb = jnp.ones((1, 8))
+  params = ResBlock(4, 2, 0.0).init(jax.random.key(1), x, emb, train=False)
+  plain = ResBlock(4, 2, 0.0).apply(params, x, emb, train=False)
+  rescaled = ResBlock(4, 2, 0.0, skip_rescale=True).apply(params, x, emb, train=False)
+  np.testing.assert_allclose(rescaled, plain / np.sqrt(2.0), rtol=1e-5, atol=1e-6)
+
+
+def test_augmentation_level_is_conditioning_and_required_exactly_when_enabled():
+  x_noisy, cond, noise_level = _inputs()
+  model = UNet(**TINY, cond_augmentation=True)
+  params = _perturbed(jax.jit(model.init, static_argnames='train')(
+      jax.random.key(0), x_noisy, cond, noise_level, noise_level, train=False)['params'])
+  apply = jax.jit(functools.partial(model.apply, {'params': params}, train=False))
+  clean = apply(x_noisy, cond, noise_level, jnp.zeros(2))
+  augmented = apply(x_noisy, cond, noise_level, jnp.full((2,), 0.5))
+  assert jnp.mean(jnp.abs(clean - augmented)) > 1e-2 * jnp.mean(jnp.abs(clean))
+  with pytest.raises(ValueError, match='aug_level must be given exactly when'):
+    model.apply({'params': params}, x_noisy, cond, noise_level, train=False)
+  with pytest.raises(ValueError, match='aug_level must be given exactly when'):
+    UNet(**TINY).init(jax.random.key(0), x_noisy, cond, noise_level, noise_level, train=False)
 
 
 def test_bfloat16_computes_in_bf16_with_f32_params_and_output():

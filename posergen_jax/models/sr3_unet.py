@@ -2,8 +2,12 @@
 
 The input is the noisy target concatenated on channels with the bicubic-upsampled low-resolution
 image; the network is conditioned on the continuous noise level sqrt(gamma). The layout follows the
-DDPM U-Net: residual blocks per resolution, self-attention at chosen resolutions, strided-conv
-downsampling, nearest+conv upsampling and skip connections from every encoder block.
+DDPM U-Net: residual blocks per resolution, self-attention at chosen resolutions and skip connections
+from every encoder block. As in the SR3 paper, resolution changes can happen inside BigGAN-style
+residual blocks (`resblock_updown`) and residual sums can be rescaled by 1/sqrt(2)
+(`skip_rescale`); otherwise strided-conv downsampling and nearest+conv upsampling (DDPM). With
+`cond_augmentation`, the network also sees the level of the noise added to its low-resolution
+input (Imagen's noise-conditioning augmentation).
 """
 import functools
 import math
@@ -36,29 +40,46 @@ def noise_level_embedding(noise_level: jax.Array, dim: int) -> jax.Array:
   return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
 
 
+def _resample(x: jax.Array, resample: str | None) -> jax.Array:
+  """None: x; 'down': 2x2 average pool; 'up': nearest x2. [B,H,W,C] -> [B,H',W',C]."""
+  if resample is None:
+    return x
+  if resample == 'down':
+    return nn.avg_pool(x, (2, 2), strides=(2, 2))
+  if resample == 'up':
+    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+  raise ValueError(f"resample must be None, 'down' or 'up'; got {resample!r}")
+
+
 class ResBlock(nn.Module):
   """GroupNorm-swish-conv residual block with FiLM noise conditioning.
 
   The embedding is projected to a per-channel (scale, shift) applied after the second GroupNorm:
-  h = GN(h) * (1 + scale) + shift. A 1x1 conv matches the skip path when widths differ.
-  [B,H,W,Cin], emb [B,E] -> [B,H,W,out_ch].
+  h = GN(h) * (1 + scale) + shift. A 1x1 conv matches the skip path when widths differ. With
+  `resample` ('up' | 'down', BigGAN style) both paths change resolution after the first
+  activation; with `skip_rescale` the sum is divided by sqrt(2).
+  [B,H,W,Cin], emb [B,E] -> [B,H',W',out_ch], H' = H, 2H or H/2.
   """
   out_ch: int
   num_groups: int
   dropout: float
+  resample: str | None = None
+  skip_rescale: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, emb: jax.Array, *, train: bool) -> jax.Array:
     conv, dense, norm = _layers(self.dtype)
-    h = conv(self.out_ch, (3, 3), name='conv1')(nn.swish(norm(self.num_groups, name='norm1')(x)))
+    h = _resample(nn.swish(norm(self.num_groups, name='norm1')(x)), self.resample)
+    x = _resample(x, self.resample)
+    h = conv(self.out_ch, (3, 3), name='conv1')(h)
     film = dense(2 * self.out_ch, name='film')(nn.swish(emb))
     scale, shift = jnp.split(film[:, None, None, :], 2, axis=-1)
     h = norm(self.num_groups, name='norm2')(h) * (1 + scale) + shift
     h = nn.Dropout(self.dropout, deterministic=not train)(nn.swish(h))
     h = conv(self.out_ch, (3, 3), name='conv2')(h)
     skip = x if x.shape[-1] == self.out_ch else conv(self.out_ch, (1, 1), name='skip')(x)
-    return skip + h
+    return (skip + h) / math.sqrt(2.0) if self.skip_rescale else skip + h
 
 
 class AttentionBlock(nn.Module):
@@ -94,7 +115,7 @@ class Upsample(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     conv, _, _ = _layers(self.dtype)
-    return conv(x.shape[-1], (3, 3))(jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2))
+    return conv(x.shape[-1], (3, 3))(_resample(x, 'up'))
 
 
 class UNet(nn.Module):
@@ -108,6 +129,11 @@ class UNet(nn.Module):
     dropout: dropout rate inside residual blocks (train=True only).
     out_ch: output channels.
     num_groups: GroupNorm groups; must divide `ch` and every `ch * ch_mult[i]`.
+    resblock_updown: change resolution inside residual blocks (BigGAN, as in SR3) instead of with
+      a strided conv / nearest+conv.
+    skip_rescale: divide residual sums by sqrt(2) (SR3).
+    cond_augmentation: take `aug_level` [B], the std of the noise added to `cond`, as a second
+      conditioning signal (Imagen's noise-conditioning augmentation).
     dtype: compute dtype; parameters are always float32 and the output is float32.
   """
   ch: int = 64
@@ -117,22 +143,36 @@ class UNet(nn.Module):
   dropout: float = 0.0
   out_ch: int = 3
   num_groups: int = 32
+  resblock_updown: bool = False
+  skip_rescale: bool = False
+  cond_augmentation: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x_noisy: jax.Array, cond: jax.Array, noise_level: jax.Array, *,
-               train: bool) -> jax.Array:
+  def __call__(self, x_noisy: jax.Array, cond: jax.Array, noise_level: jax.Array,
+               aug_level: jax.Array | None = None, *, train: bool) -> jax.Array:
     """x_noisy [B,H,W,C], cond [B,H,W,Cc], noise_level [B] in (0, 1] -> eps [B,H,W,out_ch] f32.
 
-    H and W must be divisible by 2**(len(ch_mult) - 1). With train=True and dropout > 0, apply
-    needs rngs={'dropout': key}.
+    `aug_level` [B] in [0, 1] is required with `cond_augmentation` and refused without it. H and W
+    must be divisible by 2**(len(ch_mult) - 1). With train=True and dropout > 0, apply needs
+    rngs={'dropout': key}.
     """
-    self._check_inputs(x_noisy, cond, noise_level)
+    self._check_inputs(x_noisy, cond, noise_level, aug_level)
     conv, dense, norm = _layers(self.dtype)
-    res_block = lambda mult: ResBlock(self.ch * mult, self.num_groups, self.dropout, self.dtype)
     attention = lambda: AttentionBlock(self.num_groups, self.dtype)
 
+    def res_block(mult, resample=None):
+      return ResBlock(self.ch * mult, self.num_groups, self.dropout, resample=resample,
+                      skip_rescale=self.skip_rescale, dtype=self.dtype)
+
+    def resample_block(mult, direction):
+      if self.resblock_updown:
+        return lambda h: res_block(mult, direction)(h, emb, train=train)
+      return (Downsample if direction == 'down' else Upsample)(self.dtype)
+
     emb = noise_level_embedding(noise_level, self.ch)
+    if self.cond_augmentation:
+      emb = jnp.concatenate([emb, noise_level_embedding(aug_level, self.ch)], axis=-1)
     emb = dense(EMBEDDING_MULT * self.ch)(emb)
     emb = dense(EMBEDDING_MULT * self.ch)(nn.swish(emb))
 
@@ -147,7 +187,7 @@ class UNet(nn.Module):
           h = attention()(h)
         skips.append(h)
       if level != last_level:
-        h = Downsample(self.dtype)(h)
+        h = resample_block(mult, 'down')(h)
         skips.append(h)
 
     h = res_block(self.ch_mult[-1])(h, emb, train=train)
@@ -160,13 +200,14 @@ class UNet(nn.Module):
         if h.shape[1] in self.attn_resolutions:
           h = attention()(h)
       if level != 0:
-        h = Upsample(self.dtype)(h)
+        h = resample_block(mult, 'up')(h)
 
     h = nn.swish(norm(self.num_groups, name='norm_out')(h))
     h = conv(self.out_ch, (3, 3), kernel_init=nn.initializers.zeros, name='conv_out')(h)
     return h.astype(jnp.float32)
 
-  def _check_inputs(self, x_noisy: jax.Array, cond: jax.Array, noise_level: jax.Array) -> None:
+  def _check_inputs(self, x_noisy: jax.Array, cond: jax.Array, noise_level: jax.Array,
+                    aug_level: jax.Array | None) -> None:
     """Raises ValueError naming the offending input or setting."""
     factor = 2 ** (len(self.ch_mult) - 1)
     if x_noisy.ndim != 4 or x_noisy.shape[1] % factor or x_noisy.shape[2] % factor:
@@ -179,6 +220,13 @@ class UNet(nn.Module):
     if noise_level.shape != x_noisy.shape[:1]:
       raise ValueError(f'UNet noise_level must have shape ({x_noisy.shape[0]},); '
                        f'got shape {noise_level.shape}')
+    if self.cond_augmentation != (aug_level is not None):
+      raise ValueError('UNet aug_level must be given exactly when cond_augmentation=True '
+                       f'(cond_augmentation={self.cond_augmentation}, aug_level '
+                       f'{"given" if aug_level is not None else "missing"})')
+    if aug_level is not None and aug_level.shape != x_noisy.shape[:1]:
+      raise ValueError(f'UNet aug_level must have shape ({x_noisy.shape[0]},); '
+                       f'got shape {aug_level.shape}')
     widths = sorted({self.ch} | {self.ch * m for m in self.ch_mult})
     if any(w % self.num_groups for w in widths):
       raise ValueError(f'UNet num_groups={self.num_groups} must divide every width {widths} '
