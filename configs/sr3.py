@@ -38,6 +38,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.attn_resolutions = (8,)
   config.model.dropout = 0.0
   config.model.num_groups = 8
+  config.model.resblock_updown = False  # BigGAN residual up/down blocks (SR3 paper: True).
+  config.model.skip_rescale = False  # Residual sums / sqrt(2) (SR3 paper: True).
   config.model.dtype = "float32"  # Compute dtype ("bfloat16" on TPU/GPU); params stay f32.
 
   config.diffusion = ml_collections.ConfigDict()
@@ -48,7 +50,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # is conditioned on the noise level, not on the step index).
   config.diffusion.sample_schedule = ml_collections.ConfigDict(
       dict(name="linear", num_steps=100, start=1e-4, end=0.1))
-  config.diffusion.loss_type = "l1"  # "l1" | "l2" on the predicted noise.
+  config.diffusion.loss_type = "l1"  # "l1" | "l2" on the network's output.
+  config.diffusion.prediction = "eps"  # "eps" (SR3) | "v" (Salimans & Ho 2022).
+  config.diffusion.weighting = "none"  # "none" | "min_snr" (Min-SNR-5 loss weights).
+  # "ddpm": ancestral over sample_schedule; "ddim": DDIM over train_schedule.
+  config.diffusion.sampler = "ddpm"
+  # Sampling steps: respaces sample_schedule (ddpm) or train_schedule (ddim); None = all steps.
+  config.diffusion.sample_steps = ml_collections.config_dict.placeholder(int)
+  config.diffusion.ddim_eta = 0.0  # 0: deterministic DDIM; 1: DDPM-like noise.
+  # Noise-conditioning augmentation (Imagen): the low-res input is noised with std ~ U(0, max_level)
+  # at train time and the network told the level; sampling uses sample_level. 0 turns it off.
+  config.diffusion.cond_aug = ml_collections.ConfigDict(dict(max_level=0.0, sample_level=0.0))
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 16  # Global batch, split over the mesh's data axis.

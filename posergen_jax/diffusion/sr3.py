@@ -33,6 +33,18 @@ def sample_noise_level(rng: jax.Array, schedule: Schedule,
   return t, low + (high - low) * u
 
 
+def augment_condition(cond: jax.Array, aug_level: jax.Array, rng: jax.Array) -> jax.Array:
+  """Imagen's noise-conditioning augmentation of the low-res condition.
+
+  cond [B,H,W,Cc], aug_level [B] in [0, 1) (the std of the added noise) ->
+  sqrt(1 - a^2) cond + a eps, float32 [B,H,W,Cc]. The network is told `aug_level`, so a cascade
+  stage learns to trust a corrupted (e.g. previous-stage) input less.
+  """
+  eps = jax.random.normal(rng, cond.shape, jnp.float32)
+  level = parameterization.noise_std(aug_level)[:, None, None, None]
+  return parameterization.add_noise(cond.astype(jnp.float32), eps, level)
+
+
 def loss_weight(weighting: str, prediction: str, noise_level: jax.Array) -> jax.Array:
   """Per-example loss weight at noise levels `noise_level` [B]; returns float32 [B].
 
