@@ -13,7 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import jax  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from posergen_jax.training import checkpoint, trainer, workdir as workdir_lib  # noqa: E402
+from posergen_jax.training import cascade, checkpoint, stages, trainer  # noqa: E402
+from posergen_jax.training import workdir as workdir_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).",
@@ -28,6 +29,19 @@ MODES = {
     "eval": trainer.evaluate_checkpoint,
     "sample": trainer.sample_checkpoint,
 }
+
+
+def run_mode(mode: str, config, workdir: str):
+  """Runs `mode` on `config`; a staged config runs its `config.stage` in `workdir/STAGE`.
+
+  `--mode=sample` on a staged config chains every stage (the cascade) instead.
+  """
+  if stages.is_staged(config):
+    if mode == "sample":
+      return cascade.sample_cascade(config, workdir)
+    config, workdir = (stages.stage_config(config, config.stage),
+                       str(stages.stage_workdir(workdir, config.stage)))
+  return MODES[mode](config, workdir)
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -56,9 +70,9 @@ def main(argv):
                jax.process_count(), jax.local_devices())
   try:
     workdir_lib.ensure_writable(FLAGS.workdir)
-    MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir)
+    run_mode(FLAGS.mode, FLAGS.config, FLAGS.workdir)
   except (workdir_lib.WorkdirError, FileNotFoundError, checkpoint.CheckpointMismatchError,
-          trainer.NonFiniteError, trainer.BatchTooLargeError) as e:
+          trainer.NonFiniteError, trainer.BatchTooLargeError, stages.StageError) as e:
     sys.exit(f"error: {e}")
 
 

@@ -29,6 +29,8 @@ class Family:
     train_step: (state, batch, rng) -> (state, scalar metrics); randomness is
       `fold_in(rng, state.step)` so a resumed run replays the same noise.
     eval_step: (params, batch, rng) -> per-example metrics, each `[B]`.
+    sample: (params, batch, rng) -> generated images `[B, H, W, C]` in [-1, 1] from the
+      batch's conditioning (for super-resolution, `batch["cond"]`); what cascades chain.
     sample_columns: (params, batch, rng) -> images `[B, H, W, C]` in [-1, 1],
       one per grid column (e.g. low-res | sample | target).
     learning_rate_fn: step -> learning rate, for logging.
@@ -37,5 +39,6 @@ class Family:
   init_state: Callable[[jax.Array, Batch], Any]
   train_step: Callable[[Any, Batch, jax.Array], tuple[Any, Metrics]]
   eval_step: Callable[[Any, Batch, jax.Array], Metrics]
+  sample: Callable[[Any, Batch, jax.Array], jax.Array]
   sample_columns: Callable[[Any, Batch, jax.Array], Sequence[jax.Array]]
   learning_rate_fn: Callable[[int], Any]

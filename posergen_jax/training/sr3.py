@@ -122,6 +122,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
       init_state=init_state,
       train_step=train_step,
       eval_step=eval_step,
+      sample=sample,
       sample_columns=sample_columns,
       learning_rate_fn=learning_rate_fn,
   )

@@ -1,0 +1,87 @@
+"""Staged configs and the SR3 cascade: stage selection, chaining, and sampling end to end."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow as tf
+
+from configs import sr3_cascade
+from posergen_jax import main
+from posergen_jax.data import preprocess
+from posergen_jax.diffusion import cascade
+from posergen_jax.training import stages
+
+
+def _quick_cascade(tiny_data_dir):
+  config = sr3_cascade.get_config("quick")
+  config.data.data_dir = tiny_data_dir
+  config.train.num_steps = 2
+  config.train.sample_every = 1000
+  config.evals.after_train = False
+  return config
+
+
+def test_stage_config_applies_the_stage_entry_over_the_shared_fields():
+  config = sr3_cascade.get_config()
+  config.train.num_steps = 7  # a shared override reaches both stages
+  first, second = (stages.stage_config(config, name) for name in config.stage_order)
+  assert (first.data.lr_size, first.data.hr_size, second.data.lr_size, second.data.hr_size) == (
+      64, 128, 128, 256)
+  assert first.stage == "sr3_128" and second.diffusion.cond_aug.max_level > 0
+  assert first.diffusion.cond_aug.max_level == 0 and first.train.num_steps == 7
+  assert second.train.num_steps == 7 and second.model.ch == config.model.ch
+  with pytest.raises(AttributeError):
+    second.no_such_field = 1  # locked, like a main-module config
+
+
+def test_unknown_stage_is_named_with_the_valid_ones():
+  with pytest.raises(stages.StageError, match="config.stage='sr3_1024'.*sr3_128, sr3_256"):
+    stages.stage_config(sr3_cascade.get_config(), "sr3_1024")
+
+
+def test_upsample_matches_the_input_pipeline_conditioning():
+  """The cascade's bicubic upsampling is the one the stages were trained on (tf.image, bicubic)."""
+  hr = tf.constant(np.random.default_rng(0).uniform(-1, 1, (32, 32, 3)), tf.float32)
+  pair = preprocess.make_sr_pair(hr, 16)
+  ours = cascade.upsample(jnp.asarray(pair["lowres"].numpy())[None], 32)[0]
+  np.testing.assert_allclose(ours, pair["cond"].numpy(), atol=2e-3)
+
+
+def test_chain_feeds_each_stage_the_upsampled_previous_output():
+  seen = []
+
+  def stage(offset):
+    def sample(cond, rng):
+      seen.append((cond.shape, rng))
+      return jnp.clip(cond + offset, -1, 1)
+    return sample
+
+  lowres = jnp.zeros((2, 4, 4, 3))
+  outputs = cascade.chain([stage(0.1), stage(0.2)], [8, 16], lowres, jax.random.key(0))
+  assert [o.shape for o in outputs] == [(2, 8, 8, 3), (2, 16, 16, 3)]
+  np.testing.assert_allclose(outputs[-1], 0.3, atol=1e-6)
+  assert [shape for shape, _ in seen] == [(2, 8, 8, 3), (2, 16, 16, 3)]
+  assert not jnp.array_equal(jax.random.key_data(seen[0][1]), jax.random.key_data(seen[1][1]))
+
+
+def test_train_each_stage_then_sample_the_chain(tiny_data_dir, tmp_path):
+  config = _quick_cascade(tiny_data_dir)
+  workdir = str(tmp_path / "cascade")
+  main.run_mode("train", config, workdir)
+  assert (tmp_path / "cascade" / "sr3_128" / "checkpoints").is_dir()
+  with pytest.raises(FileNotFoundError, match="Stage 'sr3_256' has no checkpoint.*"
+                     "--config.stage=sr3_256"):
+    main.run_mode("sample", config, workdir)
+
+  config.stage = "sr3_256"
+  main.run_mode("train", config, workdir)
+  report = main.run_mode("sample", config, workdir)
+  assert report["steps"] == {"sr3_128": 2, "sr3_256": 2}
+  assert report == json.loads((tmp_path / "cascade" / "cascade.json").read_text())
+  assert np.isfinite(report["cascade_psnr"]) and np.isfinite(report["bicubic_psnr"])
+  grid = np.asarray(Image.open(tmp_path / "cascade" / "samples" / "cascade.png"))
+  grid_size = config.evals.grid_size
+  assert grid.shape == (grid_size * 34 + 2, 4 * 34 + 2, 3)  # 4 columns of 32 px, 2 px padding
