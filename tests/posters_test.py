@@ -1,0 +1,235 @@
+"""Tests for the posters TFDS builder on a tiny fake poster collection."""
+import json
+import logging
+import pathlib
+import re
+import tempfile
+
+import ml_collections
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from posergen_jax.data import image_files
+from posergen_jax.data import input_pipeline
+from posergen_jax.data import posters
+from posergen_jax.data import preprocess
+from posergen_jax.data.posters import captions_file
+from posergen_jax.data.synthetic_posters import catalog
+
+_RED, _GREEN, _BLUE = (220, 20, 20), (20, 220, 20), (20, 20, 220)
+_TRUNCATED, _NOT_AN_IMAGE = "broken/truncated.jpg", "broken/not_an_image.png"
+# (image, mode, width, height, JSON fields other than "image").
+_POSTERS = (
+    ("web/concert.jpg", "RGB", 60, 40, {"captions": ["a", "b", "c"], "category": "concert",
+                                        "split": "train"}),
+    ("web/expo.png", "RGBA", 40, 60, {"captions": ["only one"], "category": "Tech Expo",
+                                      "split": "test"}),
+    ("web/talk.jpg", "L", 48, 48, {"captions": [f"talk {k}" for k in range(12)],
+                                   "category": "academic-conference"}),
+    ("movies/m1.jpg", "RGB", 30, 45, {"captions": [f"m1 {k}" for k in range(10)],
+                                      "split": "train"}),
+    ("movies/m2.jpg", "RGB", 30, 45, {"captions": ["m2 a", "m2 b"]}),
+    ("movies/m3.jpg", "RGB", 30, 45, {"captions": ["m3"], "category": None, "split": "test"}),
+    ("movies/m4.jpg", "RGB", 30, 45, {"captions": ["m4"], "split": "train"}),
+    ("movies/m5.jpg", "RGB", 30, 45, {"captions": ["m5"]}),
+    (_TRUNCATED, "RGB", 40, 40, {"captions": ["bad"], "split": "train"}),
+    (_NOT_AN_IMAGE, "RGB", 40, 40, {"captions": ["bad"], "split": "test"}),
+)
+
+
+def _split_of(fields: dict, image: str) -> str:
+  return fields.get("split") or captions_file.hash_split(image)
+
+
+_SPLITS = {split: sum(_split_of(f, name) == split and name not in (_TRUNCATED, _NOT_AN_IMAGE)
+                      for name, _, _, _, f in _POSTERS)
+           for split in captions_file.SPLITS}
+
+
+def _three_bands(mode: str, width: int, height: int) -> Image.Image:
+  """Red, green, blue bands across the long side; the centre square is all green."""
+  pixels = np.zeros((height, width, 3), np.uint8)
+  long_side, short_side = max(width, height), min(width, height)
+  band = (long_side - short_side) // 2
+  view = pixels if width >= height else pixels.transpose(1, 0, 2)
+  view[:, :band], view[:, band:long_side - band], view[:, long_side - band:] = _RED, _GREEN, _BLUE
+  return Image.fromarray(pixels).convert(mode)
+
+
+def write_fake_posters(root: pathlib.Path) -> pathlib.Path:
+  """Writes the fake manual_dir (images + captions.jsonl) under `root`; returns `root`."""
+  lines = []
+  for name, mode, width, height, fields in _POSTERS:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {"quality": 95, "subsampling": 0} if name.endswith(".jpg") else {}
+    _three_bands(mode, width, height).save(path, **options)
+    lines.append(json.dumps({"image": name, **fields}, ensure_ascii=False))
+  (root / _TRUNCATED).write_bytes((root / _TRUNCATED).read_bytes()[:300])
+  (root / _NOT_AN_IMAGE).write_bytes(b"\x89PNG but not really")
+  (root / captions_file.CAPTIONS_FILE).write_text("\n".join(lines[:3] + [""] + lines[3:]) + "\n")
+  return root
+
+
+def _prepare(manual_dir, data_dir, config: str = "64") -> tfds.core.DatasetBuilder:
+  builder = tfds.builder(f"posters/{config}", data_dir=data_dir)
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+  return builder
+
+
+class PostersBuilderTest(tfds.testing.DatasetBuilderTestCase):
+  """TFDS's own builder checks on the fake collection."""
+  DATASET_CLASS = posters.Posters
+  BUILDER_CONFIG_NAMES_TO_TEST = ["64"]
+  SPLITS = _SPLITS
+
+  @classmethod
+  def setUpClass(cls):
+    cls._tree = tempfile.TemporaryDirectory()
+    cls.EXAMPLE_DIR = str(write_fake_posters(pathlib.Path(cls._tree.name)))
+    super().setUpClass()
+
+  @classmethod
+  def tearDownClass(cls):
+    super().tearDownClass()
+    cls._tree.cleanup()
+
+
+@pytest.fixture(scope="module")
+def fake_posters(tmp_path_factory) -> pathlib.Path:
+  return write_fake_posters(tmp_path_factory.mktemp("posters_manual"))
+
+
+def test_fixed_captions_repeat_in_order_or_cut():
+  assert captions_file.fixed_captions(["a", "b", "c"]) == tuple("abcabcabca")
+  assert captions_file.fixed_captions(["x"]) == ("x",) * 10
+  assert captions_file.fixed_captions([str(k) for k in range(12)]) == tuple(map(str, range(10)))
+
+
+def test_hash_split_is_fixed_by_name_and_about_ten_percent():
+  names = [f"posters/{k:05d}.jpg" for k in range(4000)]
+  splits = [captions_file.hash_split(n) for n in names]
+  assert splits == [captions_file.hash_split(n) for n in names]
+  assert set(splits) == {"train", "test"}
+  assert 0.08 < splits.count("test") / len(splits) < 0.12
+
+
+def test_category_labels_are_the_poster_types():
+  assert captions_file.category_label("Tech Expo", catalog.POSTER_TYPES) == (
+      catalog.POSTER_TYPES.index("tech_expo"))
+  assert captions_file.category_label(" academic-conference ", catalog.POSTER_TYPES) == 1
+  assert captions_file.category_label(None, catalog.POSTER_TYPES) == -1
+  with pytest.raises(ValueError, match="unknown category 'western'"):
+    captions_file.category_label("western", catalog.POSTER_TYPES)
+
+
+def test_center_square_box_hand_computed():
+  assert image_files.center_square_box(60, 40) == (10, 0, 50, 40)
+  assert image_files.center_square_box(31, 50) == (0, 9, 31, 40)
+
+
+def test_build_crops_pads_labels_and_skips_bad_files(fake_posters, tmp_path, caplog):
+  with caplog.at_level(logging.WARNING):
+    builder = _prepare(fake_posters, tmp_path)
+  examples = {split: {ex["filename"].decode(): ex
+                      for ex in tfds.as_numpy(builder.as_dataset(split=split))}
+              for split in captions_file.SPLITS}
+  assert {split: len(ex) for split, ex in examples.items()} == _SPLITS
+  for name, _, _, _, fields in _POSTERS:
+    if name in (_TRUNCATED, _NOT_AN_IMAGE):
+      assert name not in examples[fields["split"]]
+      continue
+    ex = examples[_split_of(fields, name)][name]
+    assert ex["image"].shape == (64, 64, 3) and ex["image"].dtype == np.uint8
+    if ex["image"].std(axis=-1).mean() > 5:  # Colour posters: the centre square is all green.
+      assert np.abs(ex["image"].astype(int) - _GREEN).max() < 40, name
+    assert tuple(c.decode() for c in ex["captions"]) == captions_file.fixed_captions(
+        fields["captions"])
+    category = fields.get("category")
+    assert ex["label"] == (-1 if not category else catalog.POSTER_TYPES.index(
+        captions_file.normalize_category(category)))
+  messages = " | ".join(r.getMessage() for r in caplog.records)
+  assert "posters train: skipped 1 of" in messages and _TRUNCATED in messages
+  assert "posters test: skipped 1 of" in messages and _NOT_AN_IMAGE in messages
+
+
+def _with_line(manual_dir: pathlib.Path, line_number: int, line: str) -> None:
+  path = manual_dir / captions_file.CAPTIONS_FILE
+  lines = path.read_text().splitlines()
+  lines[line_number - 1] = line
+  path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("line_number, line, message", [
+    (1, '{"image": "web/concert.jpg", "captions": ["a"]', "not valid JSON"),
+    (1, '["web/concert.jpg"]', "expected a JSON object"),
+    (1, '{"image": "web/concert.jpg", "captions": "a poster"}', '"captions" must be'),
+    (1, '{"image": "web/concert.jpg", "captions": []}', '"captions" must be'),
+    (1, '{"image": "../outside.jpg", "captions": ["a"]}', '"image" must be a path inside'),
+    (1, '{"image": "web/concert.jpg", "captions": ["a"], "split": "val"}', '"split" must be'),
+    (3, '{"image": "web/talk.jpg", "captions": ["a"], "category": "western"}',
+     "unknown category"),
+    (5, '{"image": "web/expo.png", "captions": ["a"]}', "'web/expo.png' is already on line 2"),
+])
+def test_malformed_line_error_names_the_line(tmp_path, line_number, line, message):
+  manual_dir = write_fake_posters(tmp_path / "manual")
+  path = manual_dir / captions_file.CAPTIONS_FILE
+  lines = path.read_text().splitlines()
+  lines[line_number - 1] = line
+  path.write_text("\n".join(lines) + "\n")
+  with pytest.raises(ValueError,
+                     match=re.escape(f"{path}:{line_number}: ") + ".*" + re.escape(message)):
+    _prepare(manual_dir, tmp_path / "tfds")
+
+
+def test_missing_captions_file_names_the_path(tmp_path):
+  manual_dir = write_fake_posters(tmp_path / "manual")
+  (manual_dir / captions_file.CAPTIONS_FILE).unlink()
+  with pytest.raises(FileNotFoundError,
+                     match=re.escape(f"expected {manual_dir / captions_file.CAPTIONS_FILE}")):
+    _prepare(manual_dir, tmp_path / "tfds")
+
+
+def test_missing_image_names_the_path_and_line(tmp_path):
+  manual_dir = write_fake_posters(tmp_path / "manual")
+  (manual_dir / "movies" / "m2.jpg").unlink()
+  path = manual_dir / captions_file.CAPTIONS_FILE
+  with pytest.raises(FileNotFoundError, match=re.escape(
+      f"{path}:6: expected the image {manual_dir / 'movies' / 'm2.jpg'}")):
+    _prepare(manual_dir, tmp_path / "tfds")
+
+
+def test_create_dataset_yields_sr_batches(tmp_path):
+  write_fake_posters(tmp_path / "downloads" / "manual")  # TFDS's default manual_dir.
+  config = ml_collections.ConfigDict(
+      {"name": "posters/64", "data_dir": str(tmp_path), "shuffle_buffer": 8})
+  ds = input_pipeline.create_dataset(
+      config, "train", global_batch_size=2, train=True, seed=0,
+      preprocess=preprocess.sr_pairs(image_key="image", hr_size=32, lr_size=16,
+                                     random_flip=True))
+  batch = next(iter(ds))
+  assert batch["target"].shape == (2, 32, 32, 3) and batch["cond"].shape == (2, 32, 32, 3)
+  assert batch["lowres"].shape == (2, 16, 16, 3) and batch["label"].shape == (2,)
+  assert -1.0 <= batch["target"].numpy().min() and batch["target"].numpy().max() <= 1.0
+
+
+def test_split_without_lines_is_left_out(tmp_path):
+  manual_dir = write_fake_posters(tmp_path / "manual")
+  path = manual_dir / captions_file.CAPTIONS_FILE
+  path.write_text(path.read_text().splitlines()[0] + "\n")  # web/concert.jpg, split train.
+  builder = _prepare(manual_dir, tmp_path / "tfds")
+  assert {name: split.num_examples for name, split in builder.info.splits.items()} == {"train": 1}
+
+
+def test_no_lines_or_no_usable_image_is_an_error(tmp_path):
+  manual_dir = write_fake_posters(tmp_path / "manual")
+  path = manual_dir / captions_file.CAPTIONS_FILE
+  path.write_text("\n")
+  with pytest.raises(ValueError, match=re.escape(f"{path} lists no posters")):
+    _prepare(manual_dir, tmp_path / "tfds")
+  path.write_text(json.dumps({"image": _TRUNCATED, "captions": ["x"], "split": "train"}) + "\n")
+  with pytest.raises(ValueError, match="posters train: none of the 1 image files could be used"):
+    _prepare(manual_dir, tmp_path / "tfds2")
