@@ -16,6 +16,7 @@ INSTALL_REQUIRES = [
     "optax>=0.2.5",
     "orbax-checkpoint>=0.11",
     "pillow",
+    "scipy",  # sqrtm for FID
     "tensorboard",
     # tf.data only: the CPU build where one exists.
     "tensorflow-cpu>=2.18; platform_machine=='x86_64'",
