@@ -15,8 +15,9 @@ Splits: a line's "split" field when given, else `captions_file.hash_split`
 (a hash of the image path sends ~10% to test, the same on every machine). A
 split no line falls in is left out (TFDS cannot write an empty split).
 
-Configs `64`, `128`, `256` (stored side); the default `256` serves the 64x64
-GAN and each SR3 stage up to 256 through the pipeline's resizing.
+Configs `64`, `128`, `256`, `512` (stored side); the default `256` serves the 64x64
+GAN and each SR3 stage up to 256 through the pipeline's resizing, `512` the paper-scale third
+SR3 stage.
 """
 import dataclasses
 
@@ -51,7 +52,7 @@ class Posters(tfds.core.GeneratorBasedBuilder):
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "Initial release: captions.jsonl, centre crops, 10 captions."}
   MANUAL_DOWNLOAD_INSTRUCTIONS = captions_file.INSTRUCTIONS
-  BUILDER_CONFIGS = [_config(64), _config(128), _config(256)]
+  BUILDER_CONFIGS = [_config(64), _config(128), _config(256), _config(512)]
   DEFAULT_BUILDER_CONFIG_NAME = "256"
 
   def _info(self) -> tfds.core.DatasetInfo:
