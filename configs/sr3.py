@@ -93,6 +93,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.evals.batch_size = 32
   config.evals.after_train = True  # Evaluate once training ends.
   config.evals.grid_size = 8  # Images in the sample grid.
+  # FID/KID of SR3 samples vs the test targets (FID Inception, evaluation/generated_images.py).
+  # KID only here: FID needs far more images than 32 to mean anything (sr3_paper.py: 1,000).
+  config.evals.image_metrics = ("kid",)
+  # Real images' Inception stats: a pytorch-fid .npz, or None to compute and cache them under
+  # ~/.cache/posergen_jax/fid_reference (once per dataset split and config).
+  config.evals.fid_reference = ml_collections.config_dict.placeholder(str)
 
   if arg == "quick":
     config.data.name = "synthetic_posters/tiny"
@@ -115,6 +121,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.evals.num_examples = 16
     config.evals.batch_size = 8
     config.evals.grid_size = 8
+    config.evals.image_metrics = ()
   elif arg:
     raise ValueError(f"Unknown config argument {arg!r} for configs/sr3.py; use 'quick'.")
   return config

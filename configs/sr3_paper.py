@@ -37,7 +37,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.optimizer.update(learning_rate=1e-4, warmup_steps=10_000)
   config.ema.decay = 0.9999
   config.ckpt.update(every=5000, max_to_keep=5)
-  config.evals.update(num_examples=1000, batch_size=256, grid_size=16)
+  config.evals.update(num_examples=1000, batch_size=256, grid_size=16,
+                      image_metrics=("fid", "kid"))
   config.data.shuffle_buffer = 50_000
 
   config.stage_order = ("sr3_128", "sr3_256", "sr3_512")

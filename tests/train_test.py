@@ -89,6 +89,15 @@ def test_train_writes_outputs_then_resumes(quick_config, tmp_path, caplog, monke
   for name in ("sr3_psnr", "sr3_ssim", "bicubic_psnr", "bicubic_ssim"):
     assert np.isfinite(metrics[name])
   assert 10 < metrics["bicubic_psnr"] < 60
+  assert metrics["seconds_per_example"] > 0
+
+  # --mode=eval with KID through the real FID Inception; the real images' features are cached.
+  quick_config.evals.image_metrics = ("kid",)
+  quick_config.evals.fid_reference = str(tmp_path / "reference.npz")
+  metrics = trainer.evaluate_checkpoint(quick_config, str(workdir))
+  assert np.isfinite(metrics["kid"]) and metrics["kid_std"] >= 0
+  assert (tmp_path / "reference.npz").is_file()
+  quick_config.evals.image_metrics = ()
 
   # --mode=sample on the newest checkpoint: a grid of low-res | SR3 | ground truth.
   grid = np.asarray(Image.open(trainer.sample_checkpoint(quick_config, str(workdir))))

@@ -1,36 +1,64 @@
-"""`--mode=eval`: average per-example metrics over a split, write eval.json and a table."""
+"""`--mode=eval`: average per-example metrics over a split, time it, write eval.json and a table."""
 from collections.abc import Callable, Iterable, Mapping
 import json
+import time
 
 from etils import epath
 import jax
 import numpy as np
 
 
-def average_metrics(eval_sums_fn: Callable[..., Mapping[str, jax.Array]], params,
-                    batches: Iterable[dict[str, jax.Array]], rng: jax.Array) -> dict[str, float]:
-  """Means of per-example metrics over all batches.
+# Entries of an eval step's output that are images [B,H,W,C] rather than per-example metrics [B]:
+# generated images and the real ones they are compared with (FID, KID).
+GENERATED, REAL = "generated", "real"
+
+
+def split_outputs(outputs: Mapping[str, jax.Array]) -> tuple[dict[str, jax.Array], dict]:
+  """An eval step's {name: [B] metric, 'generated'/'real': [B,H,W,C]} -> (sums, images).
+
+  `sums` = {name: sum over the batch} plus "count" = B; for use inside jit.
+  """
+  images = {k: outputs[k] for k in (GENERATED, REAL) if k in outputs}
+  metrics = {k: v for k, v in outputs.items() if k not in images}
+  batch_size = next(iter(metrics.values())).shape[0]
+  sums = {**{k: v.sum() for k, v in metrics.items()}, "count": np.float32(batch_size)}
+  return sums, images
+
+
+def average_metrics(eval_fn: Callable[..., tuple[Mapping[str, jax.Array], dict]], params,
+                    batches: Iterable[dict[str, jax.Array]], rng: jax.Array,
+                    on_images: Callable[[dict], None] | None = None) -> dict[str, float]:
+  """Means of per-example metrics over all batches, and the seconds per example.
 
   Args:
-    eval_sums_fn: jitted (params, batch, rng) -> {name: scalar sum over the
-      batch}, including "count" (the number of examples).
+    eval_fn: jitted (params, batch, rng) -> `split_outputs` of the family's eval step.
     params: the parameters to evaluate (EMA parameters).
     batches: global batches.
     rng: base key; batch i uses `fold_in(rng, i)`.
+    on_images: given each batch's images dict (generated/real), e.g. to accumulate FID features.
 
   Returns:
-    {name: mean over examples} plus "num_examples".
+    {name: mean over examples} plus "num_examples" and "seconds_per_example": wall time of
+    `eval_fn` (compiled ahead, so compilation is excluded; synchronised on its outputs) per
+    example. For a generative family this is the sampling time per image.
   """
   totals: dict[str, jax.Array] = {}
+  compiled, seconds = None, 0.0
   for i, batch in enumerate(batches):
-    sums = eval_sums_fn(params, batch, jax.random.fold_in(rng, i))
+    batch_rng = jax.random.fold_in(rng, i)
+    compiled = compiled or eval_fn.lower(params, batch, batch_rng).compile()
+    start = time.perf_counter()
+    sums, images = jax.block_until_ready(compiled(params, batch, batch_rng))
+    seconds += time.perf_counter() - start
     totals = sums if not totals else jax.tree.map(lambda a, b: a + b, totals, sums)
+    if on_images is not None:
+      on_images(images)
   if not totals:
     raise ValueError("The evaluation split gave no full batch; lower config.evals.batch_size.")
   totals = jax.device_get(totals)
   count = int(totals.pop("count"))
   means = {name: float(value) / count for name, value in sorted(totals.items())}
-  return {**means, "num_examples": count}
+  return {**means, "num_examples": count, "seconds_per_example": seconds / count}
 
 
 def markdown_table(metrics: Mapping[str, float]) -> str:
@@ -60,9 +88,3 @@ def write_report(workdir: epath.PathLike, step: int, metrics: Mapping[str, float
 def log_table(step: int, metrics: Mapping[str, float]) -> None:
   """Prints the metric table (stdout) so a terminal user sees the result."""
   print(f"\nEvaluation at step {step}:\n{markdown_table(metrics)}\n", flush=True)
-
-
-def sum_per_example(metrics: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
-  """{name: [B]} -> {name: sum} plus "count" = B; for use inside jit."""
-  batch_size = next(iter(metrics.values())).shape[0]
-  return {**{k: v.sum() for k, v in metrics.items()}, "count": np.float32(batch_size)}

@@ -157,13 +157,24 @@ def kernel_inception_distance(features1: np.ndarray, features2: np.ndarray,
   return float(np.mean(values)), float(np.std(values))
 
 
-def save_reference_stats(path: str | os.PathLike, mu: np.ndarray, sigma: np.ndarray) -> None:
-  """Writes pytorch-fid style stats: an `.npz` with `mu` [D] and `sigma` [D, D]; atomic."""
+def save_reference_stats(path: str | os.PathLike, mu: np.ndarray, sigma: np.ndarray,
+                         features: np.ndarray | None = None) -> None:
+  """Writes pytorch-fid style stats: an `.npz` with `mu` [D] and `sigma` [D, D]; atomic.
+
+  `features` [N, D], when given, are kept too (KID needs them; pytorch-fid ignores the key).
+  """
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   partial = path.with_name(f"{path.name}.tmp{os.getpid()}.npz")
-  np.savez(partial, mu=np.asarray(mu), sigma=np.asarray(sigma))
+  extra = {} if features is None else {"features": np.asarray(features)}
+  np.savez(partial, mu=np.asarray(mu), sigma=np.asarray(sigma), **extra)
   os.replace(partial, path)
+
+
+def load_reference_features(path: str | os.PathLike) -> np.ndarray | None:
+  """The `features` [N, D] kept in a reference `.npz` by `save_reference_stats`, else None."""
+  with np.load(path) as f:
+    return f["features"] if "features" in f.files else None
 
 
 def load_reference_stats(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

@@ -28,7 +28,9 @@ class Family:
       `ema_params`); `batch` fixes the input shapes.
     train_step: (state, batch, rng) -> (state, scalar metrics); randomness is
       `fold_in(rng, state.step)` so a resumed run replays the same noise.
-    eval_step: (params, batch, rng) -> per-example metrics, each `[B]`.
+    eval_step: (params, batch, rng) -> per-example metrics, each `[B]`; a generative family
+      also returns its generated images and the real ones under `evaluate.GENERATED` and
+      `evaluate.REAL` (`[B, H, W, C]` in [-1, 1]) for FID/KID.
     sample: (params, batch, rng) -> generated images `[B, H, W, C]` in [-1, 1] from the
       batch's conditioning (for super-resolution, `batch["cond"]`); what cascades chain.
     sample_columns: (params, batch, rng) -> images `[B, H, W, C]` in [-1, 1],

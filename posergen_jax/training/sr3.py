@@ -9,7 +9,7 @@ import optax
 
 from posergen_jax.data import preprocess
 from posergen_jax.diffusion import samplers, schedules, sr3 as sr3_lib
-from posergen_jax.evaluation import image_metrics
+from posergen_jax.evaluation import evaluate, image_metrics
 from posergen_jax.models import sr3_unet
 from posergen_jax.training import family, optimizers, train_state
 
@@ -101,12 +101,14 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     return sampler(denoise_fn(params, aug_level), cond, sample_rng)
 
   def eval_step(params, batch, rng):
-    """SR3 samples and the bicubic baseline, each scored against the target."""
+    """SR3 samples and the bicubic baseline, each scored against the target; the samples and
+    targets are also returned as the generated and real images (FID/KID)."""
     prediction = sample(params, batch, rng)
     sr = image_metrics.psnr_ssim(prediction, batch["target"])
     bicubic = image_metrics.psnr_ssim(batch["cond"], batch["target"])
     return {**{f"sr3_{k}": v for k, v in sr.items()},
-            **{f"bicubic_{k}": v for k, v in bicubic.items()}}
+            **{f"bicubic_{k}": v for k, v in bicubic.items()},
+            evaluate.GENERATED: prediction, evaluate.REAL: batch["target"]}
 
   def sample_columns(params, batch, rng):
     """Low-res (nearest-upsampled) | SR3 sample | ground truth."""

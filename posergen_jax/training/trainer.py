@@ -6,6 +6,8 @@ knows which model it trains.
 from collections.abc import Iterator
 import dataclasses
 import functools
+import hashlib
+import json
 import logging
 import time
 from typing import Any
@@ -18,7 +20,9 @@ import ml_collections
 import orbax.checkpoint as ocp
 
 from posergen_jax.data import input_pipeline
-from posergen_jax.evaluation import evaluate
+from posergen_jax import weights
+from posergen_jax.evaluation import evaluate, generated_images
+from posergen_jax.models import inception
 from posergen_jax.training import checkpoint, family as family_lib, image_grid, optimizers
 from posergen_jax.training import preemption, sharding
 from posergen_jax.training import sr3
@@ -113,18 +117,45 @@ def write_sample_grid(run: Run, writer: metric_writers.MetricWriter, step: int) 
   return path
 
 
+def _generated_image_metrics(run: Run) -> generated_images.GeneratedImageMetrics | None:
+  """FID/KID over `config.evals.image_metrics`, with the FID Inception sharded like the data."""
+  config = run.config
+  if not config.evals.image_metrics:
+    return None
+  inception_params = jax.device_put(inception.load_params(), run.shardings.replicated)
+  features_fn = jax.jit(lambda images: inception.fid_features(inception_params, images),
+                        in_shardings=run.shardings.data, out_shardings=run.shardings.data)
+  key = json.dumps([config.data.to_dict(), config.evals.num_examples], sort_keys=True)
+  reference = config.evals.fid_reference or (
+      weights.cache_dir() / "fid_reference" /
+      f"{config.data.name.replace('/', '-')}-{config.data.eval_split}-"
+      f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz")
+  return generated_images.GeneratedImageMetrics(config.evals.image_metrics, features_fn,
+                                                reference)
+
+
 def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, float]:
-  """Evaluates the EMA params on `config.evals.num_examples` test examples."""
+  """Evaluates the EMA params on `config.evals.num_examples` test examples.
+
+  Per-example metrics from the family's eval step are averaged; with `config.evals.image_metrics`,
+  its generated and real images also give FID/KID. Writes eval.json, eval.md and TensorBoard.
+  """
   step = int(run.state.step)
   start = time.perf_counter()
-  eval_sums = jax.jit(
-      lambda params, batch, rng: evaluate.sum_per_example(
-          run.family.eval_step(params, batch, rng)),
+  eval_fn = jax.jit(
+      lambda params, batch, rng: evaluate.split_outputs(run.family.eval_step(params, batch, rng)),
       in_shardings=(run.shardings.replicated, run.shardings.data, run.shardings.replicated),
-      out_shardings=run.shardings.replicated)
+      out_shardings=(run.shardings.replicated, run.shardings.data))
+  image_metrics = _generated_image_metrics(run)
+  on_images = None
+  if image_metrics:
+    on_images = lambda images: image_metrics.add(images[evaluate.GENERATED],
+                                                  images.get(evaluate.REAL))
   rng = jax.random.fold_in(jax.random.key(run.config.seed), 2)
   batches = _eval_batches(run.config, run.family, run.shardings, run.config.evals.batch_size)
-  metrics = evaluate.average_metrics(eval_sums, run.state.ema_params, batches, rng)
+  metrics = evaluate.average_metrics(eval_fn, run.state.ema_params, batches, rng, on_images)
+  if image_metrics:
+    metrics.update(image_metrics.result())
   seconds = time.perf_counter() - start
   writer.write_scalars(step, {f"eval_{k}": v for k, v in metrics.items()})
   evaluate.write_report(run.workdir, step, metrics, seconds)

@@ -1,0 +1,82 @@
+"""FID and KID of generated images against real ones, from FID Inception pool3 features.
+
+Batches stream in (`add`); features are gathered to the host, where `result` fits the Gaussians
+(FID) and the polynomial-kernel MMD (KID). The real images' features can be cached per dataset
+split in an `.npz` (`mu`, `sigma` as pytorch-fid writes them, plus `features` for KID), so later
+evaluations only run the network on generated images; a pytorch-fid stats file given by the user
+works for FID.
+"""
+from collections.abc import Callable, Sequence
+import logging
+import os
+
+import jax
+from jax.experimental import multihost_utils
+import numpy as np
+
+from posergen_jax.evaluation import fid
+
+IMAGE_METRICS = ("fid", "kid")
+# torch-fidelity's KID defaults; subsets shrink to the number of images when fewer.
+KID_SUBSETS = 100
+KID_SUBSET_SIZE = 1000
+
+# Global images [B,H,W,3] in [-1, 1] -> global features [B, D].
+FeaturesFn = Callable[[jax.Array], jax.Array]
+
+
+class GeneratedImageMetrics:
+  """Accumulates Inception features of generated and real images; computes FID and KID."""
+
+  def __init__(self, metrics: Sequence[str], features_fn: FeaturesFn,
+               reference_path: str | os.PathLike | None = None):
+    """`metrics` from IMAGE_METRICS; `reference_path` caches (or gives) the real images' stats."""
+    unknown = sorted(set(metrics) - set(IMAGE_METRICS))
+    if unknown:
+      raise ValueError(f"config.evals.image_metrics: unknown {unknown}; valid: "
+                       f"{', '.join(IMAGE_METRICS)}")
+    self.metrics = tuple(metrics)
+    self._features_fn = features_fn
+    self._path = reference_path
+    self._stats = self._cached_features = None
+    if reference_path is not None and os.path.isfile(reference_path):
+      self._stats = fid.load_reference_stats(reference_path)
+      self._cached_features = fid.load_reference_features(reference_path)
+    self._generated: list[np.ndarray] = []
+    self._real: list[np.ndarray] = []
+
+  @property
+  def needs_real_images(self) -> bool:
+    """Whether `add` needs the real images (nothing usable is cached for the metrics asked)."""
+    return self._cached_features is None and ("kid" in self.metrics or self._stats is None)
+
+  def add(self, generated: jax.Array, real: jax.Array | None) -> None:
+    """Adds a global batch of generated [B,H,W,3] and (if `needs_real_images`) real images."""
+    self._generated.append(self._host_features(generated))
+    if self.needs_real_images:
+      self._real.append(self._host_features(real))
+
+  def result(self) -> dict[str, float]:
+    """{'fid', 'kid', 'kid_std'} as asked, over everything added; writes the cache if new."""
+    generated = np.concatenate(self._generated)
+    real = self._cached_features
+    if real is None and self._real:
+      real = np.concatenate(self._real)
+    if self._stats is None:
+      real_stats = fid.FeatureStats.from_features(real)
+      self._stats = real_stats.mean(), real_stats.covariance()
+      if self._path is not None and jax.process_index() == 0:
+        fid.save_reference_stats(self._path, *self._stats, features=real)
+        logging.info("Cached FID reference features of %d images at %s", len(real), self._path)
+    results = {}
+    if "fid" in self.metrics:
+      stats = fid.FeatureStats.from_features(generated)
+      results["fid"] = fid.frechet_distance(stats.mean(), stats.covariance(), *self._stats)
+    if "kid" in self.metrics:
+      results["kid"], results["kid_std"] = fid.kernel_inception_distance(
+          generated, real, num_subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE)
+    return results
+
+  def _host_features(self, images: jax.Array) -> np.ndarray:
+    features = self._features_fn(images)
+    return np.asarray(multihost_utils.process_allgather(features, tiled=True), np.float64)
