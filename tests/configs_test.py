@@ -41,5 +41,5 @@ def test_every_stage_builds_at_its_sizes(module, arg):
 def test_paper_scale_parameter_counts_are_the_documented_ones():
   counts = {name: round(_param_count(config) / 1e6, 1)
             for name, config in _stage_configs(sr3_paper, None).items()}
-  assert counts == {"sr3_128": 574.8, "sr3_256": 574.8, "sr3_512": 579.4}
+  assert counts == {"sr3_128": 574.8, "sr3_256": 633.6, "sr3_512": 638.2}
   assert all(f"{name} {count}M" in sr3_paper.__doc__ for name, count in counts.items())
