@@ -81,8 +81,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.ema = ml_collections.ConfigDict()
   config.ema.decay = 0.999  # Warmed up as min(decay, (1+step)/(10+step)).
 
-  # Mesh axes as (name, size); -1 takes the remaining devices.
-  config.mesh = [("data", -1)]
+  # Mesh axes as (name, size); -1 takes the remaining devices. A "model" axis splits kernels over
+  # devices (training/sharding.py), e.g. --config.mesh="(('data', 2), ('model', 4))".
+  config.mesh = (("data", -1),)
 
   config.ckpt = ml_collections.ConfigDict()
   config.ckpt.every = 100

@@ -22,14 +22,16 @@ def _fixed_batch(config):
   return family, next(ds.as_numpy_iterator())
 
 
-def _train(family, batch, devices, num_steps):
-  """`num_steps` jitted train steps on a data-parallel mesh over `devices`."""
-  shardings = sharding.make_shardings(sharding.make_mesh([("data", -1)], devices=devices))
+def _train(family, batch, devices, num_steps, mesh=(("data", -1),)):
+  """`num_steps` jitted train steps on a `mesh` over `devices`, state sharded as the trainer does."""
+  shardings = sharding.make_shardings(sharding.make_mesh(mesh, devices=devices))
   batch = jax.device_put(batch, shardings.data)
-  state = jax.jit(family.init_state, out_shardings=shardings.replicated)(jax.random.key(0), batch)
-  step_fn = jax.jit(family.train_step, in_shardings=(shardings.replicated, shardings.data,
+  state_shardings = sharding.state_shardings(
+      jax.eval_shape(family.init_state, jax.random.key(0), batch), shardings)
+  state = jax.jit(family.init_state, out_shardings=state_shardings)(jax.random.key(0), batch)
+  step_fn = jax.jit(family.train_step, in_shardings=(state_shardings, shardings.data,
                                                      shardings.replicated),
-                    out_shardings=(shardings.replicated, shardings.replicated))
+                    out_shardings=(state_shardings, shardings.replicated))
   metrics = None
   for _ in range(num_steps):
     state, metrics = step_fn(state, batch, jax.random.key(1))
@@ -46,6 +48,20 @@ def test_sharded_step_matches_single_device(quick_config):
                state8.params, state1.params)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                state8.ema_params, state1.ema_params)
+
+
+def test_model_axis_2x4_matches_data_parallel_8x1(quick_config):
+  """Kernels split over a 4-way model axis give the 8-way data-parallel result."""
+  family, batch = _fixed_batch(quick_config)
+  state_2x4, metrics_2x4 = _train(family, batch, jax.devices(), num_steps=2,
+                                  mesh=(("data", 2), ("model", 4)))
+  state_8x1, metrics_8x1 = _train(family, batch, jax.devices(), num_steps=2)
+  kernel = state_2x4.params["conv_in"]["kernel"]
+  assert kernel.sharding.spec == jax.sharding.PartitionSpec(None, None, None, "model")
+  assert kernel.addressable_shards[0].data.shape[-1] == kernel.shape[-1] // 4
+  np.testing.assert_allclose(metrics_2x4["loss"], metrics_8x1["loss"], rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               state_2x4.ema_params, state_8x1.ema_params)
 
 
 def test_checkpoint_restores_bit_identical(quick_config, tmp_path):

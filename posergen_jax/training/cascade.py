@@ -47,7 +47,7 @@ def _stage_sampler(run: trainer.Run, timings: list[float]) -> cascade.StageSampl
   """Stage `run`'s jitted sampler over its EMA params; appends its wall seconds to `timings`."""
   shardings = run.shardings
   jit_sample = jax.jit(lambda params, cond, rng: run.family.sample(params, {"cond": cond}, rng),
-                       in_shardings=(shardings.replicated, shardings.data, shardings.replicated),
+                       in_shardings=(run.ema_shardings, shardings.data, shardings.replicated),
                        out_shardings=shardings.data)
 
   def sample(cond, rng):

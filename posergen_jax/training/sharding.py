@@ -7,6 +7,7 @@ import jax
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
+MODEL_AXIS = "model"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +68,19 @@ def data_axis_size(mesh: jax.sharding.Mesh) -> int:
 def state_shardings(state_shapes, shardings: MeshShardings):
   """Shardings for a train state given its `jax.eval_shape` pytree.
 
-  Parameters are replicated (pure data parallelism); the tree structure matches
-  `state_shapes` so it can be passed to `jax.jit(out_shardings=...)`.
+  Without a `model` mesh axis everything is replicated (pure data parallelism). With one, every
+  array of rank >= 2 whose last (output-feature) dimension divides by the model axis size is
+  split along it: conv and dense kernels, and their optimizer moments and EMA copies, which have
+  the same shapes. Everything else (biases, norms, scalars) is replicated. XLA inserts the
+  collectives; results equal the data-parallel ones up to float reassociation.
   """
-  return jax.tree.map(lambda _: shardings.replicated, state_shapes)
+  mesh = shardings.mesh
+  model_size = mesh.shape.get(MODEL_AXIS, 1)
+
+  def leaf_sharding(leaf) -> NamedSharding:
+    shape = getattr(leaf, "shape", ())
+    if model_size > 1 and len(shape) >= 2 and shape[-1] % model_size == 0:
+      return NamedSharding(mesh, P(*([None] * (len(shape) - 1)), MODEL_AXIS))
+    return shardings.replicated
+
+  return jax.tree.map(leaf_sharding, state_shapes)

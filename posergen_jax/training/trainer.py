@@ -25,10 +25,10 @@ from posergen_jax.evaluation import evaluate, generated_images
 from posergen_jax.models import inception
 from posergen_jax.training import checkpoint, family as family_lib, image_grid, optimizers
 from posergen_jax.training import preemption, sharding
-from posergen_jax.training import sr3
+from posergen_jax.training import attn_stackgan, sr3
 
 # config.family -> module exposing `make_family(config) -> Family`.
-FAMILIES = {"sr3": sr3}
+FAMILIES = {"attn_stackgan": attn_stackgan, "sr3": sr3}
 
 
 def get_family(config: ml_collections.ConfigDict) -> family_lib.Family:
@@ -48,6 +48,11 @@ class Run:
   manager: ocp.CheckpointManager
   state: Any
   state_shardings: Any
+
+  @property
+  def ema_shardings(self) -> Any:
+    """Shardings of `state.ema_params`, what sampling and evaluation read."""
+    return self.state_shardings.ema_params
 
 
 def _check_batch_sizes(config: ml_collections.ConfigDict, shards: int) -> None:
@@ -98,7 +103,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
 
 def _jit_sample_columns(run: Run):
   return jax.jit(run.family.sample_columns,
-                 in_shardings=(run.shardings.replicated, run.shardings.data,
+                 in_shardings=(run.ema_shardings, run.shardings.data,
                                run.shardings.replicated),
                  out_shardings=run.shardings.data)
 
@@ -144,7 +149,7 @@ def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, f
   start = time.perf_counter()
   eval_fn = jax.jit(
       lambda params, batch, rng: evaluate.split_outputs(run.family.eval_step(params, batch, rng)),
-      in_shardings=(run.shardings.replicated, run.shardings.data, run.shardings.replicated),
+      in_shardings=(run.ema_shardings, run.shardings.data, run.shardings.replicated),
       out_shardings=(run.shardings.replicated, run.shardings.data))
   image_metrics = _generated_image_metrics(run)
   on_images = None
