@@ -31,6 +31,22 @@ MODES = {
 }
 
 
+def multihost_arguments(env=os.environ) -> dict[str, int] | None:
+  """`jax.distributed.initialize` arguments for a multi-process launch, or None for one process.
+
+  Multi-process means JAX_COORDINATOR_ADDRESS is set (launch/ scripts; JAX_NUM_PROCESSES and
+  JAX_PROCESS_ID, when set, are passed on, otherwise JAX detects them, e.g. on TPU VMs), or a
+  SLURM step with more than one task (JAX reads SLURM's variables). A lone SLURM allocation shell
+  (SLURM_JOB_ID but one task) is a single process.
+  """
+  if "JAX_COORDINATOR_ADDRESS" in env:
+    names = {"num_processes": "JAX_NUM_PROCESSES", "process_id": "JAX_PROCESS_ID"}
+    return {arg: int(env[name]) for arg, name in names.items() if name in env}
+  if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env:
+    return {}
+  return None
+
+
 def run_mode(mode: str, config, workdir: str):
   """Runs `mode` on `config`; a staged config runs its `config.stage` in `workdir/STAGE`.
 
@@ -64,8 +80,9 @@ def main(argv):
   # tf.data only: keep TensorFlow off the accelerators JAX uses.
   tf.config.set_visible_devices([], "GPU")
   tf.config.set_visible_devices([], "TPU")
-  if "JAX_COORDINATOR_ADDRESS" in os.environ or "SLURM_JOB_ID" in os.environ:
-    jax.distributed.initialize()
+  distributed = multihost_arguments()
+  if distributed is not None:
+    jax.distributed.initialize(**distributed)
   logging.info("JAX process %d/%d, local devices %s", jax.process_index(),
                jax.process_count(), jax.local_devices())
   try:
