@@ -22,6 +22,8 @@ config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]
 flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard events, samples and eval.json.")
 flags.DEFINE_enum("mode", "train", ["train", "eval", "sample"],
                   "train (then evaluate), eval or sample the newest checkpoint.")
+flags.DEFINE_string("compilation_cache", "~/.cache/posergen_jax/xla",
+                    "Persistent XLA compilation cache, reused by later runs ('' turns it off).")
 flags.mark_flags_as_required(["config", "workdir"])
 
 MODES = {
@@ -80,6 +82,8 @@ def main(argv):
   # tf.data only: keep TensorFlow off the accelerators JAX uses.
   tf.config.set_visible_devices([], "GPU")
   tf.config.set_visible_devices([], "TPU")
+  if FLAGS.compilation_cache:
+    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(FLAGS.compilation_cache))
   distributed = multihost_arguments()
   if distributed is not None:
     jax.distributed.initialize(**distributed)
