@@ -23,6 +23,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict()
   config.data.name = "synthetic_posters/64"  # Any TFDS image dataset.
   config.data.data_dir = ml_collections.config_dict.placeholder(str)  # None: TFDS default.
+  # The user's files for `cub_birds` / `posters` (README, Datasets); None: TFDS's default.
+  config.data.manual_dir = ml_collections.config_dict.placeholder(str)
   config.data.image_key = "image"
   config.data.train_split = "train"
   config.data.eval_split = "test"

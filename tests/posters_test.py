@@ -202,10 +202,10 @@ def test_missing_image_names_the_path_and_line(tmp_path):
     _prepare(manual_dir, tmp_path / "tfds")
 
 
-def test_create_dataset_yields_sr_batches(tmp_path):
-  write_fake_posters(tmp_path / "downloads" / "manual")  # TFDS's default manual_dir.
-  config = ml_collections.ConfigDict(
-      {"name": "posters/64", "data_dir": str(tmp_path), "shuffle_buffer": 8})
+def test_create_dataset_reads_config_manual_dir_and_yields_sr_batches(tmp_path):
+  manual_dir = write_fake_posters(tmp_path / "my_posters")  # --config.data.manual_dir
+  config = ml_collections.ConfigDict({"name": "posters/64", "data_dir": str(tmp_path / "tfds"),
+                                      "manual_dir": str(manual_dir), "shuffle_buffer": 8})
   ds = input_pipeline.create_dataset(
       config, "train", global_batch_size=2, train=True, seed=0,
       preprocess=preprocess.sr_pairs(image_key="image", hr_size=32, lr_size=16,

@@ -13,7 +13,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 # Registers the project's own builders with TFDS.
-import posergen_jax.data.synthetic_posters  # noqa: F401
+import posergen_jax.data  # noqa: F401
 
 # (example, seed[2]) -> preprocessed example; seed is an int64 stateless-RNG seed.
 PreprocessFn = Callable[[dict[str, tf.Tensor], tf.Tensor], dict[str, tf.Tensor]]
@@ -23,10 +23,13 @@ def get_builder(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
   """Returns the TFDS builder named by `config.name`, preparing it if needed.
 
   The project's own datasets (e.g. `synthetic_posters`) are generated locally;
-  others follow TFDS's usual download or manual_dir rules.
+  `cub_birds` and `posters` read the user's files from `config.manual_dir` (when
+  set; else TFDS's `<data_dir>/downloads/manual`); others follow TFDS's rules.
   """
   builder = tfds.builder(config.name, data_dir=config.data_dir)
-  builder.download_and_prepare()
+  manual_dir = config.get("manual_dir")
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None)
   return builder
 
 
