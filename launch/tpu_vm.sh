@@ -53,29 +53,8 @@ Example:
 EOF
 }
 
-die() {
-  echo "error: $*" >&2
-  exit 2
-}
-
-# Single-quotes one word for a POSIX shell when it needs it (like Python's shlex.quote).
-quote() {
-  local s=$1
-  if [[ -n $s && $s =~ ^[A-Za-z0-9_@%+=:,./-]+$ ]]; then
-    printf '%s' "$s"
-  else
-    printf "'%s'" "${s//\'/\'\\\'\'}"
-  fi
-}
-
-# Quotes every argument and joins them with spaces.
-join_quoted() {
-  local out="" arg
-  for arg in "$@"; do
-    out+="${out:+ }$(quote "$arg")"
-  done
-  printf '%s' "$out"
-}
+# shellcheck source=launch/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Runs a command, or prints it as '+ cmd args' under --dry-run.
 run_cmd() {
