@@ -93,7 +93,8 @@ def main(argv):
     workdir_lib.ensure_writable(FLAGS.workdir)
     run_mode(FLAGS.mode, FLAGS.config, FLAGS.workdir)
   except (workdir_lib.WorkdirError, FileNotFoundError, checkpoint.CheckpointMismatchError,
-          trainer.NonFiniteError, trainer.BatchTooLargeError, stages.StageError) as e:
+          trainer.NonFiniteError, trainer.BatchTooLargeError, trainer.DiskFullError,
+          stages.StageError) as e:
     sys.exit(f"error: {e}")
 
 

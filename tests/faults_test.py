@@ -155,3 +155,39 @@ def test_checkpoint_of_another_config_names_the_parameter(quick_config, tmp_path
   assert re.search(r"has params\.\S+ of shape \([\d, ]+\), but this config builds "
                    r"\([\d, ]+\): the config differs", last_line), last_line
   assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before  # nothing lost
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+  """A 1.5 MB tmpfs: room for the run's first files, not for its first checkpoint."""
+  mount_point = tmp_path / "small_disk"
+  mount_point.mkdir()
+  if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1500k", "tmpfs", str(mount_point)],
+                    capture_output=True).returncode:
+    pytest.skip("mounting a small tmpfs needs root")
+  yield mount_point
+  subprocess.run(["umount", str(mount_point)], check=True)
+
+
+@pytest.mark.slow
+def test_full_disk_is_one_clear_error_and_leaves_nothing_that_resumes_wrongly(
+    small_disk, tmp_path, tiny_data_dir):
+  workdir = small_disk / "run"
+  returncode, stderr = _run(workdir, tiny_data_dir, "--config.train.num_steps=4",
+                            "--config.ckpt.every=2", "--compilation_cache=")
+  assert returncode != 0
+  last_line = stderr.strip().splitlines()[-1]
+  assert last_line.startswith(f"error: The disk of --workdir={workdir} is full (writing "
+                              f"{workdir}/"), last_line
+  assert "Free space or move the workdir" in last_line
+
+  # Moved to a disk with room, the same command starts cleanly: the half-written checkpoint
+  # (a temporary folder) is never read, and the run completes.
+  moved = tmp_path / "moved"
+  subprocess.run(["cp", "-r", str(workdir), str(moved)], check=True)
+  returncode, stderr = _run(moved, tiny_data_dir, "--config.train.num_steps=4",
+                            "--config.ckpt.every=2")
+  assert returncode == 0, stderr[-2000:]
+  assert "Training from step 0 to 4." in stderr
+  assert sorted(p.name for p in (moved / "checkpoints").iterdir() if p.name.isdigit()) == [
+      "2", "4"]

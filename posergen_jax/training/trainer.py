@@ -5,10 +5,12 @@ knows which model it trains.
 """
 from collections.abc import Iterator
 import dataclasses
+import errno
 import functools
 import hashlib
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -18,6 +20,7 @@ import jax
 from jax.experimental import multihost_utils
 import ml_collections
 import orbax.checkpoint as ocp
+import tensorflow as tf
 
 from posergen_jax.data import input_pipeline
 from posergen_jax import weights
@@ -297,26 +300,51 @@ def make_writer(workdir: epath.Path) -> metric_writers.MetricWriter:
       workdir, just_logging=jax.process_index() > 0, asynchronous=False)
 
 
+class DiskFullError(OSError):
+  """The workdir's disk filled up while a checkpoint or the input position was written."""
+
+
+def _disk_full(error: BaseException, run: Run) -> DiskFullError | None:
+  """A DiskFullError naming the workdir and the newest complete checkpoint, if `error` is one."""
+  text = str(error)
+  if not ("No space left on device" in text or "RESOURCE_EXHAUSTED: Error writing" in text
+          or getattr(error, "errno", None) == errno.ENOSPC):
+    return None
+  latest = run.manager.latest_step()
+  kept = (f"the newest complete checkpoint, step {latest}, is intact" if latest is not None
+          else "no checkpoint was completed")
+  written = re.search(re.escape(str(run.workdir)) + r"[^\s\"';]*", text)
+  # Orbax's cancelled writes would otherwise each log a traceback at exit, after this error.
+  logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+  return DiskFullError(
+      f"The disk of --workdir={run.workdir} is full (writing {written.group(0) if written else '?'})"
+      f"; {kept}. Free space or move the workdir, then run the same command to resume.")
+
+
 def _with_run(mode_fn, *, needs_checkpoint: bool):
   """Wraps `mode_fn(run, writer)` as `(config, workdir) -> result` with set-up and clean-up.
 
-  Pending asynchronous checkpoint saves are finished even when `mode_fn` fails.
+  Pending asynchronous checkpoint saves are finished even when `mode_fn` fails; a full disk
+  becomes one DiskFullError (half-written checkpoints stay in temporary folders, never read).
   """
 
   @functools.wraps(mode_fn)
   def wrapper(config: ml_collections.ConfigDict, workdir: str):
     run = setup(config, workdir)
     try:
-      if needs_checkpoint and run.manager.latest_step() is None:
-        raise FileNotFoundError(
-            f"No checkpoint in {run.manager.directory}; train first with --mode=train.")
-      writer = make_writer(run.workdir)
-      result = mode_fn(run, writer)
-      writer.flush()
-      return result
-    finally:
-      run.manager.wait_until_finished()
-      run.manager.close()
+      try:
+        if needs_checkpoint and run.manager.latest_step() is None:
+          raise FileNotFoundError(
+              f"No checkpoint in {run.manager.directory}; train first with --mode=train.")
+        writer = make_writer(run.workdir)
+        result = mode_fn(run, writer)
+        writer.flush()
+        return result
+      finally:
+        run.manager.wait_until_finished()
+        run.manager.close()
+    except (OSError, ValueError, tf.errors.OpError) as e:
+      raise _disk_full(e, run) or e
 
   return wrapper
 
