@@ -23,7 +23,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from posergen_jax.text import bert, tokenizer as tokenizer_lib
+from posergen_jax.text import bert, load_weights, tokenizer as tokenizer_lib
 
 SOURCES = ("dataset", "encoder")
 # Which captions a language may pick, as (part, parts): captions[k*n/parts : (k+1)*n/parts].
@@ -135,7 +135,6 @@ def load_text_encoder(config: ml_collections.ConfigDict,
     tower = bert.BertTextTower(bert_config)
     ids = jnp.zeros((1, config.max_length), jnp.int32)
     return tower, tower.init(jax.random.key(0), ids, jnp.ones_like(ids))["params"]
-  from posergen_jax.text import load_weights  # pylint: disable=g-import-not-at-top
   return load_weights.load_text_tower(config.weights)
 
 
