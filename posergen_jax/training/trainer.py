@@ -314,11 +314,12 @@ def _disk_full(error: BaseException, run: Run) -> DiskFullError | None:
   kept = (f"the newest complete checkpoint, step {latest}, is intact" if latest is not None
           else "no checkpoint was completed")
   written = re.search(re.escape(str(run.workdir)) + r"[^\s\"';]*", text)
+  where = f" (writing {written.group(0)})" if written else ""
   # Orbax's cancelled writes would otherwise each log a traceback at exit, after this error.
   logging.getLogger("asyncio").setLevel(logging.CRITICAL)
   return DiskFullError(
-      f"The disk of --workdir={run.workdir} is full (writing {written.group(0) if written else '?'})"
-      f"; {kept}. Free space or move the workdir, then run the same command to resume.")
+      f"The disk of --workdir={run.workdir} is full{where}; {kept}. Free space or move the "
+      "workdir, then run the same command to resume.")
 
 
 def _with_run(mode_fn, *, needs_checkpoint: bool):
