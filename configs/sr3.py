@@ -13,6 +13,8 @@ Expected result of the default run: see README.md ("SR3 on synthetic posters").
 """
 import ml_collections
 
+from configs import common
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the SR3 config; `arg='quick'` gives the tiny CPU size."""
@@ -64,13 +66,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # at train time and the network told the level; sampling uses sample_level. 0 turns it off.
   config.diffusion.cond_aug = ml_collections.ConfigDict(dict(max_level=0.0, sample_level=0.0))
 
-  config.train = ml_collections.ConfigDict()
-  config.train.batch_size = 16  # Global batch, split over the mesh's data axis.
-  config.train.num_steps = 300
-  config.train.log_every = 50
-  config.train.sample_every = 300  # Sample grid to TensorBoard and PNG.
-  # Stop after this many consecutive non-finite steps (updates are skipped).
-  config.train.max_nonfinite_steps = 10
+  common.add_trainer_sections(config)
 
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.learning_rate = 1e-3
@@ -79,29 +75,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.optimizer.b2 = 0.999
   config.optimizer.weight_decay = 0.0
   config.optimizer.grad_clip_norm = 1.0
-
-  config.ema = ml_collections.ConfigDict()
-  config.ema.decay = 0.999  # Warmed up as min(decay, (1+step)/(10+step)).
-
-  # Mesh axes as (name, size); -1 takes the remaining devices. A "model" axis splits kernels over
-  # devices (training/sharding.py), e.g. --config.mesh="(('data', 2), ('model', 4))".
-  config.mesh = (("data", -1),)
-
-  config.ckpt = ml_collections.ConfigDict()
-  config.ckpt.every = 100
-  config.ckpt.max_to_keep = 2
-
-  config.evals = ml_collections.ConfigDict()
-  config.evals.num_examples = 32  # Test images evaluated (PSNR/SSIM vs bicubic).
-  config.evals.batch_size = 32
-  config.evals.after_train = True  # Evaluate once training ends.
-  config.evals.grid_size = 8  # Images in the sample grid.
-  # FID/KID of SR3 samples vs the test targets (FID Inception, evaluation/generated_images.py).
-  # KID only here: FID needs far more images than 32 to mean anything (sr3_paper.py: 1,000).
-  config.evals.image_metrics = ("kid",)
-  # Real images' Inception stats: a pytorch-fid .npz, or None to compute and cache them under
-  # ~/.cache/posergen_jax/fid_reference (once per dataset split and config).
-  config.evals.fid_reference = ml_collections.config_dict.placeholder(str)
 
   if arg == "quick":
     config.data.name = "synthetic_posters/tiny"

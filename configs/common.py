@@ -1,0 +1,37 @@
+"""Config sections every family shares: what the generic trainer reads (train, ema, mesh, ckpt,
+evals), at the CPU defaults; each config file overrides the fields it needs."""
+import ml_collections
+
+
+def add_trainer_sections(config: ml_collections.ConfigDict) -> None:
+  """Adds `train`, `ema`, `mesh`, `ckpt` and `evals` to `config`, in place."""
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 16  # Global batch, split over the mesh's data axis.
+  config.train.num_steps = 300
+  config.train.log_every = 50
+  config.train.sample_every = 300  # Sample grid to TensorBoard and PNG.
+  # Stop after this many consecutive non-finite steps (updates are skipped).
+  config.train.max_nonfinite_steps = 10
+
+  config.ema = ml_collections.ConfigDict()
+  config.ema.decay = 0.999  # Warmed up as min(decay, (1+step)/(10+step)).
+
+  # Mesh axes as (name, size); -1 takes the remaining devices. A "model" axis splits kernels over
+  # devices (training/sharding.py), e.g. --config.mesh="(('data', 2), ('model', 4))".
+  config.mesh = (("data", -1),)
+
+  config.ckpt = ml_collections.ConfigDict()
+  config.ckpt.every = 100
+  config.ckpt.max_to_keep = 2
+
+  config.evals = ml_collections.ConfigDict()
+  config.evals.num_examples = 32  # Test examples evaluated.
+  config.evals.batch_size = 32
+  config.evals.after_train = True  # Evaluate once training ends.
+  config.evals.grid_size = 8  # Rows of the sample grid.
+  # FID/KID of generated vs test images (evaluation/generated_images.py). KID only by default:
+  # FID needs far more images than a CPU run evaluates to mean anything.
+  config.evals.image_metrics = ("kid",)
+  # Real images' Inception stats: a pytorch-fid .npz, or None to compute and cache them under
+  # ~/.cache/posergen_jax/fid_reference (once per dataset split and config).
+  config.evals.fid_reference = ml_collections.config_dict.placeholder(str)
