@@ -23,7 +23,7 @@ def _fixed_batch(config):
 
 
 def _train(family, batch, devices, num_steps, mesh=(("data", -1),)):
-  """`num_steps` jitted train steps on a `mesh` over `devices`, state sharded as the trainer does."""
+  """`num_steps` jitted train steps on a `mesh` of `devices`, state sharded as the trainer does."""
   shardings = sharding.make_shardings(sharding.make_mesh(mesh, devices=devices))
   batch = jax.device_put(batch, shardings.data)
   state_shardings = sharding.state_shardings(
