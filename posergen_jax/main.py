@@ -92,9 +92,14 @@ def main(argv):
   try:
     workdir_lib.ensure_writable(FLAGS.workdir)
     run_mode(FLAGS.mode, FLAGS.config, FLAGS.workdir)
+  except trainer.DiskFullError as e:
+    # Orbax's failed writes leave coroutines that, collected at interpreter exit, print
+    # tracebacks after this line; everything that could be saved is closed, so skip that exit.
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(1)
   except (workdir_lib.WorkdirError, FileNotFoundError, checkpoint.CheckpointMismatchError,
-          trainer.NonFiniteError, trainer.BatchTooLargeError, trainer.DiskFullError,
-          stages.StageError) as e:
+          trainer.NonFiniteError, trainer.BatchTooLargeError, stages.StageError) as e:
     sys.exit(f"error: {e}")
 
 
