@@ -181,7 +181,7 @@ def test_full_disk_is_one_clear_error_and_leaves_nothing_that_resumes_wrongly(
   assert len(errors) == 1 and errors[0].startswith(
       f"error: The disk of --workdir={workdir} is full"), stderr[-3000:]
   assert "no checkpoint was completed. Free space or move the workdir" in errors[0]
-  assert errors[0] == stderr.strip().splitlines()[-1]  # Nothing printed after it.
+  assert errors[0] == stderr.strip().splitlines()[-1], stderr[-3000:]  # Nothing after it.
 
   # Moved to a disk with room, the same command starts cleanly: the half-written checkpoint
   # (a temporary folder) is never read, and the run completes.
