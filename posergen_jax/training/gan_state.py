@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from posergen_jax.training import optimizers
+from posergen_jax.training import optimizers, train_state
 
 GEN = "gen"
 DISC = "disc"
@@ -82,14 +82,12 @@ class GanState(flax.struct.PyTreeNode):
   def apply_gen_gradients(self, grads, *, batch_stats, ema_decay: float) -> "GanState":
     """One generator update, the EMA update and `step + 1`; `batch_stats` are G's new statistics.
 
-    The EMA decay is warmed up as `min(ema_decay, (1 + step) / (10 + step))`, as in
-    `train_state.TrainState`.
+    The EMA decay is warmed up as in `train_state.ema_update`.
     """
     updates, opt_state = self.gen_tx.update(grads, self.opt_state[GEN], self.params[GEN])
     params = optax.apply_updates(self.params[GEN], updates)
     step = self.step + 1
-    decay = jnp.minimum(ema_decay, (1.0 + step) / (10.0 + step))
-    ema = optax.incremental_update(params, self.ema_params["params"], 1.0 - decay)
+    ema = train_state.ema_update(self.ema_params["params"], params, step, ema_decay)
     return self.replace(step=step, params={**self.params, GEN: params},
                         batch_stats={**self.batch_stats, GEN: batch_stats},
                         opt_state={**self.opt_state, GEN: opt_state},

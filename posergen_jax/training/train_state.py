@@ -38,6 +38,15 @@ class TrainState(flax.struct.PyTreeNode):
     updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
     params = optax.apply_updates(self.params, updates)
     step = self.step + 1
-    decay = jnp.minimum(ema_decay, (1.0 + step) / (10.0 + step))
-    ema_params = optax.incremental_update(params, self.ema_params, 1.0 - decay)
-    return self.replace(step=step, params=params, opt_state=opt_state, ema_params=ema_params)
+    return self.replace(step=step, params=params, opt_state=opt_state,
+                        ema_params=ema_update(self.ema_params, params, step, ema_decay))
+
+
+def ema_update(ema_params, params, step: jax.Array, ema_decay: float):
+  """The EMA of `params` after update number `step` (>= 1); pytrees of one structure.
+
+  The decay is warmed up as `min(ema_decay, (1 + step) / (10 + step))` so short runs are not
+  dominated by the initial parameters.
+  """
+  decay = jnp.minimum(ema_decay, (1.0 + step) / (10.0 + step))
+  return optax.incremental_update(params, ema_params, 1.0 - decay)
