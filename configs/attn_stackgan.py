@@ -43,28 +43,10 @@ ABLATIONS = {  # argument -> (model.attention, whether the VGG fidelity loss sta
 }
 
 
-def _optimizer(learning_rate: float) -> ml_collections.ConfigDict:
-  """One network's Adam section (optimizers.make_optimizer): StackGAN++'s β = (0.5, 0.999)."""
-  return ml_collections.ConfigDict(dict(
-      learning_rate=learning_rate, warmup_steps=0, b1=0.5, b2=0.999, weight_decay=0.0,
-      grad_clip_norm=0.0))  # No clipping: one Adam over all Ds then equals one per D.
-
-
-def parse_args(arg: str | None) -> tuple[str | None, str | None]:
-  """`'quick,pam'` -> ('quick', 'pam'): at most one size and at most one ablation."""
-  names = [name for name in (arg or "").split(",") if name]
-  unknown = [name for name in names if name not in SIZES and name not in ABLATIONS]
-  sizes = [name for name in names if name in SIZES]
-  ablations = [name for name in names if name in ABLATIONS]
-  if unknown or len(sizes) > 1 or len(ablations) > 1:
-    raise ValueError(f"Bad config argument {arg!r} for configs/attn_stackgan.py: use at most "
-                     f"one of {SIZES} and at most one of {sorted(ABLATIONS)}, comma-separated.")
-  return (sizes or [None])[0], (ablations or [None])[0]
-
-
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the Gt-StackGAN config; `arg` is '[quick|paper][,baseline|pam|cam|no_vgg]'."""
-  size, ablation = parse_args(arg)
+  size, ablation = common.parse_arguments(arg, config_file="configs/attn_stackgan.py",
+                                          sizes=SIZES, variants=tuple(ABLATIONS))
   config = ml_collections.ConfigDict()
   config.family = "attn_stackgan"  # Selects posergen_jax/training/attn_stackgan.py.
   config.seed = 0
@@ -115,8 +97,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.evals.batch_size = 16
 
   config.optimizer = ml_collections.ConfigDict()
-  config.optimizer.gen = _optimizer(2e-4)  # The generator's Adam.
-  config.optimizer.disc = _optimizer(2e-4)  # All discriminators' Adam.
+  config.optimizer.gen = common.optimizer_section(2e-4, b1=0.5)  # The generator's Adam.
+  config.optimizer.disc = common.optimizer_section(2e-4, b1=0.5)  # All discriminators' Adam.
 
   if size == "quick":
     config.data.name = "synthetic_posters/tiny"  # 32 px, upsampled to the 64/128 stages.
@@ -146,8 +128,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.train.num_steps = 600 * (8855 // 8)  # StackGAN++'s 600 epochs at batch 8.
     config.train.log_every = 500
     config.train.sample_every = 10_000
-    config.optimizer.gen = _optimizer(1e-4)  # Gt-StackGAN: Adam lr 1e-4.
-    config.optimizer.disc = _optimizer(1e-4)
+    config.optimizer.gen = common.optimizer_section(1e-4, b1=0.5)  # Gt-StackGAN: Adam lr 1e-4.
+    config.optimizer.disc = common.optimizer_section(1e-4, b1=0.5)
     config.ckpt.every = 5_000
     config.ckpt.max_to_keep = 3
     config.evals.num_examples = 2_928  # The test split, rounded down to whole batches of 16.

@@ -1,6 +1,37 @@
 """Config sections every family shares: what the generic trainer reads (train, ema, mesh, ckpt,
 evals), at the CPU defaults; each config file overrides the fields it needs."""
+from collections.abc import Sequence
+
 import ml_collections
+
+
+def parse_arguments(arg: str | None, *, config_file: str, sizes: Sequence[str],
+                    variants: Sequence[str]) -> tuple[str | None, str | None]:
+  """`'quick,pam'` -> ('quick', 'pam'): at most one of `sizes` and one of `variants`.
+
+  Raises:
+    ValueError naming `config_file` and the valid arguments for anything else.
+  """
+  names = [name for name in (arg or "").split(",") if name]
+  chosen_sizes = [name for name in names if name in sizes]
+  chosen_variants = [name for name in names if name in variants]
+  if len(chosen_sizes) + len(chosen_variants) < len(names) or len(chosen_sizes) > 1 or \
+      len(chosen_variants) > 1:
+    raise ValueError(f"Bad config argument {arg!r} for {config_file}: use at most one of "
+                     f"{tuple(sizes)} and at most one of {tuple(variants)}, comma-separated.")
+  return (chosen_sizes or [None])[0], (chosen_variants or [None])[0]
+
+
+def optimizer_section(learning_rate: float, *, name: str = "adam", b1: float = 0.9,
+                      b2: float = 0.999) -> ml_collections.ConfigDict:
+  """One network's optimizer (optimizers.make_optimizer): no warm-up, decay or clipping.
+
+  Without gradient clipping, one Adam or RMSProp over several networks equals one per network
+  (both are per-parameter), which the GAN families rely on.
+  """
+  return ml_collections.ConfigDict(dict(
+      name=name, learning_rate=learning_rate, warmup_steps=0, b1=b1, b2=b2, weight_decay=0.0,
+      grad_clip_norm=0.0))
 
 
 def add_trainer_sections(config: ml_collections.ConfigDict) -> None:

@@ -69,6 +69,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   common.add_trainer_sections(config)
 
   config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.name = "adam"  # "adam" (AdamW) | "rmsprop".
   config.optimizer.learning_rate = 1e-3
   config.optimizer.warmup_steps = 50
   config.optimizer.b1 = 0.9

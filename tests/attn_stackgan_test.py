@@ -14,7 +14,8 @@ from PIL import Image
 from configs import attn_stackgan as attn_stackgan_config
 from posergen_jax.data import input_pipeline
 from posergen_jax.text import conditioning
-from posergen_jax.training import attn_stackgan, sharding
+from posergen_jax.training import attn_stackgan
+from tests import family_steps
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The in-process train tests use channel attention (cheap on CPU; PAM at 64x64 is not) with the
@@ -79,35 +80,13 @@ def fixed_batch(tiny_data_dir):
   config = attn_stackgan_config.get_config(TRAIN_ARG)
   config.data.data_dir = tiny_data_dir
   family = attn_stackgan.make_family(config)
-  ds = input_pipeline.create_dataset(config.data, "train", global_batch_size=8,
-                                     preprocess=family.make_preprocess(True), train=True, seed=0)
-  return family, next(ds.as_numpy_iterator())
-
-
-def _train(family, batch, devices, num_steps):
-  """`num_steps` jitted train steps on a data-parallel mesh over `devices`.
-
-  Returns:
-    ([state after each step], [metrics of each step]).
-  """
-  shardings = sharding.make_shardings(sharding.make_mesh([("data", -1)], devices=devices))
-  batch = jax.device_put(batch, shardings.data)
-  state = jax.jit(family.init_state, out_shardings=shardings.replicated)(jax.random.key(0), batch)
-  step_fn = jax.jit(family.train_step, in_shardings=(shardings.replicated, shardings.data,
-                                                     shardings.replicated),
-                    out_shardings=(shardings.replicated, shardings.replicated))
-  states, history = [], []
-  for _ in range(num_steps):
-    state, metrics = step_fn(state, batch, jax.random.key(1))
-    states.append(state)
-    history.append(jax.device_get(metrics))
-  return states, history
+  return family, family_steps.first_train_batch(family, config)
 
 
 @pytest.fixture(scope="module")
 def single_device_run(fixed_batch):
   family, batch = fixed_batch
-  return _train(family, batch, jax.devices()[:1], num_steps=5)
+  return family_steps.train_steps(family, batch, jax.devices()[:1], num_steps=5)
 
 
 def test_train_steps_reduce_discriminator_loss(single_device_run):
@@ -123,15 +102,19 @@ def test_train_steps_reduce_discriminator_loss(single_device_run):
 
 def test_sharded_step_matches_single_device(fixed_batch, single_device_run):
   family, batch = fixed_batch
-  states8, history8 = _train(family, batch, jax.devices(), num_steps=2)
+  states8, history8 = family_steps.train_steps(family, batch, jax.devices(), num_steps=2)
   states1, history1 = single_device_run
-  state8, state1 = states8[1], states1[1]
+  state8, state1 = states8[2], states1[2]
   assert all(x.sharding.num_devices == 8 for x in jax.tree.leaves(state8.params))
   for name in ("d_loss", "g_loss", "fidelity"):
     np.testing.assert_allclose(history8[1][name], history1[1][name], rtol=1e-4)
+  # Adam moves a weight by up to lr (2e-4) per step however small its gradient, so a near-zero
+  # gradient summed in another order can move a rare weight differently: every weight within
+  # the 2 steps' 2 lr, and on average within 1e-5 (lr / 20).
   for part in ("params", "batch_stats", "ema_params"):
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5),
-                 getattr(state8, part), getattr(state1, part))
+    for a, b in zip(jax.tree.leaves(getattr(state8, part)), jax.tree.leaves(getattr(state1, part))):
+      np.testing.assert_allclose(a, b, rtol=1e-3, atol=4e-4)
+      assert np.mean(np.abs(np.asarray(a) - np.asarray(b))) < 1e-5
 
 
 @pytest.mark.slow

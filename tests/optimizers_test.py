@@ -2,13 +2,14 @@
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import pytest
 
 from posergen_jax.training import optimizers, train_state
 
 
 def _config(**overrides):
-  config = ml_collections.ConfigDict(dict(learning_rate=0.1, warmup_steps=2, b1=0.9, b2=0.999,
-                                          weight_decay=0.0, grad_clip_norm=1.0))
+  config = ml_collections.ConfigDict(dict(name="adam", learning_rate=0.1, warmup_steps=2, b1=0.9,
+                                          b2=0.999, weight_decay=0.0, grad_clip_norm=1.0))
   config.update(overrides)
   return config
 
@@ -17,6 +18,11 @@ def test_learning_rate_warms_up_linearly():
   _, learning_rate_fn = optimizers.make_optimizer(_config(warmup_steps=4))
   np.testing.assert_allclose([learning_rate_fn(s) for s in range(6)],
                              [0.0, 0.025, 0.05, 0.075, 0.1, 0.1], rtol=1e-6)
+
+
+def test_no_warmup_means_the_full_rate_from_step_zero():
+  _, learning_rate_fn = optimizers.make_optimizer(_config(warmup_steps=0))
+  np.testing.assert_allclose([learning_rate_fn(s) for s in range(3)], [0.1] * 3, rtol=1e-6)
 
 
 def test_nonfinite_gradients_are_skipped_and_counted():
@@ -44,3 +50,18 @@ def test_ema_follows_params_with_warmed_up_decay():
   new = state.apply_gradients({"w": jnp.zeros(())}, ema_decay=0.999)
   decay = min(0.999, 2.0 / 11.0)  # step 1: (1 + 1) / (10 + 1)
   np.testing.assert_allclose(new.ema_params["w"], (1 - decay) * new.params["w"], rtol=1e-6)
+
+
+def test_rmsprop_matches_its_update_rule():
+  tx, _ = optimizers.make_optimizer(_config(name="rmsprop", warmup_steps=0, b2=0.99,
+                                            grad_clip_norm=0.0))
+  params = {"w": jnp.array([1.0, -2.0])}
+  grads = {"w": jnp.array([0.5, 3.0])}
+  updates, _ = tx.update(grads, tx.init(params), params)
+  nu = 0.01 * grads["w"] ** 2  # (1 - decay) * g^2 from nu = 0
+  np.testing.assert_allclose(updates["w"], -0.1 * grads["w"] / (jnp.sqrt(nu) + 1e-8), rtol=1e-5)
+
+
+def test_unknown_optimizer_name_is_a_clear_error():
+  with pytest.raises(ValueError, match="'sgd' is not one of"):
+    optimizers.make_optimizer(_config(name="sgd"))

@@ -91,6 +91,19 @@ def test_chinese_clip_checkpoint_loads_through_torch_archive(tmp_path):
   np.testing.assert_allclose(ours, cls @ state["module.text_projection"], atol=1e-5)
 
 
+def test_a_chinese_clip_file_loads_as_a_text_tower(tmp_path, monkeypatch):
+  monkeypatch.setenv("POSERGEN_JAX_CACHE", str(tmp_path / "cache"))
+  _, state = _tiny_state(projection=True)
+  path = tmp_path / "clip_cn_tiny.pt"
+  torch.save({"state_dict": {k: torch.from_numpy(v) for k, v in state.items()}}, path)
+  config = bert.BertConfig(vocab_size=128, hidden_size=32, num_layers=2, num_heads=4,
+                           intermediate_size=64, max_position_embeddings=64, pooling="cls",
+                           projection_dim=16)
+  tower, params = load_weights.load_text_tower(path, checkpoint_config=config)
+  assert tower.config == config
+  np.testing.assert_array_equal(params["projection"]["kernel"], state["module.text_projection"])
+
+
 def test_mismatched_weights_list_what_is_wrong():
   _, state = _tiny_state()
   state["encoder.layer.0.extra.weight"] = np.zeros(3, np.float32)

@@ -9,33 +9,21 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from posergen_jax.data import input_pipeline
-from posergen_jax.training import checkpoint, sharding, sr3, trainer
+from posergen_jax.training import checkpoint, sr3, trainer
+from tests import family_steps
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _fixed_batch(config):
   family = sr3.make_family(config)
-  ds = input_pipeline.create_dataset(config.data, "train", global_batch_size=8,
-                                     preprocess=family.make_preprocess(True), train=True, seed=0)
-  return family, next(ds.as_numpy_iterator())
+  return family, family_steps.first_train_batch(family, config)
 
 
 def _train(family, batch, devices, num_steps, mesh=(("data", -1),)):
-  """`num_steps` jitted train steps on a `mesh` of `devices`, state sharded as the trainer does."""
-  shardings = sharding.make_shardings(sharding.make_mesh(mesh, devices=devices))
-  batch = jax.device_put(batch, shardings.data)
-  state_shardings = sharding.state_shardings(
-      jax.eval_shape(family.init_state, jax.random.key(0), batch), shardings)
-  state = jax.jit(family.init_state, out_shardings=state_shardings)(jax.random.key(0), batch)
-  step_fn = jax.jit(family.train_step, in_shardings=(state_shardings, shardings.data,
-                                                     shardings.replicated),
-                    out_shardings=(state_shardings, shardings.replicated))
-  metrics = None
-  for _ in range(num_steps):
-    state, metrics = step_fn(state, batch, jax.random.key(1))
-  return state, metrics
+  """(state, metrics) after `num_steps` steps (metrics None for 0 steps)."""
+  states, history = family_steps.train_steps(family, batch, devices, num_steps, mesh)
+  return states[-1], (history or [None])[-1]
 
 
 def test_sharded_step_matches_single_device(quick_config):

@@ -1,5 +1,9 @@
 """Per-example preprocessing ops (TF, inside tf.data)."""
+from collections.abc import Callable, Sequence
+
 import tensorflow as tf
+
+Example = dict[str, tf.Tensor]
 
 
 def center_square_resize(image: tf.Tensor, size: int) -> tf.Tensor:
@@ -16,6 +20,49 @@ def center_square_resize(image: tf.Tensor, size: int) -> tf.Tensor:
   if image.shape[0] == size and image.shape[1] == size:
     return image
   return tf.image.resize(image, (size, size), method="bicubic", antialias=True)
+
+
+def image_feature(example: Example, image_key: str) -> tf.Tensor:
+  """`example[image_key]`, or a KeyError naming `data.image_key` and the features there are."""
+  if image_key not in example:
+    raise KeyError(f"data.image_key={image_key!r} is not a feature of this dataset; "
+                   f"it has {sorted(example)}.")
+  return example[image_key]
+
+
+def scaled_square(example: Example, image_key: str, size: int) -> tf.Tensor:
+  """The example's image centre-cropped and resized to float32 `[size, size, C]` in [-1, 1]."""
+  image = center_square_resize(image_feature(example, image_key), size)
+  return tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
+
+
+def image_key_for_size(size: int) -> str:
+  """The feature `text_to_image` stores the real image of side `size` under."""
+  return f"image_{size}"
+
+
+def text_to_image(*, image_key: str, sizes: Sequence[int], random_flip: bool,
+                  text_preprocess: Callable[[Example, tf.Tensor], Example]):
+  """Returns a `PreprocessFn` for a text-to-image GAN: real images at every scale + text features.
+
+  The image is centre-cropped and resized to the largest of `sizes`, flipped at random when
+  `random_flip`, then resized down (antialiased bicubic) to the other sizes; each is stored as
+  float32 `[S, S, C]` in [-1, 1] under `image_key_for_size(S)`. `text_preprocess(example, seed)`
+  adds the text features (e.g. `conditioning.TextConditioning.preprocess_fn(train)`).
+  """
+  top = max(sizes)
+
+  def preprocess(example: Example, seed: tf.Tensor) -> Example:
+    image = scaled_square(example, image_key, top)
+    if random_flip:
+      image = tf.image.stateless_random_flip_left_right(image, seed=seed)
+    features = {image_key_for_size(size): tf.clip_by_value(
+        tf.image.resize(image, (size, size), method="bicubic", antialias=True), -1.0, 1.0)
+                for size in sizes if size != top}
+    features[image_key_for_size(top)] = image
+    return {**features, **text_preprocess(example, seed)}
+
+  return preprocess
 
 
 def make_sr_pair(hr: tf.Tensor, lr_size: int) -> dict[str, tf.Tensor]:
@@ -40,12 +87,8 @@ def make_sr_pair(hr: tf.Tensor, lr_size: int) -> dict[str, tf.Tensor]:
 def sr_pairs(*, image_key: str, hr_size: int, lr_size: int, random_flip: bool):
   """Returns a `PreprocessFn` making SR pairs (see `make_sr_pair`) plus `label` if present."""
 
-  def preprocess(example: dict[str, tf.Tensor], seed: tf.Tensor) -> dict[str, tf.Tensor]:
-    if image_key not in example:
-      raise KeyError(f"data.image_key={image_key!r} is not a feature of this dataset; "
-                     f"it has {sorted(example)}.")
-    image = center_square_resize(example[image_key], hr_size)
-    hr = tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
+  def preprocess(example: Example, seed: tf.Tensor) -> Example:
+    hr = scaled_square(example, image_key, hr_size)
     if random_flip:
       hr = tf.image.stateless_random_flip_left_right(hr, seed=seed)
     features = make_sr_pair(hr, lr_size)

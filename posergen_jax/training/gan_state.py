@@ -36,6 +36,15 @@ def make_optimizers(config: ml_collections.ConfigDict):
   return {GEN: gen_tx, DISC: disc_tx}, learning_rate_fn
 
 
+def generator_noise(rng: jax.Array, batch_size: int, z_dim: int,
+                    c_dim: int) -> tuple[jax.Array, jax.Array]:
+  """A text-to-image generator's randomness: z [B,z_dim] and the conditioning augmentation's
+  eps [B,c_dim], both N(0, I) float32."""
+  z_rng, eps_rng = jax.random.split(rng)
+  return (jax.random.normal(z_rng, (batch_size, z_dim)),
+          jax.random.normal(eps_rng, (batch_size, c_dim)))
+
+
 class GanState(flax.struct.PyTreeNode):
   """Step, both networks' parameters, BatchNorm statistics and optimizer states, and the EMA.
 

@@ -11,6 +11,12 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
   return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def nearest_resize(images, size: int):
+  """[B,s,s,C] -> [B,size,size,C] by pixel repetition (`size` a multiple of s); numpy or jax."""
+  scale = size // images.shape[1]
+  return images.repeat(scale, axis=1).repeat(scale, axis=2)
+
+
 def make_grid(columns: Sequence[np.ndarray], *, pad: int = 2) -> np.ndarray:
   """Lays out images side by side, one row per example.
 

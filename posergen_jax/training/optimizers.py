@@ -6,15 +6,18 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+OPTIMIZERS = ("adam", "rmsprop")
+
 
 def make_optimizer(
     config: ml_collections.ConfigDict,
 ) -> tuple[optax.GradientTransformation, Callable[[int], float]]:
-  """Adam(W) with linear warm-up and global-norm gradient clipping.
+  """Adam(W) or RMSProp with linear warm-up and global-norm gradient clipping.
 
   Args:
-    config: the `optimizer` section (learning_rate, warmup_steps, b1, b2,
-      weight_decay, grad_clip_norm; a norm <= 0 disables clipping).
+    config: the `optimizer` section: name ('adam' | 'rmsprop'), learning_rate, warmup_steps,
+      b1, b2 (Adam's moment decays; RMSProp's squared-gradient decay is b2 and it has no b1),
+      weight_decay (Adam only, decoupled) and grad_clip_norm (<= 0 disables clipping).
 
   Updates from non-finite gradients are skipped (parameters and moments
   unchanged).
@@ -22,16 +25,23 @@ def make_optimizer(
   Returns:
     `(tx, learning_rate_fn)`; `learning_rate_fn(step)` is logged by the trainer.
   """
-  learning_rate_fn = optax.linear_schedule(
-      init_value=0.0, end_value=config.learning_rate,
-      transition_steps=max(1, config.warmup_steps))
-  adam = optax.adamw(learning_rate_fn, b1=config.b1, b2=config.b2,
+  if config.warmup_steps > 0:
+    learning_rate_fn = optax.linear_schedule(
+        init_value=0.0, end_value=config.learning_rate, transition_steps=config.warmup_steps)
+  else:
+    learning_rate_fn = optax.constant_schedule(config.learning_rate)
+  if config.name == "adam":
+    tx = optax.adamw(learning_rate_fn, b1=config.b1, b2=config.b2,
                      weight_decay=config.weight_decay)
+  elif config.name == "rmsprop":
+    tx = optax.rmsprop(learning_rate_fn, decay=config.b2)
+  else:
+    raise ValueError(f"optimizer name {config.name!r} is not one of {OPTIMIZERS}.")
   if config.grad_clip_norm > 0:
-    adam = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), adam)
+    tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
   # Skip (never apply) updates from non-finite gradients; the trainer counts the
   # consecutive skips and stops the run (see `nonfinite_streak`).
-  return optax.apply_if_finite(adam, max_consecutive_errors=NEVER_APPLY_NONFINITE), \
+  return optax.apply_if_finite(tx, max_consecutive_errors=NEVER_APPLY_NONFINITE), \
       learning_rate_fn
 
 

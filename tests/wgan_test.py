@@ -1,0 +1,193 @@
+"""WGAN stage: networks, losses against their definitions, train steps, config variants, e2e."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from configs import wgan as wgan_config
+from posergen_jax.models import wgan, wgan_losses
+from posergen_jax.training import gan_state, wgan as wgan_family
+from tests import family_steps
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _count(params) -> int:
+  return sum(x.size for x in jax.tree.leaves(params))
+
+
+def test_networks_have_the_documented_shapes_and_sizes():
+  generator = wgan.Generator(image_size=64, gf_dim=64, c_dim=128)
+  critic = wgan.Critic(image_size=64, df_dim=64)
+  z, sentence, eps = jnp.zeros((2, 100)), jnp.ones((2, 512)), jnp.zeros((2, 128))
+  gen_vars = generator.init(jax.random.key(0), z, sentence, eps, train=False)
+  images, mu, logvar = generator.apply(gen_vars, z, sentence, eps, train=False)
+  assert images.shape == (2, 64, 64, 3) and images.dtype == jnp.float32
+  assert float(jnp.abs(images).max()) <= 1.0
+  assert mu.shape == logvar.shape == (2, 128)
+  critic_vars = critic.init(jax.random.key(1), images, sentence)
+  assert critic.apply(critic_vars, images, sentence).shape == (2,)
+  # Paper-size widths: 4x4x512 map, 4 upsampling blocks; critic 64 -> 512 channels.
+  assert _count(gen_vars["params"]) == 3_719_363
+  assert _count(critic_vars["params"]) == 3_028_673
+  print("WGAN at 64x64, widths 64: G", _count(gen_vars["params"]),
+        "critic", _count(critic_vars["params"]))
+
+
+@pytest.mark.parametrize("size", [4, 48, 100])
+def test_image_size_must_be_a_power_of_two_from_8(size):
+  with pytest.raises(ValueError, match=f"image_size must be a power of two >= 8; got {size}"):
+    wgan.num_resamples(size)
+
+
+def test_critic_scores_each_example_on_its_own():
+  critic = wgan.Critic(image_size=8, df_dim=4)
+  images = jax.random.normal(jax.random.key(0), (3, 8, 8, 3))
+  sentence = jax.random.normal(jax.random.key(1), (3, 5))
+  variables = critic.init(jax.random.key(2), images, sentence)
+  scores = critic.apply(variables, images, sentence)
+  changed = critic.apply(variables, images.at[1].set(0.0), sentence.at[1].set(0.0))
+  np.testing.assert_array_equal(changed[jnp.array([0, 2])], scores[jnp.array([0, 2])])
+  assert changed[1] != scores[1]
+
+
+def test_gradient_penalty_equals_its_definition():
+  real = jax.random.normal(jax.random.key(0), (4, 2, 2, 3))
+  fake = jax.random.normal(jax.random.key(1), (4, 2, 2, 3))
+  alpha = jnp.array([0.0, 0.25, 0.5, 1.0])
+  # A linear critic has gradient w everywhere: penalty (||w|| - 1)^2.
+  w = jnp.full((2, 2, 3), 0.5)
+  linear = lambda x: jnp.sum(x * w, axis=(1, 2, 3))
+  np.testing.assert_allclose(wgan_losses.gradient_penalty(linear, real, fake, alpha),
+                             (np.sqrt(12 * 0.25) - 1.0) ** 2, rtol=1e-6)
+  # A nonlinear critic: each example's own gradient at alpha*real + (1-alpha)*fake.
+  critic = lambda x: jnp.sum(jnp.sin(x) * x, axis=(1, 2, 3))
+  points = alpha[:, None, None, None] * real + (1 - alpha[:, None, None, None]) * fake
+  grads = jax.vmap(jax.grad(lambda x: jnp.sum(jnp.sin(x) * x)))(points)
+  expected = np.mean((np.linalg.norm(np.asarray(grads).reshape(4, -1), axis=1) - 1.0) ** 2)
+  np.testing.assert_allclose(wgan_losses.gradient_penalty(critic, real, fake, alpha), expected,
+                             rtol=1e-5)
+
+
+def test_losses_have_the_wasserstein_signs():
+  real, fake = jnp.array([3.0, 1.0]), jnp.array([-1.0, 0.0])
+  assert float(wgan_losses.wasserstein_estimate(real, fake)) == 2.5
+  assert float(wgan_losses.critic_loss(real, fake)) == -2.5
+  assert float(wgan_losses.generator_loss(fake)) == 0.5
+  clipped = wgan_losses.clip_weights({"a": jnp.array([-1.0, 0.005, 2.0])}, 0.01)
+  np.testing.assert_allclose(clipped["a"], [-0.01, 0.005, 0.01], rtol=1e-6)
+
+
+@pytest.mark.parametrize("arg, lipschitz, optimizer", [
+    (None, "gp", "adam"), ("quick", "gp", "adam"), ("clip", "clip", "rmsprop"),
+    ("quick,clip", "clip", "rmsprop")])
+def test_config_variants(arg, lipschitz, optimizer):
+  config = wgan_config.get_config(arg)
+  assert config.loss.lipschitz == lipschitz
+  assert config.optimizer.gen.name == config.optimizer.disc.name == optimizer
+  assert (config.model.image_size == 8) == ("quick" in (arg or ""))
+
+
+def test_bad_loss_settings_are_named():
+  config = wgan_config.get_config("quick")
+  config.loss.lipschitz = "spectral"
+  with pytest.raises(ValueError, match="config.loss.lipschitz='spectral'"):
+    wgan_family.make_family(config)
+  config.loss.lipschitz, config.loss.n_critic = "gp", 0
+  with pytest.raises(ValueError, match="config.loss.n_critic=0"):
+    wgan_family.make_family(config)
+
+
+def _quick(tiny_data_dir, arg="quick"):
+  config = wgan_config.get_config(arg)
+  config.data.data_dir = tiny_data_dir
+  config.loss.n_critic = 3
+  family = wgan_family.make_family(config)
+  return config, family, family_steps.first_train_batch(family, config)
+
+
+@pytest.fixture(scope="module")
+def gp_run(tiny_data_dir):
+  config, family, batch = _quick(tiny_data_dir)
+  states, history = family_steps.train_steps(family, batch, jax.devices()[:1], num_steps=6)
+  return family, batch, states, history
+
+
+def test_train_steps_are_finite_and_move_both_networks(gp_run):
+  _, _, states, history = gp_run
+  assert int(states[-1].step) == 6
+  for metrics in history:
+    assert all(np.isfinite(v) for v in metrics.values()), metrics
+  assert history[-1]["gradient_penalty"] > 0
+  for net in (gan_state.GEN, gan_state.DISC):
+    before, after = states[0].params[net], states[-1].params[net]
+    assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(before),
+                                                    jax.tree.leaves(after))), net
+
+
+def test_critic_updates_raise_the_wasserstein_estimate(tiny_data_dir):
+  """With G frozen, the critic first meets the penalty, then separates real from fake."""
+  config = wgan_config.get_config("quick")
+  config.data.data_dir = tiny_data_dir
+  config.loss.n_critic = 3
+  config.optimizer.gen.learning_rate = 0.0
+  config.optimizer.disc.learning_rate = 1e-3
+  family = wgan_family.make_family(config)
+  batch = family_steps.first_train_batch(family, config)
+  _, history = family_steps.train_steps(family, batch, jax.devices()[:1], num_steps=12)
+  losses = [float(m["critic_loss"]) for m in history]
+  estimates = [float(m["wasserstein"]) for m in history]
+  assert losses[-1] < losses[0] / 10, losses
+  assert estimates[-1] > max(0.0, estimates[0] + 0.5), estimates
+
+
+def test_sharded_step_matches_single_device(tiny_data_dir, gp_run):
+  _, family, batch = _quick(tiny_data_dir)
+  states8, history8 = family_steps.train_steps(family, batch, jax.devices(), num_steps=2)
+  _, _, states1, history1 = gp_run
+  assert all(x.sharding.num_devices == 8 for x in jax.tree.leaves(states8[2].params))
+  for name in ("critic_loss", "wasserstein", "g_loss"):
+    np.testing.assert_allclose(history8[1][name], history1[1][name], rtol=1e-4, atol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5),
+               states8[2].ema_params, states1[2].ema_params)
+
+
+def test_sampling_is_deterministic_for_a_key_and_differs_across_keys(gp_run):
+  family, batch, states, _ = gp_run
+  sample = jax.jit(family.sample)
+  params = states[-1].ema_params
+  first = sample(params, batch, jax.random.key(7))
+  assert first.shape == (8, 8, 8, 3)
+  np.testing.assert_array_equal(first, sample(params, batch, jax.random.key(7)))
+  assert not np.allclose(first, sample(params, batch, jax.random.key(8)))
+
+
+def test_weight_clipping_keeps_the_critic_in_its_box(tiny_data_dir):
+  config, family, batch = _quick(tiny_data_dir, "quick,clip")
+  states, history = family_steps.train_steps(family, batch, jax.devices()[:1], num_steps=2)
+  critic = jax.tree.leaves(states[-1].params[gan_state.DISC])
+  assert max(float(jnp.abs(x).max()) for x in critic) <= config.loss.clip_value
+  assert float(history[-1]["gradient_penalty"]) == 0.0
+  assert all(np.isfinite(v) for v in history[-1].values())
+
+
+@pytest.mark.slow
+def test_main_trains_samples_and_evaluates(tiny_data_dir, tmp_path):
+  workdir = tmp_path / "run"
+  result = subprocess.run(
+      [sys.executable, "-m", "posergen_jax.main", "--config=configs/wgan.py:quick",
+       f"--workdir={workdir}", f"--config.data.data_dir={tiny_data_dir}"],
+      cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  grid = np.asarray(Image.open(workdir / "samples" / "step_000004.png"))
+  columns = 1 + wgan_family.SAMPLES_PER_ROW  # real | samples
+  assert grid.shape == (8 * (8 + 2) + 2, columns * (8 + 2) + 2, 3)
+  report = json.loads((workdir / "eval.json").read_text())
+  assert report["step"] == 4
+  assert np.isfinite(report["metrics"]["ssim"]) and np.isfinite(report["metrics"]["psnr"])
