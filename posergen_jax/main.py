@@ -11,8 +11,8 @@ from ml_collections import config_flags
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import jax  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
+from posergen_jax import cli, pipeline  # noqa: E402
 from posergen_jax.training import cascade, checkpoint, stages, trainer  # noqa: E402
 from posergen_jax.training import workdir as workdir_lib  # noqa: E402
 
@@ -22,8 +22,7 @@ config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]
 flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard events, samples and eval.json.")
 flags.DEFINE_enum("mode", "train", ["train", "eval", "sample"],
                   "train (then evaluate), eval or sample the newest checkpoint.")
-flags.DEFINE_string("compilation_cache", "~/.cache/posergen_jax/xla",
-                    "Persistent XLA compilation cache, reused by later runs ('' turns it off).")
+cli.define_compilation_cache_flag()
 flags.mark_flags_as_required(["config", "workdir"])
 
 MODES = {
@@ -56,34 +55,21 @@ def run_mode(mode: str, config, workdir: str):
   """
   if stages.is_staged(config):
     if mode == "sample":
+      if stages.stage_config(config, config.stage_order[0]).family in pipeline.TEXT_TO_IMAGE:
+        raise stages.StageError(
+            "--mode=sample chains super-resolution stages only; this config starts from "
+            "prompts: run python -m posergen_jax.generate with the same --config and --workdir.")
       return cascade.sample_cascade(config, workdir)
     config, workdir = (stages.stage_config(config, config.stage),
                        str(stages.stage_workdir(workdir, config.stage)))
   return MODES[mode](config, workdir)
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-  """absl flag parsing, with a one-line error for a bad `--config.*` override."""
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    sys.exit(f"error: {e}\nPass --help for usage.")
-  except (AttributeError, KeyError, TypeError, ValueError) as e:
-    # ml_collections reports unknown keys (with the closest match) this way.
-    message = str(e.args[0] if e.args else e)
-    if len(message) > 1 and message[0] == message[-1] == "'":  # a repr()'d KeyError
-      message = message[1:-1].replace("\\n", " ").replace("\\'", "'")
-    sys.exit(f"error: invalid config override: {' '.join(message.split())}")
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  # tf.data only: keep TensorFlow off the accelerators JAX uses.
-  tf.config.set_visible_devices([], "GPU")
-  tf.config.set_visible_devices([], "TPU")
-  if FLAGS.compilation_cache:
-    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(FLAGS.compilation_cache))
+  cli.keep_tensorflow_off_accelerators()
+  cli.use_compilation_cache(FLAGS.compilation_cache)
   distributed = multihost_arguments()
   if distributed is not None:
     jax.distributed.initialize(**distributed)
@@ -104,4 +90,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=cli.parse_flags)

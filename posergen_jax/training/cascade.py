@@ -19,17 +19,62 @@ import ml_collections
 from posergen_jax.data import input_pipeline, preprocess
 from posergen_jax.diffusion import cascade
 from posergen_jax.evaluation import image_metrics
-from posergen_jax.training import image_grid, stages, trainer
+from posergen_jax.training import checkpoint, image_grid, stages, trainer
 
 
-def _restored_stage(config: ml_collections.ConfigDict, workdir: str, name: str) -> trainer.Run:
-  run = trainer.setup(stages.stage_config(config, name), stages.stage_workdir(workdir, name))
-  if run.manager.latest_step() is None:
-    run.manager.close()
-    raise FileNotFoundError(
-        f"Stage {name!r} has no checkpoint in {run.manager.directory}; train it first with "
-        f"--config.stage={name} --mode=train.")
-  return run
+def check_trained(config: ml_collections.ConfigDict, workdir: str, names) -> None:
+  """Raises FileNotFoundError naming the first of stages `names` with no checkpoint in
+  `workdir/<name>` and that folder; cheap (reads only the checkpoint folders)."""
+  for name in names:
+    manager = checkpoint.make_manager(str(epath.Path(stages.stage_workdir(workdir, name))
+                                          .absolute()), max_to_keep=1)
+    try:
+      if manager.latest_step() is None:
+        raise FileNotFoundError(
+            f"Stage {name!r} has no checkpoint in {manager.directory}; train it first with "
+            f"--config.stage={name} --mode=train.")
+    finally:
+      manager.close()
+
+
+def restored_stage(config: ml_collections.ConfigDict, workdir: str, name: str) -> trainer.Run:
+  """Stage `name` of a staged config, restored from its newest checkpoint in `workdir/name`.
+
+  Raises:
+    FileNotFoundError naming the stage and the folder when it has no checkpoint.
+  """
+  check_trained(config, workdir, [name])
+  return trainer.setup(stages.stage_config(config, name), stages.stage_workdir(workdir, name))
+
+
+def timed_sampler(run: trainer.Run, timings: list[float]):
+  """Run's jitted `family.sample` over its EMA params: (batch, rng) -> images [B,S,S,C].
+
+  Each call appends its wall seconds to `timings`: execution only, synchronised on the output;
+  each new batch shape is compiled ahead, outside the timing.
+  """
+  shardings = run.shardings
+  jit_sample = jax.jit(run.family.sample,
+                       in_shardings=(run.ema_shardings, shardings.data, shardings.replicated),
+                       out_shardings=shardings.data)
+  compiled = {}
+
+  def sample(batch, rng):
+    shapes = str(jax.tree.map(lambda x: (x.shape, x.dtype), batch))
+    if shapes not in compiled:
+      compiled[shapes] = jit_sample.lower(run.state.ema_params, batch, rng).compile()
+    start = time.perf_counter()
+    images = jax.block_until_ready(compiled[shapes](run.state.ema_params, batch, rng))
+    timings.append(time.perf_counter() - start)
+    return images
+
+  return sample
+
+
+def super_resolution_sampler(run: trainer.Run, timings: list[float]) -> cascade.StageSampler:
+  """`timed_sampler` of an SR stage, called as (cond [B,S,S,C], rng) by `cascade.chain`."""
+  sample = timed_sampler(run, timings)
+  return lambda cond, rng: sample({"cond": cond}, rng)
 
 
 def _inputs(runs: list[trainer.Run]) -> dict[str, jax.Array]:
@@ -43,31 +88,16 @@ def _inputs(runs: list[trainer.Run]) -> dict[str, jax.Array]:
   return next(input_pipeline.GlobalBatches(ds, runs[-1].shardings.data))
 
 
-def _stage_sampler(run: trainer.Run, timings: list[float]) -> cascade.StageSampler:
-  """Stage `run`'s jitted sampler over its EMA params; appends its wall seconds to `timings`."""
-  shardings = run.shardings
-  jit_sample = jax.jit(lambda params, cond, rng: run.family.sample(params, {"cond": cond}, rng),
-                       in_shardings=(run.ema_shardings, shardings.data, shardings.replicated),
-                       out_shardings=shardings.data)
-
-  def sample(cond, rng):
-    start = time.perf_counter()
-    images = jax.block_until_ready(jit_sample(run.state.ema_params, cond, rng))
-    timings.append(time.perf_counter() - start)
-    return images
-
-  return sample
-
-
 def sample_cascade(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Chains the newest checkpoint of every stage in `config.stage_order`; returns the report."""
+  check_trained(config, workdir, config.stage_order)
   runs = []
   try:
     for name in config.stage_order:
-      runs.append(_restored_stage(config, workdir, name))
+      runs.append(restored_stage(config, workdir, name))
     batch = _inputs(runs)
     timings = []
-    outputs = cascade.chain([_stage_sampler(run, timings) for run in runs],
+    outputs = cascade.chain([super_resolution_sampler(run, timings) for run in runs],
                             [run.config.data.hr_size for run in runs], batch["lowres"],
                             jax.random.fold_in(jax.random.key(config.seed), 3))
   finally:

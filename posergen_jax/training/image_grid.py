@@ -1,5 +1,6 @@
 """Sample grids: rows of image columns, as uint8 arrays and PNG files."""
 from collections.abc import Sequence
+import io
 
 from etils import epath
 import numpy as np
@@ -38,9 +39,15 @@ def make_grid(columns: Sequence[np.ndarray], *, pad: int = 2) -> np.ndarray:
   return grid
 
 
+def png_bytes(image: np.ndarray) -> bytes:
+  """uint8 `[H, W, 3]` encoded as a PNG file's bytes."""
+  buffer = io.BytesIO()
+  Image.fromarray(image).save(buffer, format="PNG")
+  return buffer.getvalue()
+
+
 def write_png(path: epath.PathLike, image: np.ndarray) -> None:
   """Writes uint8 `[H, W, 3]` to `path`, creating parent folders."""
   path = epath.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  with path.open("wb") as f:
-    Image.fromarray(image).save(f, format="PNG")
+  path.write_bytes(png_bytes(image))

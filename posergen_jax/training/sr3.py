@@ -30,6 +30,15 @@ def _schedule(config: ml_collections.ConfigDict) -> schedules.Schedule:
                                  end=config.end)
 
 
+def sampling_steps(config: ml_collections.ConfigDict) -> int:
+  """How many denoising steps `make_sampler(config)` takes."""
+  d = config.diffusion
+  if d.sample_steps is not None:
+    return d.sample_steps
+  schedule = d.sample_schedule if d.sampler == "ddpm" else d.train_schedule
+  return schedule.num_steps
+
+
 def make_sampler(config: ml_collections.ConfigDict) -> Callable[..., jax.Array]:
   """The sampler `config.diffusion` names: (denoise_fn, cond [B,H,W,Cc], rng) -> [B,H,W,3].
 

@@ -5,8 +5,14 @@ differ from the shared top level: data sizes, model widths, family, ...) and `st
 train or evaluate, `--config.stage=NAME`). Stage `NAME` runs with the top-level config updated by
 `stages.NAME` (its fields win) in `WORKDIR/NAME`, so one workdir holds the whole chain.
 """
+import copy
+
 from etils import epath
 import ml_collections
+
+
+# Fields of a staged config that describe the chain rather than one stage.
+CHAIN_FIELDS = ("stage_order", "stages", "stage")
 
 
 class StageError(ValueError):
@@ -28,11 +34,31 @@ def check_stage(config: ml_collections.ConfigDict, name: str) -> None:
 def stage_config(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
   """The full, locked config of stage `name`: the top level updated by `config.stages[name]`."""
   check_stage(config, name)
-  merged = ml_collections.ConfigDict(config.to_dict())
+  merged = unlocked_copy(config)
   merged.update(config.stages[name])
   merged.stage = name
   merged.lock()
   return merged
+
+
+def _fields(config: ml_collections.ConfigDict) -> dict:
+  """A deep copy of `config` as a dict; typed placeholders (e.g. data_dir=None) stay placeholders,
+  so the copy can still be overridden from the command line."""
+  return copy.deepcopy(config.to_dict(preserve_field_references=True))
+
+
+def unlocked_copy(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A deep, unlocked copy of `config` (placeholders kept), safe to edit."""
+  return ml_collections.ConfigDict(_fields(config))
+
+
+def own_fields(stage: ml_collections.ConfigDict) -> dict:
+  """A stage's config (from `stage_config`) without the chain's fields, as a plain dict: what
+  another staged config can hold as one of its `stages` entries."""
+  fields = _fields(stage)
+  for name in CHAIN_FIELDS:
+    fields.pop(name, None)
+  return fields
 
 
 def stage_workdir(workdir: str | epath.Path, name: str) -> epath.Path:

@@ -1,0 +1,42 @@
+"""What the command-line entry points (main, generate) share: flag parsing and JAX set-up."""
+import os
+import sys
+
+from absl import flags
+import jax
+import tensorflow as tf
+
+FLAGS = flags.FLAGS
+DEFAULT_COMPILATION_CACHE = "~/.cache/posergen_jax/xla"
+
+
+def define_compilation_cache_flag() -> None:
+  """Defines --compilation_cache (the persistent XLA cache folder; '' turns it off)."""
+  flags.DEFINE_string("compilation_cache", DEFAULT_COMPILATION_CACHE,
+                      "Persistent XLA compilation cache, reused by later runs ('' turns it off).")
+
+
+def use_compilation_cache(path: str) -> None:
+  """Points JAX's persistent compilation cache at `path` (`~` expanded); '' leaves it off."""
+  if path:
+    jax.config.update("jax_compilation_cache_dir", os.path.expanduser(path))
+
+
+def keep_tensorflow_off_accelerators() -> None:
+  """tf.data only: hide GPUs and TPUs from TensorFlow so JAX has them."""
+  tf.config.set_visible_devices([], "GPU")
+  tf.config.set_visible_devices([], "TPU")
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing, with a one-line error for a bad `--config.*` override."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(f"error: {e}\nPass --help for usage.")
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    # ml_collections reports unknown keys (with the closest match) this way.
+    message = str(e.args[0] if e.args else e)
+    if len(message) > 1 and message[0] == message[-1] == "'":  # a repr()'d KeyError
+      message = message[1:-1].replace("\\n", " ").replace("\\'", "'")
+    sys.exit(f"error: invalid config override: {' '.join(message.split())}")

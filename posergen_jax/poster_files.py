@@ -1,0 +1,108 @@
+"""Prompts in, poster files out: what `python -m posergen_jax.generate` does, as functions.
+
+Each poster is OUT/NNNN.png with a JSON sidecar OUT/NNNN.json (prompt, seed, batch, sampling,
+checkpoint steps, seconds per image per stage); OUT/generate.json sums the run up. Files are
+written batch by batch through a temporary name, so an interrupted run leaves only whole files.
+"""
+import json
+
+from etils import epath
+import jax
+import numpy as np
+import tqdm
+
+from posergen_jax import pipeline
+from posergen_jax.training import image_grid, sr3
+
+
+class GenerateError(ValueError):
+  """Bad prompts or output folder: one line for the user."""
+
+
+def read_prompts(prompts: list[str], prompts_file: str | None) -> list[str]:
+  """`--prompt` values then `--prompts_file`'s non-blank lines, in order."""
+  prompts = list(prompts)
+  if prompts_file:
+    path = epath.Path(prompts_file)
+    if not path.is_file():
+      raise GenerateError(f"--prompts_file={prompts_file} is not a file.")
+    prompts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip()]
+  if not prompts:
+    raise GenerateError("No prompts: pass --prompt=TEXT (repeatable) or --prompts_file=FILE.")
+  return prompts
+
+
+def batches(prompts: list[str], batch_size: int) -> list[tuple[int, list[str]]]:
+  """(index of the first prompt, `batch_size` prompts) pairs; the last one padded by repeating
+  its final prompt (padding is generated, never written)."""
+  out = []
+  for start in range(0, len(prompts), batch_size):
+    chunk = prompts[start:start + batch_size]
+    out.append((start, chunk + [chunk[-1]] * (batch_size - len(chunk))))
+  return out
+
+
+def check_out_dir(out: epath.Path, count: int, overwrite: bool) -> None:
+  """Creates `out`; refuses to replace posters already there unless `overwrite`."""
+  out.mkdir(parents=True, exist_ok=True)
+  taken = [name for i in range(count) for name in (f"{i:04d}.png", f"{i:04d}.json")
+           if (out / name).exists()]
+  if taken and not overwrite:
+    raise GenerateError(f"--out={out} already holds {taken[0]} (and {len(taken) - 1} more "
+                        "files this run would write); choose another --out or pass --overwrite.")
+
+
+def write_atomically(path: epath.Path, data: bytes) -> None:
+  """Writes `data` to `path` through a temporary file, so a crash never leaves half a file."""
+  tmp = path.parent / f".{path.name}.tmp"
+  tmp.write_bytes(data)
+  tmp.rename(path)
+
+
+def write_posters(posters: pipeline.PosterPipeline, prompts: list[str], out: epath.Path, *,
+                  seed: int, batch_size: int) -> dict:
+  """Writes a PNG and a JSON sidecar per prompt into `out`, batch by batch, with a progress bar.
+
+  Args:
+    posters: the open pipeline.
+    prompts: the prompts, each already accepted by `posters.prompt_tokens`.
+    out: the output folder (see `check_out_dir`).
+    seed: batch i uses fold_in(key(seed), i).
+    batch_size: prompts per batch, rounded up to a multiple of `posters.batch_multiple`.
+
+  Returns:
+    The summary also written to out/generate.json: count, size, batch size, seed, sampling per
+    super-resolution stage and mean seconds per image per stage.
+  """
+  multiple = posters.batch_multiple
+  batch_size = -(-batch_size // multiple) * multiple
+  sampling = {run.config.stage: {"sampler": run.config.diffusion.sampler,
+                                 "steps": sr3.sampling_steps(run.config)}
+              for run in posters.runs[1:]}
+  seconds = {name: [] for name in posters.stage_names}
+  key = jax.random.key(seed)
+  with tqdm.tqdm(total=len(prompts), unit="poster", desc="generating") as bar:
+    for i, (start, batch) in enumerate(batches(prompts, batch_size)):
+      result = posters.generate(batch, jax.random.fold_in(key, i))
+      count = min(batch_size, len(prompts) - start)
+      images = image_grid.to_uint8(result.stage_images[-1])
+      per_image = {name: s / batch_size for name, s in result.stage_seconds.items()}
+      for j in range(count):
+        sidecar = {"prompt": batch[j], "index": start + j, "seed": seed, "batch": i,
+                   "batch_size": batch_size, "size": int(images.shape[1]),
+                   "stages": list(posters.stage_names),
+                   "checkpoint_steps": posters.checkpoint_steps, "sampling": sampling,
+                   "seconds_per_image": per_image}
+        write_atomically(out / f"{start + j:04d}.png", image_grid.png_bytes(images[j]))
+        write_atomically(out / f"{start + j:04d}.json",
+                         json.dumps(sidecar, ensure_ascii=False, indent=2).encode())
+      for name, value in per_image.items():
+        seconds[name].append(value)
+      bar.update(count)
+      bar.set_postfix({name: f"{value:.2f}s/img" for name, value in per_image.items()})
+  summary = {"num_posters": len(prompts), "size": int(images.shape[1]),
+             "batch_size": batch_size, "seed": seed, "sampling": sampling,
+             "seconds_per_image": {name: float(np.mean(s)) for name, s in seconds.items()}}
+  write_atomically(out / "generate.json", json.dumps(summary, indent=2).encode())
+  return summary

@@ -1,0 +1,153 @@
+"""GAN_SR3 end to end: train the three quick stages, then prompts → posters (pipeline and CLI)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import jax
+import numpy as np
+from PIL import Image
+import pytest
+
+from configs import gan_sr3
+from posergen_jax import main, pipeline, poster_files
+from posergen_jax.training import stages, trainer
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROMPTS = ["一张红色圆形的极简海报", "A minimalist poster of a red circle"]
+
+
+def _config(tiny_data_dir):
+  config = gan_sr3.get_config("quick")
+  for name in config.stage_order:
+    stage = config.stages[name]
+    stage.data.data_dir = tiny_data_dir
+    stage.train.num_steps = 1
+    stage.train.sample_every = 1000
+    stage.evals.after_train = False
+  return config
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data_dir, tmp_path_factory):
+  """A workdir with every quick stage trained for one step, and its config."""
+  config = _config(tiny_data_dir)
+  workdir = tmp_path_factory.mktemp("gan_sr3")
+  for name in config.stage_order:
+    trainer.train_and_evaluate(stages.stage_config(config, name),
+                               str(stages.stage_workdir(workdir, name)))
+  return config, workdir
+
+
+def test_stages_are_the_wgan_and_cascade_configs():
+  config = gan_sr3.get_config()
+  wgan, sr3_128, sr3_256 = (stages.stage_config(config, name) for name in config.stage_order)
+  assert (wgan.family, sr3_128.family, sr3_256.family) == ("wgan", "sr3", "sr3")
+  assert wgan.model.image_size == sr3_128.data.lr_size == 64
+  assert sr3_128.data.hr_size == sr3_256.data.lr_size == 128 and sr3_256.data.hr_size == 256
+  assert "diffusion" not in wgan and "text" not in sr3_128
+  with pytest.raises(ValueError, match="Unknown config argument 'paper'"):
+    gan_sr3.get_config("paper")
+
+
+def test_with_sampling_overrides_only_the_diffusion_stages():
+  config = gan_sr3.get_config()
+  changed = pipeline.with_sampling(config, "ddim", 7)
+  for name in ("sr3_128", "sr3_256"):
+    assert changed.stages[name].diffusion.sampler == "ddim"
+    assert changed.stages[name].diffusion.sample_steps == 7
+  assert config.stages.sr3_128.diffusion.sampler == "ddpm"  # the original is untouched
+  with pytest.raises(ValueError, match="sampler 'plms'"):
+    pipeline.with_sampling(config, "plms", None)
+  with pytest.raises(ValueError, match="steps must be at least 1"):
+    pipeline.with_sampling(config, None, 0)
+
+
+@pytest.fixture(scope="module")
+def posters(trained):
+  config, workdir = trained
+  with pipeline.PosterPipeline(config, str(workdir)) as opened:
+    yield opened
+
+
+def test_pipeline_gives_each_stage_size_and_is_deterministic(posters):
+  assert posters.checkpoint_steps == {"wgan": 1, "sr3_128": 1, "sr3_256": 1}
+  prompts = PROMPTS * 4
+  first = posters.generate(prompts, jax.random.key(0))
+  again = posters.generate(prompts, jax.random.key(0))
+  other = posters.generate(prompts, jax.random.key(1))
+  assert [x.shape for x in first.stage_images] == [(8, 8, 8, 3), (8, 16, 16, 3), (8, 32, 32, 3)]
+  assert set(first.stage_seconds) == {"wgan", "sr3_128", "sr3_256"}
+  for a, b in zip(first.stage_images, again.stage_images):
+    np.testing.assert_array_equal(a, b)
+  assert not np.allclose(first.stage_images[-1], other.stage_images[-1])
+  assert np.all(np.abs(first.stage_images[-1]) <= 1.0)
+
+
+def test_missing_stage_checkpoint_names_the_stage_and_folder(trained, tmp_path):
+  config, workdir = trained
+  partial = tmp_path / "partial"
+  shutil.copytree(workdir / "wgan", partial / "wgan")
+  shutil.copytree(workdir / "sr3_128", partial / "sr3_128")
+  with pytest.raises(FileNotFoundError) as error:
+    pipeline.PosterPipeline(config, str(partial))
+  assert "Stage 'sr3_256' has no checkpoint in" in str(error.value)
+  assert str(partial / "sr3_256") in str(error.value)
+
+
+def test_write_posters_gives_a_png_and_sidecar_per_prompt(posters, tmp_path):
+  out = tmp_path / "posters"
+  prompts = PROMPTS + ["A third prompt"]
+  poster_files.check_out_dir(out, len(prompts), overwrite=False)
+  summary = poster_files.write_posters(posters, prompts, out, seed=3, batch_size=2)
+  assert summary["num_posters"] == 3 and summary["size"] == 32
+  assert summary["batch_size"] == 8  # rounded up to the 8 devices
+  assert set(summary["seconds_per_image"]) == {"wgan", "sr3_128", "sr3_256"}
+  for i, prompt in enumerate(prompts):
+    image = np.asarray(Image.open(out / f"{i:04d}.png"))
+    assert image.shape == (32, 32, 3) and image.dtype == np.uint8
+    sidecar = json.loads((out / f"{i:04d}.json").read_text(encoding="utf-8"))
+    assert sidecar["prompt"] == prompt and sidecar["seed"] == 3 and sidecar["index"] == i
+    assert sidecar["sampling"]["sr3_256"] == {"sampler": "ddpm", "steps": 5}  # quick's schedule
+  assert not (out / "0003.png").exists()  # the padding is never written
+  with pytest.raises(poster_files.GenerateError, match="already holds 0000.png"):
+    poster_files.check_out_dir(out, len(prompts), overwrite=False)
+
+
+def test_bad_prompts_are_named_before_any_model_loads(tmp_path):
+  tokens = pipeline.prompt_tokenizer(gan_sr3.get_config("quick"))
+  assert tokens(PROMPTS)["input_ids"].shape == (2, 64)
+  with pytest.raises(ValueError, match="empty or whitespace-only"):
+    tokens(["fine", "   "])
+  with pytest.raises(poster_files.GenerateError, match="No prompts"):
+    poster_files.read_prompts([], None)
+  prompts_file = tmp_path / "prompts.txt"
+  prompts_file.write_text("first\n\n  second  \n", encoding="utf-8")
+  assert poster_files.read_prompts(["zero"], str(prompts_file)) == ["zero", "first", "second"]
+
+
+def test_batches_pad_the_last_one_with_its_final_prompt():
+  assert poster_files.batches(["a", "b", "c"], 2) == [(0, ["a", "b"]), (2, ["c", "c"])]
+
+
+def test_main_sample_mode_points_to_generate_for_a_prompt_config(tiny_data_dir, tmp_path):
+  with pytest.raises(stages.StageError, match="posergen_jax.generate"):
+    main.run_mode("sample", _config(tiny_data_dir), str(tmp_path))
+
+
+@pytest.mark.slow
+def test_generate_command_line(trained, tiny_data_dir, tmp_path):
+  config, workdir = trained
+  out = tmp_path / "cli"
+  command = [sys.executable, "-m", "posergen_jax.generate", "--config=configs/gan_sr3.py:quick",
+             f"--workdir={workdir}", f"--out={out}", *(f"--prompt={p}" for p in PROMPTS),
+             *(f"--config.stages.{name}.data.data_dir={tiny_data_dir}"
+               for name in config.stage_order)]
+  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "Wrote 2 posters (32x32)" in result.stdout
+  assert sorted(p.name for p in out.iterdir()) == ["0000.json", "0000.png", "0001.json",
+                                                   "0001.png", "generate.json"]
+  again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert again.returncode == 1 and "already holds 0000.png" in again.stderr
