@@ -2,7 +2,8 @@ r"""Prompts → poster PNGs with a JSON sidecar each, from a trained GAN_SR3 wor
 
   python -m posergen_jax.generate --config=configs/gan_sr3.py --workdir=runs/gan_sr3 \
       --prompt="一张红色圆形的极简海报" --prompt="A minimalist poster of a red circle" \
-      --out=posters/ [--prompts_file=F] [--sampler=ddim --steps=50] [--seed=0]
+      --out=posters/ [--prompts_file=F] [--sampler=ddim --steps=50] [--seed=0] \
+      [--title="夏日音乐节" --subtitle="Summer Music Festival"]
 
 `--config` is the staged config the workdir was trained with (same arguments and overrides).
 Writes OUT/0000.png, OUT/0000.json (prompt, seed, sampler and steps, checkpoint steps, seconds
@@ -34,6 +35,9 @@ flags.DEFINE_integer("steps", None, "Super-resolution sampling steps; default: e
 flags.DEFINE_integer("seed", 0, "Random seed; batch i uses fold_in(key(seed), i).")
 flags.DEFINE_integer("batch_size", 8, "Prompts per batch, rounded up to a multiple of the "
                      "devices (the last batch is padded).")
+flags.DEFINE_string("title", None, "A title set over every poster (Chinese or English).")
+flags.DEFINE_string("subtitle", None, "A smaller line under the title.")
+flags.DEFINE_string("font", None, "Font file for the title; default Noto Sans CJK.")
 flags.DEFINE_bool("overwrite", False, "Replace posters already in --out.")
 cli.define_compilation_cache_flag()
 flags.mark_flags_as_required(["config", "workdir", "out"])
@@ -46,13 +50,15 @@ def main(argv):
   cli.use_compilation_cache(FLAGS.compilation_cache)
   try:
     prompts = poster_files.read_prompts(FLAGS.prompt, FLAGS.prompts_file)
+    poster_files.check_title(FLAGS.title, FLAGS.font)
     config = pipeline.with_sampling(FLAGS.config, FLAGS.sampler, FLAGS.steps)
     pipeline.prompt_tokenizer(config)(prompts)  # Bad prompts fail before any model loads.
     out = epath.Path(FLAGS.out)
     poster_files.check_out_dir(out, len(prompts), FLAGS.overwrite)
     with pipeline.PosterPipeline(config, FLAGS.workdir) as posters:
-      summary = poster_files.write_posters(posters, prompts, out, seed=FLAGS.seed,
-                                           batch_size=FLAGS.batch_size)
+      summary = poster_files.write_posters(
+          posters, prompts, out, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
+          title=FLAGS.title, subtitle=FLAGS.subtitle, font=FLAGS.font)
   except (poster_files.GenerateError, FileNotFoundError, ValueError,
           checkpoint.CheckpointMismatchError, stages.StageError) as e:
     sys.exit(f"error: {e}")

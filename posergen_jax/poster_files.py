@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import tqdm
 
-from posergen_jax import pipeline
+from posergen_jax import pipeline, typeset
 from posergen_jax.training import image_grid, sr3
 
 
@@ -31,6 +31,14 @@ def read_prompts(prompts: list[str], prompts_file: str | None) -> list[str]:
   if not prompts:
     raise GenerateError("No prompts: pass --prompt=TEXT (repeatable) or --prompts_file=FILE.")
   return prompts
+
+
+def check_title(title: str | None, font: str | None) -> None:
+  """Raises GenerateError for an empty --title or a --font that is not a file."""
+  if title is not None and not title.strip():
+    raise GenerateError("--title is empty; leave it out for posters without a title.")
+  if font is not None and not epath.Path(font).is_file():
+    raise GenerateError(f"--font={font} is not a file.")
 
 
 def batches(prompts: list[str], batch_size: int) -> list[tuple[int, list[str]]]:
@@ -61,7 +69,8 @@ def write_atomically(path: epath.Path, data: bytes) -> None:
 
 
 def write_posters(posters: pipeline.PosterPipeline, prompts: list[str], out: epath.Path, *,
-                  seed: int, batch_size: int) -> dict:
+                  seed: int, batch_size: int, title: str | None = None,
+                  subtitle: str | None = None, font: str | None = None) -> dict:
   """Writes a PNG and a JSON sidecar per prompt into `out`, batch by batch, with a progress bar.
 
   Args:
@@ -70,6 +79,8 @@ def write_posters(posters: pipeline.PosterPipeline, prompts: list[str], out: epa
     out: the output folder (see `check_out_dir`).
     seed: batch i uses fold_in(key(seed), i).
     batch_size: prompts per batch, rounded up to a multiple of `posters.batch_multiple`.
+    title, subtitle: text set over every poster (typeset.py); None for none.
+    font: the font file for the title; None for Noto Sans CJK.
 
   Returns:
     The summary also written to out/generate.json: count, size, batch size, seed, sampling per
@@ -94,7 +105,11 @@ def write_posters(posters: pipeline.PosterPipeline, prompts: list[str], out: epa
                    "stages": list(posters.stage_names),
                    "checkpoint_steps": posters.checkpoint_steps, "sampling": sampling,
                    "seconds_per_image": per_image}
-        write_atomically(out / f"{start + j:04d}.png", image_grid.png_bytes(images[j]))
+        image = images[j]
+        if title:
+          image = typeset.typeset(image, title, subtitle, font_path=font)
+          sidecar.update(title=title, subtitle=subtitle)
+        write_atomically(out / f"{start + j:04d}.png", image_grid.png_bytes(image))
         write_atomically(out / f"{start + j:04d}.json",
                          json.dumps(sidecar, ensure_ascii=False, indent=2).encode())
       for name, value in per_image.items():

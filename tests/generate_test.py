@@ -120,6 +120,10 @@ def test_bad_prompts_are_named_before_any_model_loads(tmp_path):
   assert tokens(PROMPTS)["input_ids"].shape == (2, 64)
   with pytest.raises(ValueError, match="empty or whitespace-only"):
     tokens(["fine", "   "])
+  with pytest.raises(poster_files.GenerateError, match="--title is empty"):
+    poster_files.check_title(" ", None)
+  with pytest.raises(poster_files.GenerateError, match="--font=/no/such.ttf is not a file"):
+    poster_files.check_title("Title", "/no/such.ttf")
   with pytest.raises(poster_files.GenerateError, match="No prompts"):
     poster_files.read_prompts([], None)
   prompts_file = tmp_path / "prompts.txt"
@@ -142,6 +146,7 @@ def test_generate_command_line(trained, tiny_data_dir, tmp_path):
   out = tmp_path / "cli"
   command = [sys.executable, "-m", "posergen_jax.generate", "--config=configs/gan_sr3.py:quick",
              f"--workdir={workdir}", f"--out={out}", *(f"--prompt={p}" for p in PROMPTS),
+             "--title=夏日音乐节", "--subtitle=Summer Music Festival",
              *(f"--config.stages.{name}.data.data_dir={tiny_data_dir}"
                for name in config.stage_order)]
   result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -149,5 +154,7 @@ def test_generate_command_line(trained, tiny_data_dir, tmp_path):
   assert "Wrote 2 posters (32x32)" in result.stdout
   assert sorted(p.name for p in out.iterdir()) == ["0000.json", "0000.png", "0001.json",
                                                    "0001.png", "generate.json"]
+  sidecar = json.loads((out / "0001.json").read_text(encoding="utf-8"))
+  assert (sidecar["prompt"], sidecar["title"]) == (PROMPTS[1], "夏日音乐节")
   again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
   assert again.returncode == 1 and "already holds 0000.png" in again.stderr
