@@ -28,7 +28,8 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     # torch is the reference parity tests compare against (CPU build on disk here);
     # scikit-image ships the real photos they run on.
-    "test": ["chex", "dill", "pytest", "pytest-xdist", "scikit-image", "torch==2.13.0"],
+    # nbmake runs the colabs/ notebooks as tests.
+    "test": ["chex", "dill", "nbmake", "pytest", "pytest-xdist", "scikit-image", "torch==2.13.0"],
     # The PyTorch baseline that benchmarks/ time side by side with JAX.
     "bench": ["torch==2.13.0"],
 }
