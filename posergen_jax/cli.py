@@ -16,6 +16,25 @@ def define_compilation_cache_flag() -> None:
                       "Persistent XLA compilation cache, reused by later runs ('' turns it off).")
 
 
+# --matmul_precision values: JAX's names for float32 matmul/conv precision on GPU/TPU ("default"
+# lets bf16 passes through on TPU and TF32 on Ampere+ GPUs; "highest" is full float32).
+MATMUL_PRECISIONS = ("default", "high", "highest")
+
+
+def define_matmul_precision_flag() -> None:
+  """Defines --matmul_precision (jax_default_matmul_precision for float32 matmuls and convs)."""
+  flags.DEFINE_enum("matmul_precision", "default", MATMUL_PRECISIONS,
+                    "Precision of float32 matmuls/convs on GPU/TPU: default (fastest: bf16 "
+                    "passes on TPU, TF32 on GPU), high, or highest (full float32).")
+
+
+def use_matmul_precision(precision: str) -> None:
+  """Sets JAX's default float32 matmul precision ('default' | 'high' | 'highest')."""
+  if precision not in MATMUL_PRECISIONS:
+    raise ValueError(f"matmul precision {precision!r} is not one of {MATMUL_PRECISIONS}.")
+  jax.config.update("jax_default_matmul_precision", precision)
+
+
 def use_compilation_cache(path: str) -> None:
   """Points JAX's persistent compilation cache at `path` (`~` expanded); '' leaves it off."""
   if path:

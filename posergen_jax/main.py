@@ -23,6 +23,7 @@ flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard events, samples a
 flags.DEFINE_enum("mode", "train", ["train", "eval", "sample"],
                   "train (then evaluate), eval or sample the newest checkpoint.")
 cli.define_compilation_cache_flag()
+cli.define_matmul_precision_flag()
 flags.mark_flags_as_required(["config", "workdir"])
 
 MODES = {
@@ -70,6 +71,7 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   cli.keep_tensorflow_off_accelerators()
   cli.use_compilation_cache(FLAGS.compilation_cache)
+  cli.use_matmul_precision(FLAGS.matmul_precision)
   distributed = multihost_arguments()
   if distributed is not None:
     jax.distributed.initialize(**distributed)
