@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import tqdm
 
-from posergen_jax import pipeline, typeset
+from posergen_jax import files, pipeline, typeset
 from posergen_jax.training import image_grid, sr3
 
 
@@ -61,13 +61,6 @@ def check_out_dir(out: epath.Path, count: int, overwrite: bool) -> None:
                         "files this run would write); choose another --out or pass --overwrite.")
 
 
-def write_atomically(path: epath.Path, data: bytes) -> None:
-  """Writes `data` to `path` through a temporary file, so a crash never leaves half a file."""
-  tmp = path.parent / f".{path.name}.tmp"
-  tmp.write_bytes(data)
-  tmp.rename(path)
-
-
 def write_posters(posters: pipeline.PosterPipeline, prompts: list[str], out: epath.Path, *,
                   seed: int, batch_size: int, title: str | None = None,
                   subtitle: str | None = None, font: str | None = None) -> dict:
@@ -109,8 +102,8 @@ def write_posters(posters: pipeline.PosterPipeline, prompts: list[str], out: epa
         if title:
           image = typeset.typeset(image, title, subtitle, font_path=font)
           sidecar.update(title=title, subtitle=subtitle)
-        write_atomically(out / f"{start + j:04d}.png", image_grid.png_bytes(image))
-        write_atomically(out / f"{start + j:04d}.json",
+        files.write_atomically(out / f"{start + j:04d}.png", image_grid.png_bytes(image))
+        files.write_atomically(out / f"{start + j:04d}.json",
                          json.dumps(sidecar, ensure_ascii=False, indent=2).encode())
       for name, value in per_image.items():
         seconds[name].append(value)
@@ -119,5 +112,5 @@ def write_posters(posters: pipeline.PosterPipeline, prompts: list[str], out: epa
   summary = {"num_posters": len(prompts), "size": int(images.shape[1]),
              "batch_size": batch_size, "seed": seed, "sampling": sampling,
              "seconds_per_image": {name: float(np.mean(s)) for name, s in seconds.items()}}
-  write_atomically(out / "generate.json", json.dumps(summary, indent=2).encode())
+  files.write_atomically(out / "generate.json", json.dumps(summary, indent=2).encode())
   return summary
