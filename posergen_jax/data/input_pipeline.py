@@ -60,7 +60,9 @@ def create_dataset(config: ml_collections.ConfigDict, split: str, *,
   if num_examples is not None:
     split = f"{split}[:{num_examples}]"
   host_split = tfds.even_splits(split, n=num_processes, drop_remainder=True)[jax.process_index()]
-  read_config = tfds.ReadConfig(shuffle_seed=seed, interleave_cycle_length=1)
+  # Examples carry their TFDS id ('tfds_id', unique over splits) for lookups such as the
+  # caption embedding cache; preprocess keeps only the features it returns.
+  read_config = tfds.ReadConfig(shuffle_seed=seed, interleave_cycle_length=1, add_tfds_id=True)
   ds = builder.as_dataset(split=host_split, shuffle_files=train, read_config=read_config)
   if train:
     ds = ds.repeat()

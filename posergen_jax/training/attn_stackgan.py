@@ -85,7 +85,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   sizes = image_sizes(config.model.num_stages)
   generator = make_generator(config)
   discriminators = make_discriminators(config)
-  text = conditioning.make_text_conditioning(config.text)
+  text = conditioning.make_text_conditioning(config.text, data=config.data)
   vgg_features = make_vgg_features(config.model)
   txs, learning_rate_fn = gan_state.make_optimizers(config.optimizer)
   weights = config.loss

@@ -53,7 +53,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   size = config.model.image_size
   image_key = preprocess.image_key_for_size(size)
   generator, critic = make_generator(config), make_critic(config)
-  text = conditioning.make_text_conditioning(config.text)
+  text = conditioning.make_text_conditioning(config.text, data=config.data)
   txs, learning_rate_fn = gan_state.make_optimizers(config.optimizer)
   noise = functools.partial(gan_state.generator_noise, z_dim=config.model.z_dim,
                             c_dim=config.model.c_dim)
