@@ -97,3 +97,10 @@ def add_trainer_sections(config: ml_collections.ConfigDict) -> None:
   # Real images' Inception stats: a pytorch-fid .npz, or None to compute and cache them under
   # ~/.cache/posergen_jax/fid_reference (once per dataset split and config).
   config.evals.fid_reference = ml_collections.config_dict.placeholder(str)
+  # R-precision of text-to-image families (evaluation/r_precision.py): the workdir of a trained
+  # text-image encoder run on the same dataset, and the config file[:arg] it was trained with.
+  config.evals.r_precision = ml_collections.ConfigDict(dict(
+      encoder_workdir=ml_collections.config_dict.placeholder(str),  # None: no R-precision.
+      encoder_config="configs/text_image_encoder.py",
+      num_candidates=100,  # Own caption + 99 mismatched (AttnGAN).
+  ))

@@ -27,7 +27,7 @@ def split_outputs(outputs: Mapping[str, jax.Array]) -> tuple[dict[str, jax.Array
 
 def average_metrics(eval_fn: Callable[..., tuple[Mapping[str, jax.Array], dict]], params,
                     batches: Iterable[dict[str, jax.Array]], rng: jax.Array,
-                    on_images: Callable[[dict], None] | None = None) -> dict[str, float]:
+                    on_outputs: Callable[[dict, dict], None] | None = None) -> dict[str, float]:
   """Means of per-example metrics over all batches, and the seconds per example.
 
   Args:
@@ -35,7 +35,8 @@ def average_metrics(eval_fn: Callable[..., tuple[Mapping[str, jax.Array], dict]]
     params: the parameters to evaluate (EMA parameters).
     batches: global batches.
     rng: base key; batch i uses `fold_in(rng, i)`.
-    on_images: given each batch's images dict (generated/real), e.g. to accumulate FID features.
+    on_outputs: given each batch's images dict (generated/real) and the batch, e.g. to
+      accumulate FID features or R-precision embeddings.
 
   Returns:
     {name: mean over examples} plus "num_examples" and "seconds_per_example": wall time of
@@ -51,8 +52,8 @@ def average_metrics(eval_fn: Callable[..., tuple[Mapping[str, jax.Array], dict]]
     sums, images = jax.block_until_ready(compiled(params, batch, batch_rng))
     seconds += time.perf_counter() - start
     totals = sums if not totals else jax.tree.map(lambda a, b: a + b, totals, sums)
-    if on_images is not None:
-      on_images(images)
+    if on_outputs is not None:
+      on_outputs(images, batch)
   if not totals:
     raise ValueError("The evaluation split gave no full batch; lower config.evals.batch_size.")
   totals = jax.device_get(totals)

@@ -15,8 +15,12 @@ whether its own caption is the best (top1) or among the best five (top5) of the 
 the same for every caption among the B images. Sample grids show, for each caption, its own
 image and the three images it retrieves first.
 """
+from collections.abc import Callable
 import dataclasses
+import logging
+from typing import Any
 
+from etils import epath
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -27,7 +31,7 @@ from posergen_jax.data import preprocess
 from posergen_jax.models import dual_encoder
 from posergen_jax.text import caption_inputs, char_cnn_rnn, frozen_tower
 from posergen_jax.text import tokenizer as tokenizer_lib
-from posergen_jax.training import family, optimizers, train_state
+from posergen_jax.training import checkpoint, family, optimizers, train_state
 
 TEXT_TOWERS = ("char_cnn_rnn", "bert")
 LOSSES = ("clip", "sje")
@@ -36,6 +40,8 @@ LABEL_KEY = "label"
 # Images a caption retrieves in the sample grid (after its own image).
 RETRIEVED_PER_ROW = 3
 TEXT_TOWER = "text_tower"  # The text tower's entry in the dual encoder's params.
+
+Params = Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +94,21 @@ def retrieval_metrics(image_emb: jax.Array, text_emb: jax.Array) -> dict[str, ja
   return metrics
 
 
-def make_family(config: ml_collections.ConfigDict) -> family.Family:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EncoderFamily(family.Family):
+  """The family, plus what scoring other models' images needs (evaluation/r_precision.py).
+
+  Attributes:
+    embed: (params, batch with 'image' [B,S,S,3] in [-1, 1] and the caption inputs) -> unit
+      (image_emb, text_emb) [B, emb_dim] each.
+    caption_preprocess: tf.data function (example, seed) -> the caption inputs of the
+      example's first caption in `config.text.language` (what evaluation conditions on).
+  """
+  embed: Callable[[Params, dict[str, jax.Array]], tuple[jax.Array, jax.Array]]
+  caption_preprocess: Callable[[dict, tf.Tensor], dict]
+
+
+def make_family(config: ml_collections.ConfigDict) -> EncoderFamily:
   """The text–image encoder family from the full config (data, text, model, loss, optimizer)."""
   caption_inputs.check_language(config.text.language)
   if config.loss.name not in LOSSES:
@@ -121,6 +141,10 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   def text_inputs(batch):
     return {key: batch[key] for key in text.input_keys}
 
+  def embed(params, batch):
+    image_emb, text_emb, _ = model.apply({"params": params}, batch[IMAGE_KEY], text_inputs(batch))
+    return image_emb, text_emb
+
   def init_state(rng, batch):
     params = model.init(rng, batch[IMAGE_KEY], text_inputs(batch))["params"]
     if text.pretrained is not None:
@@ -146,10 +170,6 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
                    "image_to_text_top1": jnp.mean(hits["image_to_text_top1"]),
                    "grad_norm": optax.global_norm(grads)}
 
-  def embed(params, batch):
-    image_emb, text_emb, _ = model.apply({"params": params}, batch[IMAGE_KEY], text_inputs(batch))
-    return image_emb, text_emb
-
   def eval_step(params, batch, rng):
     del rng
     return retrieval_metrics(*embed(params, batch))
@@ -170,7 +190,9 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     del rng
     return [batch[IMAGE_KEY], *retrieved(params, batch, RETRIEVED_PER_ROW)]
 
-  return family.Family(
+  return EncoderFamily(
+      embed=embed,
+      caption_preprocess=one_caption(False),
       make_preprocess=make_preprocess,
       init_state=init_state,
       train_step=train_step,
@@ -179,3 +201,32 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
       sample_columns=sample_columns,
       learning_rate_fn=learning_rate_fn,
   )
+
+
+def restore_for_scoring(config: ml_collections.ConfigDict, workdir: str,
+                        sharding: jax.sharding.Sharding) -> tuple[EncoderFamily, Params]:
+  """A trained encoder's family and EMA params (placed with `sharding`), from the newest
+  checkpoint of the run of `config` in `workdir`.
+
+  Raises:
+    FileNotFoundError naming the folder when it holds no checkpoint.
+  """
+  encoder = make_family(config)
+  manager = checkpoint.make_manager(str(epath.Path(workdir).absolute()), max_to_keep=1)
+  try:
+    if manager.latest_step() is None:
+      raise FileNotFoundError(f"The text–image encoder has no checkpoint in {manager.directory};"
+                              " train it first with --config=configs/text_image_encoder.py.")
+    size, length = config.model.image_size, config.text.max_length
+    example = {IMAGE_KEY: jnp.zeros((1, size, size, 3), jnp.float32),
+               **{key: jnp.zeros((1, length), jnp.int32) for key in
+                  (caption_inputs.TOKEN_KEYS if config.text.tower == "bert"
+                   else (caption_inputs.CHAR_IDS_KEY,))}}
+    if config.loss.name == "sje":
+      example[LABEL_KEY] = jnp.zeros((1,), jnp.int32)
+    state = jax.jit(encoder.init_state, out_shardings=sharding)(jax.random.key(0), example)
+    state = checkpoint.restore_latest(manager, state)
+    logging.info("Text–image encoder for scoring: step %d of %s.", int(state.step), workdir)
+    return encoder, state.ema_params
+  finally:
+    manager.close()

@@ -27,7 +27,7 @@ from posergen_jax import weights
 from posergen_jax.evaluation import evaluate, generated_images
 from posergen_jax.models import inception
 from posergen_jax.training import checkpoint, family as family_lib, image_grid, optimizers
-from posergen_jax.training import preemption, sharding
+from posergen_jax.training import preemption, r_precision_scorer, sharding
 from posergen_jax.training import attn_stackgan, sr3, text_image_encoder, wgan
 
 # config.family -> module exposing `make_family(config) -> Family`.
@@ -72,12 +72,19 @@ def _check_batch_sizes(config: ml_collections.ConfigDict, shards: int) -> None:
 
 
 def _eval_batches(config: ml_collections.ConfigDict, family: family_lib.Family,
-                  shardings: sharding.MeshShardings,
-                  batch_size: int) -> Iterator[dict[str, jax.Array]]:
-  """Ordered global batches of the first `config.evals.num_examples` eval examples."""
+                  shardings: sharding.MeshShardings, batch_size: int,
+                  extra_preprocess: input_pipeline.PreprocessFn | None = None
+                  ) -> Iterator[dict[str, jax.Array]]:
+  """Ordered global batches of the first `config.evals.num_examples` eval examples, with
+  `extra_preprocess`'s features added when given."""
+  preprocess = family.make_preprocess(False)
+  if extra_preprocess is not None:
+    family_preprocess = preprocess
+    preprocess = lambda example, seed: {**family_preprocess(example, seed),
+                                        **extra_preprocess(example, seed)}
   ds = input_pipeline.create_dataset(
       config.data, config.data.eval_split, global_batch_size=batch_size,
-      preprocess=family.make_preprocess(False), train=False, seed=config.seed,
+      preprocess=preprocess, train=False, seed=config.seed,
       num_examples=config.evals.num_examples)
   return input_pipeline.GlobalBatches(ds, shardings.data)
 
@@ -147,7 +154,8 @@ def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, f
   """Evaluates the EMA params on `config.evals.num_examples` test examples.
 
   Per-example metrics from the family's eval step are averaged; with `config.evals.image_metrics`,
-  its generated and real images also give FID/KID. Writes eval.json, eval.md and TensorBoard.
+  its generated and real images also give FID/KID, and with `config.evals.r_precision` an
+  encoder's R-precision. Writes eval.json, eval.md and TensorBoard.
   """
   step = int(run.state.step)
   start = time.perf_counter()
@@ -156,15 +164,21 @@ def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, f
       in_shardings=(run.ema_shardings, run.shardings.data, run.shardings.replicated),
       out_shardings=(run.shardings.replicated, run.shardings.data))
   image_metrics = _generated_image_metrics(run)
-  on_images = None
-  if image_metrics:
-    on_images = lambda images: image_metrics.add(images[evaluate.GENERATED],
-                                                  images.get(evaluate.REAL))
+  scoring = r_precision_scorer.make_scoring(run.config, run.shardings.replicated)
+
+  def on_outputs(images, batch):
+    if image_metrics:
+      image_metrics.add(images[evaluate.GENERATED], images.get(evaluate.REAL))
+    if scoring:
+      scoring.metrics.add(images[evaluate.GENERATED], batch)
+
   rng = jax.random.fold_in(jax.random.key(run.config.seed), 2)
-  batches = _eval_batches(run.config, run.family, run.shardings, run.config.evals.batch_size)
-  metrics = evaluate.average_metrics(eval_fn, run.state.ema_params, batches, rng, on_images)
-  if image_metrics:
-    metrics.update(image_metrics.result())
+  batches = _eval_batches(run.config, run.family, run.shardings, run.config.evals.batch_size,
+                          scoring and scoring.preprocess)
+  metrics = evaluate.average_metrics(eval_fn, run.state.ema_params, batches, rng, on_outputs)
+  for extra in (image_metrics, scoring and scoring.metrics):
+    if extra:
+      metrics.update(extra.result())
   seconds = time.perf_counter() - start
   writer.write_scalars(step, {f"eval_{k}": v for k, v in metrics.items()})
   evaluate.write_report(run.workdir, step, metrics, seconds)

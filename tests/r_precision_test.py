@@ -1,0 +1,110 @@
+"""R-precision: closed forms, and scoring a text-to-image family with a trained encoder."""
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from configs import text_image_encoder as encoder_config_lib
+from configs import wgan as wgan_config
+from posergen_jax.evaluation import r_precision
+from posergen_jax.text import char_cnn_rnn
+from posergen_jax.training import r_precision_scorer, sharding, trainer
+
+ENCODER_CONFIG = encoder_config_lib.__file__ + ":quick"
+
+
+def _unit(x):
+  return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_images_closest_to_their_own_captions_score_one():
+  emb = _unit(np.random.default_rng(0).normal(size=(200, 16)))
+  assert r_precision.r_precision(emb, emb) == 1.0
+
+
+def test_images_closest_to_another_caption_score_zero():
+  emb = _unit(np.random.default_rng(0).normal(size=(200, 16)))
+  # Each image equals caption i+1's vector; with all 199 others as candidates, caption i+1 is
+  # always among them and beats the image's own caption.
+  assert r_precision.r_precision(emb, np.roll(emb, -1, axis=0), num_candidates=200) == 0.0
+
+
+def test_unrelated_embeddings_score_chance():
+  rng = np.random.default_rng(1)
+  images, texts = (_unit(rng.normal(size=(4000, 32))) for _ in range(2))
+  assert abs(r_precision.r_precision(images, texts, num_candidates=10) - 0.1) < 0.015
+
+
+def test_ties_count_as_misses():
+  emb = np.ones((50, 4)) / 2
+  assert r_precision.r_precision(emb, emb, num_candidates=5) == 0.0
+
+
+def test_more_candidates_than_captions_is_an_error():
+  emb = np.eye(4)
+  with pytest.raises(ValueError, match="needs at least that many"):
+    r_precision.r_precision(emb, emb, num_candidates=5)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data_dir, tmp_path_factory):
+  """A quick text-image encoder and a quick WGAN, trained on the tiny dataset."""
+  workdir = tmp_path_factory.mktemp("r_precision")
+  encoder_config = encoder_config_lib.get_config("quick")
+  encoder_config.data.data_dir = tiny_data_dir
+  encoder_config.evals.after_train = False
+  trainer.train_and_evaluate(encoder_config, str(workdir / "encoder"))
+  config = wgan_config.get_config("quick")
+  config.data.data_dir = tiny_data_dir
+  config.evals.after_train = False
+  trainer.train_and_evaluate(config, str(workdir / "wgan"))
+  config.evals.r_precision.encoder_workdir = str(workdir / "encoder")
+  config.evals.r_precision.encoder_config = ENCODER_CONFIG
+  return config, workdir
+
+
+@pytest.mark.slow
+def test_eval_reports_r_precision_of_the_generated_images(trained):
+  config, workdir = trained
+  trainer.evaluate_checkpoint(config, str(workdir / "wgan"))
+  metrics = json.loads((workdir / "wgan" / "eval.json").read_text())["metrics"]
+  # 16 evaluated captions: every other one is a candidate.
+  assert metrics["r_precision_candidates"] == 16
+  assert 0.0 <= metrics["r_precision"] <= 1.0
+  assert {"psnr", "ssim"} <= set(metrics)
+
+
+@pytest.mark.slow
+def test_encoder_reads_the_caption_the_image_was_generated_from(trained, tiny_data_dir):
+  config, _ = trained
+  scoring = r_precision_scorer.make_scoring(
+      config, sharding.make_shardings(sharding.make_mesh((("data", -1),))).replicated)
+  example = next(iter(tfds.builder(config.data.name, data_dir=tiny_data_dir).as_dataset(
+      split="test")))
+  features = scoring.preprocess(example, tf.constant([0, 0], tf.int64))
+  assert config.text.language == "any"  # The WGAN conditions on the first caption at eval.
+  first = example["captions"][0].numpy().decode()
+  np.testing.assert_array_equal(features["r_precision_ids"],
+                                char_cnn_rnn.encode_chars([first], 201)[0])
+
+
+def test_missing_encoder_checkpoint_names_the_folder(tmp_path):
+  config = wgan_config.get_config("quick")
+  config.evals.r_precision.encoder_workdir = str(tmp_path / "nothing")
+  config.evals.r_precision.encoder_config = ENCODER_CONFIG
+  with pytest.raises(FileNotFoundError, match="nothing/checkpoints"):
+    r_precision_scorer.make_scoring(config, None)
+
+
+@pytest.mark.parametrize("encoder_config, error, match", [
+    ("configs/no_such.py", FileNotFoundError, "encoder_config='configs/no_such.py'"),
+    (wgan_config.__file__ + ":quick", ValueError, "not a text_image_encoder"),
+])
+def test_bad_encoder_config_is_named(encoder_config, error, match, tmp_path):
+  config = wgan_config.get_config("quick")
+  config.evals.r_precision.encoder_workdir = str(tmp_path)
+  config.evals.r_precision.encoder_config = encoder_config
+  with pytest.raises(error, match=match):
+    r_precision_scorer.make_scoring(config, None)
