@@ -91,12 +91,15 @@ def add_trainer_sections(config: ml_collections.ConfigDict) -> None:
   config.evals.batch_size = 32
   config.evals.after_train = True  # Evaluate once training ends.
   config.evals.grid_size = 8  # Rows of the sample grid.
-  # FID/KID of generated vs test images (evaluation/generated_images.py). KID only by default:
+  # FID/KID/IS of generated vs test images (evaluation/generated_images.py). KID only by default:
   # FID needs far more images than a CPU run evaluates to mean anything.
   config.evals.image_metrics = ("kid",)
   # Real images' Inception stats: a pytorch-fid .npz, or None to compute and cache them under
   # ~/.cache/posergen_jax/fid_reference (once per dataset split and config).
   config.evals.fid_reference = ml_collections.config_dict.placeholder(str)
+  # image_metrics "is": the 2015 Inception's 1008-way head, from pytorch-fid's
+  # pt_inception-2015-12-05-*.pth or torch-fidelity's weights-inception-2015-12-05-*.pth.
+  config.evals.inception_classifier = ml_collections.config_dict.placeholder(str)
   # R-precision of text-to-image families (evaluation/r_precision.py): the workdir of a trained
   # text-image encoder run on the same dataset, and the config file[:arg] it was trained with.
   config.evals.r_precision = ml_collections.ConfigDict(dict(

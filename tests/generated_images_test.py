@@ -57,5 +57,33 @@ def test_pytorch_fid_stats_file_serves_fid_but_kid_still_needs_real_images(tmp_p
 
 
 def test_unknown_metric_is_named():
-  with pytest.raises(ValueError, match=r"image_metrics: unknown \['is'\]"):
-    generated_images.GeneratedImageMetrics(("fid", "is"), _features)
+  with pytest.raises(ValueError, match=r"image_metrics: unknown \['lpips'\]"):
+    generated_images.GeneratedImageMetrics(("fid", "lpips"), _features)
+
+
+def _class_images(classes, n=40):
+  """Images whose stand-in features (channel means first) point at class i % classes."""
+  images = np.full((n, 8, 8, 3), -1.0, np.float32)
+  for i in range(n):
+    images[i, ..., i % classes] = 1.0
+  return jnp.asarray(images)
+
+
+@pytest.mark.parametrize("classes", [1, 3])
+def test_inception_score_of_confident_predictions_spread_over_k_classes_is_k(classes):
+  # Features [B, 6]: channel means then stds; the head sends channel c's mean to class c.
+  head = np.zeros((6, 3))
+  head[:3] = 40 * np.eye(3)
+  evaluator = generated_images.GeneratedImageMetrics(("is",), _features, classifier=head)
+  assert not evaluator.needs_real_images
+  images = _class_images(classes, n=10 * classes * 3)
+  for start in range(0, len(images), 6):
+    evaluator.add(images[start:start + 6], None)
+  result = evaluator.result()
+  assert set(result) == {"is", "is_std"}
+  assert result["is"] == pytest.approx(classes, rel=1e-6)
+
+
+def test_inception_score_without_the_head_names_the_option():
+  with pytest.raises(ValueError, match="config.evals.inception_classifier"):
+    generated_images.GeneratedImageMetrics(("kid", "is"), _features)

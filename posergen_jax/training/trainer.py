@@ -134,7 +134,7 @@ def write_sample_grid(run: Run, writer: metric_writers.MetricWriter, step: int) 
 
 
 def _generated_image_metrics(run: Run) -> generated_images.GeneratedImageMetrics | None:
-  """FID/KID over `config.evals.image_metrics`, with the FID Inception sharded like the data."""
+  """FID/KID/IS over `config.evals.image_metrics`, with the FID Inception sharded like the data."""
   config = run.config
   if not config.evals.image_metrics:
     return None
@@ -146,8 +146,11 @@ def _generated_image_metrics(run: Run) -> generated_images.GeneratedImageMetrics
       weights.cache_dir() / "fid_reference" /
       f"{config.data.name.replace('/', '-')}-{config.data.eval_split}-"
       f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz")
+  classifier = None
+  if "is" in config.evals.image_metrics and config.evals.inception_classifier:
+    classifier = inception.load_classifier(config.evals.inception_classifier)
   return generated_images.GeneratedImageMetrics(config.evals.image_metrics, features_fn,
-                                                reference)
+                                                reference, classifier)
 
 
 def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, float]:
