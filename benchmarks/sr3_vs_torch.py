@@ -83,11 +83,6 @@ def resolve_stage(name: str, config: ml_collections.ConfigDict,
   return f'{name}/{stage}', stages.stage_config(config, stage)
 
 
-def _schedule(section: ml_collections.ConfigDict) -> schedules.Schedule:
-  return schedules.make_schedule(section.name, section.num_steps, start=section.start,
-                                 end=section.end)
-
-
 # ----------------------------------------------------------------------------------------- JAX
 
 
@@ -253,10 +248,10 @@ def bench(config_name: str, config: ml_collections.ConfigDict, size: int,
   autocast = torch.autocast(device.type, dtype=getattr(torch, dtype), enabled=dtype != 'float32')
   diffusion = config.diffusion
   aug_max, aug_sample = diffusion.cond_aug.max_level, diffusion.cond_aug.sample_level
-  sample_schedule = _schedule(diffusion.sample_schedule)
+  sample_schedule = sr3_training.schedule_from_config(diffusion.sample_schedule)
   steps = min(args.sample_steps, sample_schedule.num_steps)
   sample_schedule = schedules.respace(sample_schedule, steps)
-  train_schedule = _schedule(diffusion.train_schedule)
+  train_schedule = sr3_training.schedule_from_config(diffusion.train_schedule)
 
   data = np.random.default_rng(0).uniform(-1, 1, (2, batch_size, size, size, IMAGE_CHANNELS))
   target, cond = data.astype(np.float32)

@@ -1,9 +1,10 @@
-"""Prompt → poster (GAN_SR3): tokens → text tower → WGAN 64×64 → SR3 stages → images.
+"""Prompt → poster (GAN_SR3, or its DDPM baseline): tokens → text tower → WGAN (or text DDPM)
+64×64 → SR3 stages → images.
 
 `PosterPipeline` restores every stage of a staged config (configs/gan_sr3.py) from its newest
 checkpoint in WORKDIR/<stage> and runs them in order on a batch of prompts, sharded over all
-devices like training. The first stage is a text-to-image GAN whose config tokenizes captions
-(`config.text.source='encoder'`); its text tower runs inside the jitted sampler. Every later
+devices like training. The first stage is a text-to-image model (WGAN or text DDPM) whose config
+tokenizes captions (`config.text.source='encoder'`); its text tower runs inside the jitted sampler. Every later
 stage is super-resolution, conditioned on the previous output upsampled (diffusion/cascade.py).
 """
 from collections.abc import Sequence
@@ -19,7 +20,7 @@ from posergen_jax.text import tokenizer as tokenizer_lib
 from posergen_jax.training import cascade, stages, trainer
 
 # Families a pipeline's first stage may be: prompt vectors -> images.
-TEXT_TO_IMAGE = ("wgan",)
+TEXT_TO_IMAGE = ("wgan", "text_ddpm")
 SAMPLERS = ("ddpm", "ddim")
 
 

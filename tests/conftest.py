@@ -34,3 +34,35 @@ def quick_config(tiny_data_dir):
   config = sr3.get_config("quick")
   config.data.data_dir = tiny_data_dir
   return config
+
+
+def quick_staged_config(config, data_dir):
+  """A quick staged config whose stages read `data_dir` and train one step, without sample
+  grids or evaluation."""
+  for name in config.stage_order:
+    stage = config.stages[name]
+    stage.data.data_dir = data_dir
+    stage.train.num_steps = 1
+    stage.train.sample_every = 1000
+    stage.evals.after_train = False
+  return config
+
+
+def train_stages(config, workdir, names) -> None:
+  """Trains stages `names` of a staged config, each in `workdir/<stage>`."""
+  from posergen_jax.training import stages, trainer
+
+  for name in names:
+    trainer.train_and_evaluate(stages.stage_config(config, name),
+                               str(stages.stage_workdir(workdir, name)))
+
+
+@pytest.fixture(scope="session")
+def gan_sr3_trained(tiny_data_dir, tmp_path_factory):
+  """(configs/gan_sr3.py:quick, a workdir with each of its stages trained for one step)."""
+  from configs import gan_sr3
+
+  config = quick_staged_config(gan_sr3.get_config("quick"), tiny_data_dir)
+  workdir = tmp_path_factory.mktemp("gan_sr3")
+  train_stages(config, workdir, config.stage_order)
+  return config, workdir

@@ -12,32 +12,20 @@ import pytest
 
 from configs import gan_sr3
 from posergen_jax import main, pipeline, poster_files
-from posergen_jax.training import stages, trainer
+from posergen_jax.training import stages
+from tests import conftest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROMPTS = ["一张红色圆形的极简海报", "A minimalist poster of a red circle"]
 
 
 def _config(tiny_data_dir):
-  config = gan_sr3.get_config("quick")
-  for name in config.stage_order:
-    stage = config.stages[name]
-    stage.data.data_dir = tiny_data_dir
-    stage.train.num_steps = 1
-    stage.train.sample_every = 1000
-    stage.evals.after_train = False
-  return config
+  return conftest.quick_staged_config(gan_sr3.get_config("quick"), tiny_data_dir)
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_data_dir, tmp_path_factory):
-  """A workdir with every quick stage trained for one step, and its config."""
-  config = _config(tiny_data_dir)
-  workdir = tmp_path_factory.mktemp("gan_sr3")
-  for name in config.stage_order:
-    trainer.train_and_evaluate(stages.stage_config(config, name),
-                               str(stages.stage_workdir(workdir, name)))
-  return config, workdir
+def trained(gan_sr3_trained):
+  return gan_sr3_trained
 
 
 def test_stages_are_the_wgan_and_cascade_configs():

@@ -121,6 +121,9 @@ class Upsample(nn.Module):
 class UNet(nn.Module):
   """SR3 U-Net: predicts the noise from (noisy target ⊕ upsampled low-res) and the noise level.
 
+  Without `cond` (None) it is a plain DDPM U-Net; with `text_conditioning` it also reads a
+  sentence vector (added to the noise-level embedding), for text-to-image diffusion.
+
   Attributes:
     ch: base width.
     ch_mult: width multiplier per resolution level; level i works at side H / 2**i.
@@ -134,6 +137,8 @@ class UNet(nn.Module):
     skip_rescale: divide residual sums by sqrt(2) (SR3).
     cond_augmentation: take `aug_level` [B], the std of the noise added to `cond`, as a second
       conditioning signal (Imagen's noise-conditioning augmentation).
+    text_conditioning: take `context` [B,E], projected (without bias, so a zero vector means
+      "no text", classifier-free guidance's unconditional input) and added to the embedding.
     dtype: compute dtype; parameters are always float32 and the output is float32.
   """
   ch: int = 64
@@ -146,18 +151,21 @@ class UNet(nn.Module):
   resblock_updown: bool = False
   skip_rescale: bool = False
   cond_augmentation: bool = False
+  text_conditioning: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x_noisy: jax.Array, cond: jax.Array, noise_level: jax.Array,
-               aug_level: jax.Array | None = None, *, train: bool) -> jax.Array:
-    """x_noisy [B,H,W,C], cond [B,H,W,Cc], noise_level [B] in (0, 1] -> eps [B,H,W,out_ch] f32.
+  def __call__(self, x_noisy: jax.Array, cond: jax.Array | None, noise_level: jax.Array,
+               aug_level: jax.Array | None = None, *, train: bool,
+               context: jax.Array | None = None) -> jax.Array:
+    """x_noisy [B,H,W,C], cond [B,H,W,Cc] or None, noise_level [B] in (0, 1] -> eps
+    [B,H,W,out_ch] f32.
 
-    `aug_level` [B] in [0, 1] is required with `cond_augmentation` and refused without it. H and W
-    must be divisible by 2**(len(ch_mult) - 1). With train=True and dropout > 0, apply needs
-    rngs={'dropout': key}.
+    `aug_level` [B] in [0, 1] is required with `cond_augmentation` and refused without it;
+    `context` [B,E] likewise with `text_conditioning`. H and W must be divisible by
+    2**(len(ch_mult) - 1). With train=True and dropout > 0, apply needs rngs={'dropout': key}.
     """
-    self._check_inputs(x_noisy, cond, noise_level, aug_level)
+    self._check_inputs(x_noisy, cond, noise_level, aug_level, context)
     conv, dense, norm = _layers(self.dtype)
     attention = lambda: AttentionBlock(self.num_groups, self.dtype)
 
@@ -175,8 +183,11 @@ class UNet(nn.Module):
       emb = jnp.concatenate([emb, noise_level_embedding(aug_level, self.ch)], axis=-1)
     emb = dense(EMBEDDING_MULT * self.ch)(emb)
     emb = dense(EMBEDDING_MULT * self.ch)(nn.swish(emb))
+    if self.text_conditioning:
+      emb = emb + dense(EMBEDDING_MULT * self.ch, use_bias=False, name='context_proj')(context)
 
-    h = jnp.concatenate([x_noisy, cond.astype(x_noisy.dtype)], axis=-1)
+    h = x_noisy if cond is None else jnp.concatenate([x_noisy, cond.astype(x_noisy.dtype)],
+                                                     axis=-1)
     h = conv(self.ch, (3, 3), name='conv_in')(h)
     skips = [h]
     last_level = len(self.ch_mult) - 1
@@ -206,15 +217,15 @@ class UNet(nn.Module):
     h = conv(self.out_ch, (3, 3), kernel_init=nn.initializers.zeros, name='conv_out')(h)
     return h.astype(jnp.float32)
 
-  def _check_inputs(self, x_noisy: jax.Array, cond: jax.Array, noise_level: jax.Array,
-                    aug_level: jax.Array | None) -> None:
+  def _check_inputs(self, x_noisy: jax.Array, cond: jax.Array | None, noise_level: jax.Array,
+                    aug_level: jax.Array | None, context: jax.Array | None) -> None:
     """Raises ValueError naming the offending input or setting."""
     factor = 2 ** (len(self.ch_mult) - 1)
     if x_noisy.ndim != 4 or x_noisy.shape[1] % factor or x_noisy.shape[2] % factor:
       raise ValueError(
           f'UNet x_noisy must be [B,H,W,C] with H and W divisible by {factor} '
           f'(2**(len(ch_mult)-1) for ch_mult={tuple(self.ch_mult)}); got shape {x_noisy.shape}')
-    if cond.ndim != 4 or cond.shape[:3] != x_noisy.shape[:3]:
+    if cond is not None and (cond.ndim != 4 or cond.shape[:3] != x_noisy.shape[:3]):
       raise ValueError(f'UNet cond must be [B,H,W,Cc] matching x_noisy {x_noisy.shape} in B, H, W; '
                        f'got shape {cond.shape}')
     if noise_level.shape != x_noisy.shape[:1]:
@@ -224,6 +235,12 @@ class UNet(nn.Module):
       raise ValueError('UNet aug_level must be given exactly when cond_augmentation=True '
                        f'(cond_augmentation={self.cond_augmentation}, aug_level '
                        f'{"given" if aug_level is not None else "missing"})')
+    if self.text_conditioning != (context is not None):
+      raise ValueError('UNet context must be given exactly when text_conditioning=True '
+                       f'(text_conditioning={self.text_conditioning}, context '
+                       f'{"given" if context is not None else "missing"})')
+    if context is not None and (context.ndim != 2 or context.shape[0] != x_noisy.shape[0]):
+      raise ValueError(f'UNet context must be [{x_noisy.shape[0]}, E]; got shape {context.shape}')
     if aug_level is not None and aug_level.shape != x_noisy.shape[:1]:
       raise ValueError(f'UNet aug_level must have shape ({x_noisy.shape[0]},); '
                        f'got shape {aug_level.shape}')

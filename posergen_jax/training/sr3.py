@@ -14,18 +14,20 @@ from posergen_jax.models import sr3_unet
 from posergen_jax.training import family, optimizers, train_state
 
 
-def make_model(config: ml_collections.ConfigDict) -> sr3_unet.UNet:
-  """The U-Net described by `config.model` (and `config.diffusion.cond_aug`)."""
+def make_model(config: ml_collections.ConfigDict, **options) -> sr3_unet.UNet:
+  """The U-Net described by `config.model` (and `config.diffusion.cond_aug`); `options` set
+  further UNet attributes (e.g. text_conditioning=True)."""
   m = config.model
   return sr3_unet.UNet(ch=m.ch, ch_mult=tuple(m.ch_mult), num_res_blocks=m.num_res_blocks,
                        attn_resolutions=tuple(m.attn_resolutions), dropout=m.dropout,
                        num_groups=m.num_groups, resblock_updown=m.resblock_updown,
                        skip_rescale=m.skip_rescale,
                        cond_augmentation=config.diffusion.cond_aug.max_level > 0,
-                       dtype=jnp.dtype(m.dtype))
+                       dtype=jnp.dtype(m.dtype), **options)
 
 
-def _schedule(config: ml_collections.ConfigDict) -> schedules.Schedule:
+def schedule_from_config(config: ml_collections.ConfigDict) -> schedules.Schedule:
+  """The schedule a `diffusion.*_schedule` section (name, num_steps, start, end) describes."""
   return schedules.make_schedule(config.name, config.num_steps, start=config.start,
                                  end=config.end)
 
@@ -48,12 +50,12 @@ def make_sampler(config: ml_collections.ConfigDict) -> Callable[..., jax.Array]:
   """
   d = config.diffusion
   if d.sampler == "ddpm":
-    schedule = _schedule(d.sample_schedule)
+    schedule = schedule_from_config(d.sample_schedule)
     if d.sample_steps is not None:
       schedule = schedules.respace(schedule, d.sample_steps)
     return functools.partial(samplers.ddpm_sample, schedule=schedule, prediction=d.prediction)
   if d.sampler == "ddim":
-    return functools.partial(samplers.ddim_sample, schedule=_schedule(d.train_schedule),
+    return functools.partial(samplers.ddim_sample, schedule=schedule_from_config(d.train_schedule),
                              num_steps=d.sample_steps, eta=d.ddim_eta, prediction=d.prediction)
   raise ValueError(f"config.diffusion.sampler={d.sampler!r} is not a sampler; use 'ddpm' or 'ddim'")
 
@@ -62,7 +64,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   """Builds the SR3 family from the full config (model, diffusion, optimizer, ema, data)."""
   model = make_model(config)
   diffusion = config.diffusion
-  train_schedule = _schedule(diffusion.train_schedule)
+  train_schedule = schedule_from_config(diffusion.train_schedule)
   sampler = make_sampler(config)
   tx, learning_rate_fn = optimizers.make_optimizer(config.optimizer)
   augment = diffusion.cond_aug.max_level > 0

@@ -28,10 +28,10 @@ from posergen_jax.evaluation import evaluate, generated_images
 from posergen_jax.models import inception
 from posergen_jax.training import checkpoint, family as family_lib, image_grid, optimizers
 from posergen_jax.training import preemption, r_precision_scorer, sharding
-from posergen_jax.training import attn_stackgan, sr3, text_image_encoder, wgan
+from posergen_jax.training import attn_stackgan, sr3, text_ddpm, text_image_encoder, wgan
 
 # config.family -> module exposing `make_family(config) -> Family`.
-FAMILIES = {"attn_stackgan": attn_stackgan, "sr3": sr3,
+FAMILIES = {"attn_stackgan": attn_stackgan, "sr3": sr3, "text_ddpm": text_ddpm,
             "text_image_encoder": text_image_encoder, "wgan": wgan}
 
 

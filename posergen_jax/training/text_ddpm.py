@@ -1,0 +1,123 @@
+"""Text-conditioned DDPM family: the seed's diffusion baseline, caption vector -> 64×64 image.
+
+The SR3 U-Net without a low-resolution input (`cond=None`), reading the caption's sentence
+vector (`config.text`, as the WGAN stage) through `text_conditioning`; trained with SR3's loss at
+continuous noise levels and sampled by the SR3 samplers (DDPM or DDIM, `config.diffusion`).
+
+Classifier-free guidance (Ho & Salimans 2022): with probability `config.guidance.drop_prob` a
+training example's sentence vector is replaced by zeros (no text); sampling combines the two
+predictions as eps_uncond + scale · (eps_cond − eps_uncond), `config.guidance.scale` (1: plain
+conditional sampling, one network call per step; above 1: guided, two).
+"""
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from posergen_jax.data import preprocess
+from posergen_jax.diffusion import sr3 as sr3_lib
+from posergen_jax.evaluation import evaluate, image_metrics
+from posergen_jax.text import conditioning
+from posergen_jax.training import family, optimizers, sr3, train_state
+
+# Generated images per caption in the sample grid (real | samples...).
+SAMPLES_PER_ROW = 3
+
+DenoiseFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
+
+
+def guided(denoise: DenoiseFn, scale: float) -> DenoiseFn:
+  """Classifier-free guidance of `denoise` (x [B,H,W,C], text [B,E], level [B]) -> eps.
+
+  scale 1 returns `denoise` itself; otherwise one call on the batch twice (with the text, then
+  with zeros) gives eps_uncond + scale * (eps_cond - eps_uncond).
+  """
+  if scale == 1.0:
+    return denoise
+
+  def guided_denoise(x, text, level):
+    both = denoise(jnp.concatenate([x, x]), jnp.concatenate([text, jnp.zeros_like(text)]),
+                   jnp.concatenate([level, level]))
+    cond, uncond = jnp.split(both, 2)
+    return uncond + scale * (cond - uncond)
+
+  return guided_denoise
+
+
+def drop_text(text: jax.Array, rng: jax.Array, drop_prob: float) -> jax.Array:
+  """Sentence vectors [B,E] with each row zeroed with probability `drop_prob`."""
+  keep = jax.random.uniform(rng, text.shape[:1]) >= drop_prob
+  return jnp.where(keep[:, None], text, jnp.zeros_like(text))
+
+
+def make_family(config: ml_collections.ConfigDict) -> family.Family:
+  """The text DDPM family from the full config (data, text, model, diffusion, guidance, ...)."""
+  if config.diffusion.cond_aug.max_level > 0:
+    raise ValueError("config.diffusion.cond_aug is for super-resolution inputs; the text DDPM "
+                     "has none (set max_level=0).")
+  if not 0.0 <= config.guidance.drop_prob < 1.0:
+    raise ValueError(f"config.guidance.drop_prob={config.guidance.drop_prob} must be in [0, 1).")
+  size = config.model.image_size
+  image_key = preprocess.image_key_for_size(size)
+  model = sr3.make_model(config, text_conditioning=True)
+  text = conditioning.make_text_conditioning(config.text, data=config.data)
+  train_schedule = sr3.schedule_from_config(config.diffusion.train_schedule)
+  sampler = sr3.make_sampler(config)
+  tx, learning_rate_fn = optimizers.make_optimizer(config.optimizer)
+
+  def denoise_fn(params, *, train=False, dropout_rng=None) -> DenoiseFn:
+    rngs = {"dropout": dropout_rng} if train else None
+    return lambda x, sentence, level: model.apply(
+        {"params": params}, x, None, level, train=train, rngs=rngs, context=sentence)
+
+  def init_state(rng, batch):
+    images = batch[image_key]
+    params = model.init({"params": rng}, images, None, jnp.ones(images.shape[:1]),
+                        train=False, context=text.encode(batch))["params"]
+    return train_state.TrainState.create(params=params, tx=tx)
+
+  def train_step(state, batch, rng):
+    noise_rng, dropout_rng, drop_rng = jax.random.split(jax.random.fold_in(rng, state.step), 3)
+    sentence = drop_text(text.encode(batch), drop_rng, config.guidance.drop_prob)
+
+    def loss_fn(params):
+      return sr3_lib.sr3_loss(
+          denoise_fn(params, train=True, dropout_rng=dropout_rng), batch[image_key], sentence,
+          noise_rng, train_schedule, loss_type=config.diffusion.loss_type,
+          prediction=config.diffusion.prediction, weighting=config.diffusion.weighting)
+
+    (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    state = state.apply_gradients(grads, ema_decay=config.ema.decay)
+    return state, {**aux, "grad_norm": optax.global_norm(grads)}
+
+  def sample(params, batch, rng):
+    """Images [B,S,S,3] in [-1, 1] for the batch's text, guided by `config.guidance.scale`."""
+    sentence = text.encode(batch)
+    shape = (sentence.shape[0], size, size, 3)
+    return sampler(guided(denoise_fn(params), config.guidance.scale), sentence, rng, shape=shape)
+
+  def eval_step(params, batch, rng):
+    """PSNR and SSIM [B] of the sample against the caption's real image, and both images."""
+    images = sample(params, batch, rng)
+    return {**image_metrics.psnr_ssim(images, batch[image_key]),
+            evaluate.GENERATED: images, evaluate.REAL: batch[image_key]}
+
+  def sample_columns(params, batch, rng) -> Sequence[jax.Array]:
+    """Real image | SAMPLES_PER_ROW samples for its caption (different noise)."""
+    keys = jax.random.split(rng, SAMPLES_PER_ROW)
+    return [batch[image_key], *(sample(params, batch, key) for key in keys)]
+
+  return family.Family(
+      make_preprocess=lambda train: preprocess.text_to_image(
+          image_key=config.data.image_key, sizes=(size,),
+          random_flip=train and config.data.random_flip,
+          text_preprocess=text.preprocess_fn(train)),
+      init_state=init_state,
+      train_step=train_step,
+      eval_step=eval_step,
+      sample=sample,
+      sample_columns=sample_columns,
+      learning_rate_fn=learning_rate_fn,
+  )
