@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import jax  # noqa: E402
 
-from posergen_jax import cli, pipeline  # noqa: E402
+from posergen_jax import cli, pipeline, poster_eval  # noqa: E402
 from posergen_jax.training import cascade, checkpoint, stages, trainer  # noqa: E402
 from posergen_jax.training import workdir as workdir_lib  # noqa: E402
 
@@ -20,8 +20,10 @@ FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard events, samples and eval.json.")
-flags.DEFINE_enum("mode", "train", ["train", "eval", "sample"],
-                  "train (then evaluate), eval or sample the newest checkpoint.")
+flags.DEFINE_enum("mode", "train", ["train", "eval", "sample", "eval_system"],
+                  "train (then evaluate), eval or sample the newest checkpoint; eval_system: "
+                  "posters from test captions through every stage of a prompt → poster config, "
+                  "scored (FID/KID/IS, seconds per image).")
 cli.define_compilation_cache_flag()
 cli.define_matmul_precision_flag()
 flags.mark_flags_as_required(["config", "workdir"])
@@ -52,8 +54,11 @@ def multihost_arguments(env=os.environ) -> dict[str, int] | None:
 def run_mode(mode: str, config, workdir: str):
   """Runs `mode` on `config`; a staged config runs its `config.stage` in `workdir/STAGE`.
 
-  `--mode=sample` on a staged config chains every stage (the cascade) instead.
+  `--mode=sample` on a staged config chains every stage (the cascade) instead;
+  `--mode=eval_system` evaluates a prompt → poster config's whole chain.
   """
+  if mode == "eval_system":
+    return poster_eval.evaluate_system(config, workdir)
   if stages.is_staged(config):
     if mode == "sample":
       if stages.stage_config(config, config.stage_order[0]).family in pipeline.TEXT_TO_IMAGE:

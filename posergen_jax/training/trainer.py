@@ -133,7 +133,7 @@ def write_sample_grid(run: Run, writer: metric_writers.MetricWriter, step: int) 
   return path
 
 
-def _generated_image_metrics(run: Run) -> generated_images.GeneratedImageMetrics | None:
+def generated_image_metrics(run: Run) -> generated_images.GeneratedImageMetrics | None:
   """FID/KID/IS over `config.evals.image_metrics`, with the FID Inception sharded like the data."""
   config = run.config
   if not config.evals.image_metrics:
@@ -166,7 +166,7 @@ def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, f
       lambda params, batch, rng: evaluate.split_outputs(run.family.eval_step(params, batch, rng)),
       in_shardings=(run.ema_shardings, run.shardings.data, run.shardings.replicated),
       out_shardings=(run.shardings.replicated, run.shardings.data))
-  image_metrics = _generated_image_metrics(run)
+  image_metrics = generated_image_metrics(run)
   scoring = r_precision_scorer.make_scoring(run.config, run.shardings.replicated)
 
   def on_outputs(images, batch):
