@@ -12,7 +12,7 @@ from PIL import Image
 
 from configs import wgan as wgan_config
 from posergen_jax.models import wgan, wgan_losses
-from posergen_jax.training import gan_state, wgan as wgan_family
+from posergen_jax.training import gan_state, text_to_image, wgan as wgan_family
 from tests import family_steps
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -186,7 +186,7 @@ def test_main_trains_samples_and_evaluates(tiny_data_dir, tmp_path):
       cwd=REPO, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   grid = np.asarray(Image.open(workdir / "samples" / "step_000004.png"))
-  columns = 1 + wgan_family.SAMPLES_PER_ROW  # real | samples
+  columns = 1 + text_to_image.SAMPLES_PER_ROW  # real | samples
   assert grid.shape == (8 * (8 + 2) + 2, columns * (8 + 2) + 2, 3)
   report = json.loads((workdir / "eval.json").read_text())
   assert report["step"] == 4

@@ -9,21 +9,17 @@ training example's sentence vector is replaced by zeros (no text); sampling comb
 predictions as eps_uncond + scale · (eps_cond − eps_uncond), `config.guidance.scale` (1: plain
 conditional sampling, one network call per step; above 1: guided, two).
 """
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
 
-from posergen_jax.data import preprocess
 from posergen_jax.diffusion import sr3 as sr3_lib
-from posergen_jax.evaluation import evaluate, image_metrics
 from posergen_jax.text import conditioning
-from posergen_jax.training import family, optimizers, sr3, train_state
+from posergen_jax.training import family, optimizers, sr3, text_to_image, train_state
 
-# Generated images per caption in the sample grid (real | samples...).
-SAMPLES_PER_ROW = 3
 
 DenoiseFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 
@@ -60,7 +56,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   if not 0.0 <= config.guidance.drop_prob < 1.0:
     raise ValueError(f"config.guidance.drop_prob={config.guidance.drop_prob} must be in [0, 1).")
   size = config.model.image_size
-  image_key = preprocess.image_key_for_size(size)
+  image_key = text_to_image.image_key(config)
   model = sr3.make_model(config, text_conditioning=True)
   text = conditioning.make_text_conditioning(config.text, data=config.data)
   train_schedule = sr3.schedule_from_config(config.diffusion.train_schedule)
@@ -98,26 +94,5 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     shape = (sentence.shape[0], size, size, 3)
     return sampler(guided(denoise_fn(params), config.guidance.scale), sentence, rng, shape=shape)
 
-  def eval_step(params, batch, rng):
-    """PSNR and SSIM [B] of the sample against the caption's real image, and both images."""
-    images = sample(params, batch, rng)
-    return {**image_metrics.psnr_ssim(images, batch[image_key]),
-            evaluate.GENERATED: images, evaluate.REAL: batch[image_key]}
-
-  def sample_columns(params, batch, rng) -> Sequence[jax.Array]:
-    """Real image | SAMPLES_PER_ROW samples for its caption (different noise)."""
-    keys = jax.random.split(rng, SAMPLES_PER_ROW)
-    return [batch[image_key], *(sample(params, batch, key) for key in keys)]
-
-  return family.Family(
-      make_preprocess=lambda train: preprocess.text_to_image(
-          image_key=config.data.image_key, sizes=(size,),
-          random_flip=train and config.data.random_flip,
-          text_preprocess=text.preprocess_fn(train)),
-      init_state=init_state,
-      train_step=train_step,
-      eval_step=eval_step,
-      sample=sample,
-      sample_columns=sample_columns,
-      learning_rate_fn=learning_rate_fn,
-  )
+  return text_to_image.make_family(config, text, init_state=init_state, train_step=train_step,
+                                   sample=sample, learning_rate_fn=learning_rate_fn)

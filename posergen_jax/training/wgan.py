@@ -11,7 +11,6 @@ plus `kl_weight` times conditioning augmentation's KL term.
 G runs in train mode (batch statistics) in every update; only the generator update keeps its
 new running statistics. Sampling and evaluation run the EMA generator in inference mode.
 """
-from collections.abc import Sequence
 import functools
 
 import jax
@@ -19,15 +18,11 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from posergen_jax.data import preprocess
-from posergen_jax.evaluation import evaluate, image_metrics
 from posergen_jax.models import conditioning_augmentation, wgan, wgan_losses
 from posergen_jax.text import conditioning
-from posergen_jax.training import family, gan_state
+from posergen_jax.training import family, gan_state, text_to_image
 
 LIPSCHITZ = ("gp", "clip")
-# Generated images per caption in the sample grid (real | samples...).
-SAMPLES_PER_ROW = 3
 
 
 def make_generator(config: ml_collections.ConfigDict) -> wgan.Generator:
@@ -50,8 +45,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     raise ValueError(f"config.loss.lipschitz={loss.lipschitz!r} is not one of {LIPSCHITZ}.")
   if loss.n_critic < 1:
     raise ValueError(f"config.loss.n_critic={loss.n_critic} must be at least 1.")
-  size = config.model.image_size
-  image_key = preprocess.image_key_for_size(size)
+  image_key = text_to_image.image_key(config)
   generator, critic = make_generator(config), make_critic(config)
   text = conditioning.make_text_conditioning(config.text, data=config.data)
   txs, learning_rate_fn = gan_state.make_optimizers(config.optimizer)
@@ -130,27 +124,5 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     images, _, _ = generator.apply(params, z, sentence, eps, train=False)
     return images
 
-  def eval_step(params, batch, rng):
-    """PSNR and SSIM [B] of the generated image against the caption's real image, and both
-    images (FID/KID)."""
-    images = sample(params, batch, rng)
-    return {**image_metrics.psnr_ssim(images, batch[image_key]),
-            evaluate.GENERATED: images, evaluate.REAL: batch[image_key]}
-
-  def sample_columns(params, batch, rng) -> Sequence[jax.Array]:
-    """Real image | SAMPLES_PER_ROW generated images for its caption (different noise)."""
-    keys = jax.random.split(rng, SAMPLES_PER_ROW)
-    return [batch[image_key], *(sample(params, batch, key) for key in keys)]
-
-  return family.Family(
-      make_preprocess=lambda train: preprocess.text_to_image(
-          image_key=config.data.image_key, sizes=(size,),
-          random_flip=train and config.data.random_flip,
-          text_preprocess=text.preprocess_fn(train)),
-      init_state=init_state,
-      train_step=train_step,
-      eval_step=eval_step,
-      sample=sample,
-      sample_columns=sample_columns,
-      learning_rate_fn=learning_rate_fn,
-  )
+  return text_to_image.make_family(config, text, init_state=init_state, train_step=train_step,
+                                   sample=sample, learning_rate_fn=learning_rate_fn)
