@@ -86,10 +86,14 @@ def main(argv):
     workdir_lib.ensure_writable(FLAGS.workdir)
     run_mode(FLAGS.mode, FLAGS.config, FLAGS.workdir)
   except trainer.DiskFullError as e:
-    # Orbax's failed writes leave coroutines that, collected at interpreter exit, print
-    # tracebacks after this line; everything that could be saved is closed, so skip that exit.
-    print(f"error: {e}", file=sys.stderr, flush=True)
+    # Orbax's failed writes leave threads and coroutines that print tracebacks at any moment
+    # until the process ends; everything that could be saved is closed, so point stderr at
+    # /dev/null for them, write this one line to the real stderr and skip the interpreter exit.
     sys.stdout.flush()
+    sys.stderr.flush()
+    real_stderr = os.dup(2)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    os.write(real_stderr, f"error: {e}\n".encode())
     os._exit(1)
   except (workdir_lib.WorkdirError, FileNotFoundError, checkpoint.CheckpointMismatchError,
           trainer.NonFiniteError, trainer.BatchTooLargeError, stages.StageError) as e:
