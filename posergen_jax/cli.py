@@ -7,13 +7,15 @@ import jax
 import tensorflow as tf
 
 FLAGS = flags.FLAGS
-DEFAULT_COMPILATION_CACHE = "~/.cache/posergen_jax/xla"
+# JAX's own variable (which the launch scripts set) wins over the project's default folder.
+DEFAULT_COMPILATION_CACHE = os.environ.get("JAX_COMPILATION_CACHE_DIR") or "~/.cache/posergen_jax/xla"
 
 
 def define_compilation_cache_flag() -> None:
   """Defines --compilation_cache (the persistent XLA cache folder; '' turns it off)."""
   flags.DEFINE_string("compilation_cache", DEFAULT_COMPILATION_CACHE,
-                      "Persistent XLA compilation cache, reused by later runs ('' turns it off).")
+                      "Persistent XLA compilation cache, reused by later runs ('' turns it off); "
+                      "defaults to $JAX_COMPILATION_CACHE_DIR when that is set.")
 
 
 # --matmul_precision values: JAX's names for float32 matmul/conv precision on GPU/TPU ("default"

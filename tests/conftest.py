@@ -1,5 +1,6 @@
 """Test set-up: 8 simulated CPU devices, fixed before any JAX backend starts."""
 import os
+import tempfile
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -7,6 +8,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Fast compiles for tiny test models; set in the environment so that the
 # entry-point subprocesses some tests start run under the same flags.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "true")
+# One persistent compilation cache for the whole run (both xdist workers and the entry-point
+# subprocesses): the quick configs' steps are compiled once, not once per test. Every program
+# is cached, however fast it compiled.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), "posergen_jax_tests_xla_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import jax  # noqa: E402  (must come after XLA_FLAGS)
 
