@@ -3,7 +3,7 @@ r"""Gt-StackGAN: StackGAN++ (64→128) with dual attention and a VGG fidelity lo
 Default (CPU; synthetic_posters/128, English captions through the frozen all-MiniLM-L6-v2 text
 tower, widths 16 (G 2.9M, Ds 0.5M + 1.3M params), VGG16 features through relu2_2, 300 steps of
 batch 8; measured on a shared 2-core CPU: ~1 min to compile, then ~7 s per step (~35 min), most
-of it PAM's 4096x4096 affinities at 64x64; `:baseline` takes ~1.5 s per step):
+of it PAM's 4096x4096 affinities at 64x64; `:baseline` takes ~0.45 s per step):
 
   python -m posergen_jax.main --config=configs/attn_stackgan.py --workdir=runs/attn_stackgan
 
