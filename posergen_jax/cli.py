@@ -11,23 +11,9 @@ FLAGS = flags.FLAGS
 DEFAULT_COMPILATION_CACHE = os.environ.get("JAX_COMPILATION_CACHE_DIR") or "~/.cache/posergen_jax/xla"
 
 
-def define_compilation_cache_flag() -> None:
-  """Defines --compilation_cache (the persistent XLA cache folder; '' turns it off)."""
-  flags.DEFINE_string("compilation_cache", DEFAULT_COMPILATION_CACHE,
-                      "Persistent XLA compilation cache, reused by later runs ('' turns it off); "
-                      "defaults to $JAX_COMPILATION_CACHE_DIR when that is set.")
-
-
 # --matmul_precision values: JAX's names for float32 matmul/conv precision on GPU/TPU ("default"
 # lets bf16 passes through on TPU and TF32 on Ampere+ GPUs; "highest" is full float32).
 MATMUL_PRECISIONS = ("default", "high", "highest")
-
-
-def define_matmul_precision_flag() -> None:
-  """Defines --matmul_precision (jax_default_matmul_precision for float32 matmuls and convs)."""
-  flags.DEFINE_enum("matmul_precision", "default", MATMUL_PRECISIONS,
-                    "Precision of float32 matmuls/convs on GPU/TPU: default (fastest: bf16 "
-                    "passes on TPU, TF32 on GPU), high, or highest (full float32).")
 
 
 def use_matmul_precision(precision: str) -> None:
@@ -47,6 +33,24 @@ def keep_tensorflow_off_accelerators() -> None:
   """tf.data only: hide GPUs and TPUs from TensorFlow so JAX has them."""
   tf.config.set_visible_devices([], "GPU")
   tf.config.set_visible_devices([], "TPU")
+
+
+def define_jax_flags() -> None:
+  """Defines the JAX set-up flags every entry point takes: --compilation_cache (the persistent
+  XLA cache folder; '' turns it off) and --matmul_precision (jax_default_matmul_precision)."""
+  flags.DEFINE_string("compilation_cache", DEFAULT_COMPILATION_CACHE,
+                      "Persistent XLA compilation cache, reused by later runs ('' turns it off); "
+                      "defaults to $JAX_COMPILATION_CACHE_DIR when that is set.")
+  flags.DEFINE_enum("matmul_precision", "default", MATMUL_PRECISIONS,
+                    "Precision of float32 matmuls/convs on GPU/TPU: default (fastest: bf16 "
+                    "passes on TPU, TF32 on GPU), high, or highest (full float32).")
+
+
+def set_up_jax() -> None:
+  """After flag parsing: TensorFlow off the accelerators, then the flags' cache and precision."""
+  keep_tensorflow_off_accelerators()
+  use_compilation_cache(FLAGS.compilation_cache)
+  use_matmul_precision(FLAGS.matmul_precision)
 
 
 def parse_flags(argv: list[str]) -> list[str]:

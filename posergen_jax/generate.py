@@ -39,17 +39,14 @@ flags.DEFINE_string("title", None, "A title set over every poster (Chinese or En
 flags.DEFINE_string("subtitle", None, "A smaller line under the title.")
 flags.DEFINE_string("font", None, "Font file for the title; default Noto Sans CJK.")
 flags.DEFINE_bool("overwrite", False, "Replace posters already in --out.")
-cli.define_compilation_cache_flag()
-cli.define_matmul_precision_flag()
+cli.define_jax_flags()
 flags.mark_flags_as_required(["config", "workdir", "out"])
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  cli.keep_tensorflow_off_accelerators()
-  cli.use_compilation_cache(FLAGS.compilation_cache)
-  cli.use_matmul_precision(FLAGS.matmul_precision)
+  cli.set_up_jax()
   try:
     prompts = poster_files.read_prompts(FLAGS.prompt, FLAGS.prompts_file)
     poster_files.check_title(FLAGS.title, FLAGS.font)

@@ -24,8 +24,7 @@ flags.DEFINE_enum("mode", "train", ["train", "eval", "sample", "eval_system"],
                   "train (then evaluate), eval or sample the newest checkpoint; eval_system: "
                   "posters from test captions through every stage of a prompt → poster config, "
                   "scored (FID/KID/IS, seconds per image).")
-cli.define_compilation_cache_flag()
-cli.define_matmul_precision_flag()
+cli.define_jax_flags()
 flags.mark_flags_as_required(["config", "workdir"])
 
 MODES = {
@@ -74,9 +73,7 @@ def run_mode(mode: str, config, workdir: str):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  cli.keep_tensorflow_off_accelerators()
-  cli.use_compilation_cache(FLAGS.compilation_cache)
-  cli.use_matmul_precision(FLAGS.matmul_precision)
+  cli.set_up_jax()
   distributed = multihost_arguments()
   if distributed is not None:
     jax.distributed.initialize(**distributed)
