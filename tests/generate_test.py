@@ -82,6 +82,7 @@ def test_missing_stage_checkpoint_names_the_stage_and_folder(trained, tmp_path):
     pipeline.PosterPipeline(config, str(partial))
   assert "Stage 'sr3_256' has no checkpoint in" in str(error.value)
   assert str(partial / "sr3_256") in str(error.value)
+  assert not (partial / "sr3_256").exists()  # The check only reads.
 
 
 def test_write_posters_gives_a_png_and_sidecar_per_prompt(posters, tmp_path):

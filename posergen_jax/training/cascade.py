@@ -26,15 +26,11 @@ def check_trained(config: ml_collections.ConfigDict, workdir: str, names) -> Non
   """Raises FileNotFoundError naming the first of stages `names` with no checkpoint in
   `workdir/<name>` and that folder; cheap (reads only the checkpoint folders)."""
   for name in names:
-    manager = checkpoint.make_manager(str(epath.Path(stages.stage_workdir(workdir, name))
-                                          .absolute()), max_to_keep=1)
-    try:
-      if manager.latest_step() is None:
-        raise FileNotFoundError(
-            f"Stage {name!r} has no checkpoint in {manager.directory}; train it first with "
-            f"--config.stage={name} --mode=train.")
-    finally:
-      manager.close()
+    stage_workdir = epath.Path(stages.stage_workdir(workdir, name)).absolute()
+    if not checkpoint.has_checkpoint(stage_workdir):
+      raise FileNotFoundError(
+          f"Stage {name!r} has no checkpoint in {stage_workdir / 'checkpoints'}; train it first "
+          f"with --config.stage={name} --mode=train.")
 
 
 def restored_stage(config: ml_collections.ConfigDict, workdir: str, name: str) -> trainer.Run:

@@ -19,6 +19,12 @@ def make_manager(workdir: str, *, max_to_keep: int) -> ocp.CheckpointManager:
                                item_handlers=ocp.StandardCheckpointHandler())
 
 
+def has_checkpoint(workdir: epath.PathLike) -> bool:
+  """Whether `workdir/checkpoints` holds a finalized checkpoint; reads only, creates nothing."""
+  directory = epath.Path(workdir) / "checkpoints"
+  return directory.exists() and bool(ocp.utils.checkpoint_steps(directory))
+
+
 def save(manager: ocp.CheckpointManager, step: int, state) -> None:
   """Starts an asynchronous save of `state` at `step` (a no-op if it exists)."""
   if manager.latest_step() != step:
