@@ -8,6 +8,10 @@ import orbax.checkpoint as ocp
 from posergen_jax.data import input_pipeline
 
 
+def _checkpoints_dir(workdir: epath.PathLike) -> epath.Path:
+  return epath.Path(workdir) / "checkpoints"
+
+
 def make_manager(workdir: str, *, max_to_keep: int) -> ocp.CheckpointManager:
   """A manager for `workdir/checkpoints` keeping the newest `max_to_keep` steps.
 
@@ -15,13 +19,13 @@ def make_manager(workdir: str, *, max_to_keep: int) -> ocp.CheckpointManager:
   renames it when complete), so a half-written checkpoint is never restored.
   """
   options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
-  return ocp.CheckpointManager(epath.Path(workdir) / "checkpoints", options=options,
+  return ocp.CheckpointManager(_checkpoints_dir(workdir), options=options,
                                item_handlers=ocp.StandardCheckpointHandler())
 
 
 def has_checkpoint(workdir: epath.PathLike) -> bool:
   """Whether `workdir/checkpoints` holds a finalized checkpoint; reads only, creates nothing."""
-  directory = epath.Path(workdir) / "checkpoints"
+  directory = _checkpoints_dir(workdir)
   return directory.exists() and bool(ocp.utils.checkpoint_steps(directory))
 
 
