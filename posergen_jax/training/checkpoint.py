@@ -8,7 +8,8 @@ import orbax.checkpoint as ocp
 from posergen_jax.data import input_pipeline
 
 
-def _checkpoints_dir(workdir: epath.PathLike) -> epath.Path:
+def checkpoints_dir(workdir: epath.PathLike) -> epath.Path:
+  """Where a workdir's checkpoints live: `workdir/checkpoints`."""
   return epath.Path(workdir) / "checkpoints"
 
 
@@ -19,13 +20,13 @@ def make_manager(workdir: str, *, max_to_keep: int) -> ocp.CheckpointManager:
   renames it when complete), so a half-written checkpoint is never restored.
   """
   options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
-  return ocp.CheckpointManager(_checkpoints_dir(workdir), options=options,
+  return ocp.CheckpointManager(checkpoints_dir(workdir), options=options,
                                item_handlers=ocp.StandardCheckpointHandler())
 
 
 def has_checkpoint(workdir: epath.PathLike) -> bool:
   """Whether `workdir/checkpoints` holds a finalized checkpoint; reads only, creates nothing."""
-  directory = _checkpoints_dir(workdir)
+  directory = checkpoints_dir(workdir)
   return directory.exists() and bool(ocp.utils.checkpoint_steps(directory))
 
 
