@@ -29,8 +29,8 @@ def check_trained(config: ml_collections.ConfigDict, workdir: str, names) -> Non
     stage_workdir = epath.Path(stages.stage_workdir(workdir, name)).absolute()
     if not checkpoint.has_checkpoint(stage_workdir):
       raise FileNotFoundError(
-          f"Stage {name!r} has no checkpoint in {checkpoint.checkpoints_dir(stage_workdir)}; train it first "
-          f"with --config.stage={name} --mode=train.")
+          f"Stage {name!r} has no checkpoint in {checkpoint.checkpoints_dir(stage_workdir)}; "
+          f"train it first with --config.stage={name} --mode=train.")
 
 
 def restored_stage(config: ml_collections.ConfigDict, workdir: str, name: str) -> trainer.Run:
