@@ -98,9 +98,11 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     rng = jax.random.fold_in(rng, state.step)
     critic_rng, gen_rng = jax.random.split(rng)
     sentence, real = text.encode(batch), batch[image_key]
+    # Unrolled: XLA:CPU runs the critic's gradient-penalty update ~7x slower inside a while
+    # loop than unrolled (0.66 vs 0.095 s per update, widths 16, batch 16); n_critic is small.
     state, critic_metrics = jax.lax.scan(
         lambda s, key: critic_update(s, real, sentence, key), state,
-        jax.random.split(critic_rng, loss.n_critic))
+        jax.random.split(critic_rng, loss.n_critic), unroll=True)
 
     def objective(gen_params):
       (images, mu, logvar), stats = generate_train(state, gen_params, sentence, gen_rng)
