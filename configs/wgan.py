@@ -2,7 +2,7 @@ r"""WGAN-GP text-to-image at 64×64: GAN_SR3's first stage, on the built-in synt
 
 Default (CPU; synthetic_posters/64, captions in both languages through the frozen
 all-MiniLM-L6-v2 text tower, widths 16, 5 critic updates per generator update, batch 16, 300
-steps; ~3.6 s per step on a 2-core CPU):
+steps; ~0.8 s per step on a 2-core CPU, ~1.3 s on one core):
 
   python -m posergen_jax.main --config=configs/wgan.py --workdir=runs/wgan
 
