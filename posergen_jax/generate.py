@@ -7,8 +7,8 @@ r"""Prompts → poster PNGs with a JSON sidecar each, from a trained GAN_SR3 wor
 
 `--config` is the staged config the workdir was trained with (same arguments and overrides).
 Writes OUT/0000.png, OUT/0000.json (prompt, seed, sampler and steps, checkpoint steps, seconds
-per image per stage), ... in prompt order, batch by batch, and OUT/generate.json with the mean
-seconds per image per stage. The same prompts, seed and batch size give the same posters.
+per poster per stage), ... in prompt order, batch by batch, and OUT/generate.json with the
+seconds per poster per stage. The same prompts, seed and batch size give the same posters.
 """
 import os
 import sys
@@ -33,8 +33,8 @@ flags.DEFINE_enum("sampler", None, list(pipeline.SAMPLERS),
                   "Super-resolution sampler; default: each stage's config.")
 flags.DEFINE_integer("steps", None, "Super-resolution sampling steps; default: each stage's.")
 flags.DEFINE_integer("seed", 0, "Random seed; batch i uses fold_in(key(seed), i).")
-flags.DEFINE_integer("batch_size", 8, "Prompts per batch, rounded up to a multiple of the "
-                     "devices (the last batch is padded).")
+flags.DEFINE_integer("batch_size", 8, "Prompts per batch, at most the number of prompts, "
+                     "rounded up to a multiple of the devices (the last batch is padded).")
 flags.DEFINE_string("title", None, "A title set over every poster (Chinese or English).")
 flags.DEFINE_string("subtitle", None, "A smaller line under the title.")
 flags.DEFINE_string("font", None, "Font file for the title; default Noto Sans CJK.")

@@ -8,7 +8,6 @@ import json
 
 from etils import epath
 import jax
-import numpy as np
 import tqdm
 
 from posergen_jax import files, pipeline, typeset
@@ -71,27 +70,29 @@ def write_posters(posters: pipeline.PosterPipeline, prompts: list[str], out: epa
     prompts: the prompts, each already accepted by `posters.prompt_tokens`.
     out: the output folder (see `check_out_dir`).
     seed: batch i uses fold_in(key(seed), i).
-    batch_size: prompts per batch, rounded up to a multiple of `posters.batch_multiple`.
+    batch_size: prompts per batch, at most the number of prompts, rounded up to a multiple of
+      `posters.batch_multiple`.
     title, subtitle: text set over every poster (typeset.py); None for none.
     font: the font file for the title; None for Noto Sans CJK.
 
   Returns:
     The summary also written to out/generate.json: count, size, batch size, seed, sampling per
-    super-resolution stage and mean seconds per image per stage.
+    super-resolution stage and seconds per poster per stage (sampling seconds over posters
+    written; padding included, compilation excluded).
   """
   multiple = posters.batch_multiple
-  batch_size = -(-batch_size // multiple) * multiple
+  batch_size = -(-min(batch_size, len(prompts)) // multiple) * multiple
   sampling = {run.config.stage: {"sampler": run.config.diffusion.sampler,
                                  "steps": sr3.sampling_steps(run.config)}
               for run in posters.runs[1:]}
-  seconds = {name: [] for name in posters.stage_names}
+  total_seconds = dict.fromkeys(posters.stage_names, 0.0)
   key = jax.random.key(seed)
   with tqdm.tqdm(total=len(prompts), unit="poster", desc="generating") as bar:
     for i, (start, batch) in enumerate(batches(prompts, batch_size)):
       result = posters.generate(batch, jax.random.fold_in(key, i))
       count = min(batch_size, len(prompts) - start)
       images = image_grid.to_uint8(result.stage_images[-1])
-      per_image = {name: s / batch_size for name, s in result.stage_seconds.items()}
+      per_image = {name: s / count for name, s in result.stage_seconds.items()}
       for j in range(count):
         sidecar = {"prompt": batch[j], "index": start + j, "seed": seed, "batch": i,
                    "batch_size": batch_size, "size": int(images.shape[1]),
@@ -105,12 +106,13 @@ def write_posters(posters: pipeline.PosterPipeline, prompts: list[str], out: epa
         files.write_atomically(out / f"{start + j:04d}.png", image_grid.png_bytes(image))
         files.write_atomically(out / f"{start + j:04d}.json",
                          json.dumps(sidecar, ensure_ascii=False, indent=2).encode())
-      for name, value in per_image.items():
-        seconds[name].append(value)
+      for name, value in result.stage_seconds.items():
+        total_seconds[name] += value
       bar.update(count)
       bar.set_postfix({name: f"{value:.2f}s/img" for name, value in per_image.items()})
   summary = {"num_posters": len(prompts), "size": int(images.shape[1]),
              "batch_size": batch_size, "seed": seed, "sampling": sampling,
-             "seconds_per_image": {name: float(np.mean(s)) for name, s in seconds.items()}}
+             "seconds_per_image": {name: value / len(prompts)
+                                   for name, value in total_seconds.items()}}
   files.write_atomically(out / "generate.json", json.dumps(summary, indent=2).encode())
   return summary

@@ -100,6 +100,12 @@ def test_write_posters_gives_a_png_and_sidecar_per_prompt(posters, tmp_path):
     assert sidecar["prompt"] == prompt and sidecar["seed"] == 3 and sidecar["index"] == i
     assert sidecar["sampling"]["sr3_256"] == {"sampler": "ddpm", "steps": 5}  # quick's schedule
   assert not (out / "0003.png").exists()  # the padding is never written
+  # A batch larger than the prompts shrinks to them (rounded up to the devices): same posters.
+  poster_files.check_out_dir(tmp_path / "shrunk", len(prompts), overwrite=False)
+  shrunk = poster_files.write_posters(posters, prompts, tmp_path / "shrunk", seed=3, batch_size=64)
+  assert shrunk["batch_size"] == 8
+  for name in (f"{i:04d}.png" for i in range(len(prompts))):
+    assert (tmp_path / "shrunk" / name).read_bytes() == (out / name).read_bytes()
   with pytest.raises(poster_files.GenerateError, match="already holds 0000.png"):
     poster_files.check_out_dir(out, len(prompts), overwrite=False)
 
