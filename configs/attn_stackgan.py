@@ -30,6 +30,7 @@ Ablations, combinable with the sizes above as comma-separated arguments (e.g. `:
 Running the same command again resumes from the last checkpoint in the workdir. Evaluation
 reports PSNR and SSIM of each scale's image against the real one (the paper: SSIM 0.25 at 128).
 """
+
 import ml_collections
 
 from configs import common
@@ -41,14 +42,16 @@ ABLATIONS = {  # argument -> (model.attention, whether the VGG fidelity loss sta
     "cam": ("cam", True),
     "no_vgg": ("dual", False),
 }
+VARIANTS = tuple(ABLATIONS)  # The `:arg` variants.
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the Gt-StackGAN config; `arg` is '[quick|paper][,baseline|pam|cam|no_vgg]'."""
-  size, ablation = common.parse_arguments(arg, config_file="configs/attn_stackgan.py",
-                                          sizes=SIZES, variants=tuple(ABLATIONS))
+  size, ablation = common.parse_arguments(
+      arg, config_file="configs/attn_stackgan.py", sizes=SIZES, variants=VARIANTS
+  )
   config = ml_collections.ConfigDict()
-  config.family = "attn_stackgan"  # Selects posergen_jax/training/attn_stackgan.py.
+  config.family = "attn_stackgan"  # Selects posergen_jax/families/attn_stackgan.py.
   config.seed = 0
 
   config.data = common.text_image_data("synthetic_posters/128")
@@ -94,13 +97,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.c_dim = 16
     config.model.z_dim = 16
     config.model.vgg_layers = 1  # conv1_1 only: exercises the fidelity loss cheaply.
-    config.train.num_steps = 4
-    config.train.log_every = 2
-    config.train.sample_every = 4
-    config.ckpt.every = 2
-    config.evals.num_examples = 16
-    config.evals.batch_size = 8
-    config.evals.image_metrics = ()
+    common.quick_trainer_sections(config)
   elif size == "paper":
     config.data.name = "cub_birds/128_emb"  # 8,855 train / 2,933 test, 10 captions each.
     config.data.shuffle_buffer = 10_000

@@ -10,24 +10,31 @@ The SR stages are GAN_SR3's: train them once and copy or link `runs/gan_sr3/sr3_
 `sr3_256` into this workdir. `:cfg` turns on classifier-free guidance; `:quick` runs 8→16→32 on
 the tiny dataset, each stage in seconds.
 """
+
 import ml_collections
 
-from configs import gan_sr3, text_ddpm
-from posergen_jax.training import stages
+from configs import common, gan_sr3, text_ddpm
+from posergen_jax.config import stages
 
+SIZES = text_ddpm.SIZES
+VARIANTS = text_ddpm.VARIANTS  # The first stage's; the SR stages take only the size.
 STAGE_ORDER = ("text_ddpm", "sr3_128", "sr3_256")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The DDPM baseline config; `arg` is '[quick][,cfg]'."""
+  size, _ = common.parse_arguments(
+      arg, config_file="configs/ddpm_baseline.py", sizes=SIZES, variants=VARIANTS
+  )
   first = text_ddpm.get_config(arg)
-  size = "quick" if arg and "quick" in arg.split(",") else None
   chain = gan_sr3.get_config(size)
   config = ml_collections.ConfigDict()
   config.stage_order = STAGE_ORDER
   config.stage = "text_ddpm"  # The stage --mode=train|eval runs; generate.py chains them all.
-  config.stages = ml_collections.ConfigDict({
-      "text_ddpm": stages.own_fields(first),
-      **{name: chain.stages[name] for name in STAGE_ORDER[1:]},
-  })
+  config.stages = ml_collections.ConfigDict(
+      {
+          "text_ddpm": stages.own_fields(first),
+          **{name: chain.stages[name] for name in STAGE_ORDER[1:]},
+      }
+  )
   return config

@@ -19,25 +19,33 @@ A stage's fields are overridden through its entry, e.g.
 `--config.stages.wgan.train.num_steps=2000`. `:quick` keeps the stage names and runs 8→16→32 on
 the tiny dataset with a random tiny text tower, each stage in seconds.
 """
+
 import ml_collections
 
-from configs import sr3_cascade, wgan
-from posergen_jax.training import stages
+from configs import common, sr3_cascade, wgan
+from posergen_jax.config import stages
 
+SIZES = ("quick",)
+VARIANTS = ()
 STAGE_ORDER = ("wgan", "sr3_128", "sr3_256")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The GAN_SR3 config; `arg='quick'` gives the tiny CPU size."""
-  if arg not in (None, "quick"):
-    raise ValueError(f"Unknown config argument {arg!r} for configs/gan_sr3.py; use 'quick'.")
-  cascade = sr3_cascade.get_config(arg)
+  size, _ = common.parse_arguments(
+      arg, config_file="configs/gan_sr3.py", sizes=SIZES, variants=VARIANTS
+  )
+  cascade = sr3_cascade.get_config(size)
   config = ml_collections.ConfigDict()
   config.stage_order = STAGE_ORDER
   config.stage = "wgan"  # The stage --mode=train|eval runs; generate.py chains them all.
-  config.stages = ml_collections.ConfigDict({
-      "wgan": stages.own_fields(wgan.get_config(arg)),
-      **{name: stages.own_fields(stages.stage_config(cascade, name))
-         for name in cascade.stage_order},
-  })
+  config.stages = ml_collections.ConfigDict(
+      {
+          "wgan": stages.own_fields(wgan.get_config(size)),
+          **{
+              name: stages.own_fields(stages.stage_config(cascade, name))
+              for name in cascade.stage_order
+          },
+      }
+  )
   return config

@@ -11,29 +11,27 @@ Quick size for tests and smoke runs (seconds):
 Running the same command again resumes from the last checkpoint in the workdir.
 Expected result of the default run: see README.md ("SR3 on synthetic posters").
 """
+
 import ml_collections
 
 from configs import common
 
+SIZES = ("quick",)
+VARIANTS = ()
+
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the SR3 config; `arg='quick'` gives the tiny CPU size."""
+  size, _ = common.parse_arguments(
+      arg, config_file="configs/sr3.py", sizes=SIZES, variants=VARIANTS
+  )
   config = ml_collections.ConfigDict()
-  config.family = "sr3"  # Selects posergen_jax/training/sr3.py.
+  config.family = "sr3"  # Selects posergen_jax/families/sr3.py.
   config.seed = 0
 
-  config.data = ml_collections.ConfigDict()
-  config.data.name = "synthetic_posters/64"  # Any TFDS image dataset.
-  config.data.data_dir = ml_collections.config_dict.placeholder(str)  # None: TFDS default.
-  # The user's files for `cub_birds` / `posters` (README, Datasets); None: TFDS's default.
-  config.data.manual_dir = ml_collections.config_dict.placeholder(str)
-  config.data.image_key = "image"
-  config.data.train_split = "train"
-  config.data.eval_split = "test"
+  config.data = common.text_image_data("synthetic_posters/64")  # SR3 reads only the images.
   config.data.hr_size = 64  # Target (high-res) side length.
   config.data.lr_size = 32  # Conditioning (low-res) side length.
-  config.data.random_flip = True  # Left-right flips at train time.
-  config.data.shuffle_buffer = 1024
 
   config.model = ml_collections.ConfigDict()
   config.model.ch = 16
@@ -49,11 +47,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.diffusion = ml_collections.ConfigDict()
   # Training: SR3's linear schedule; the model sees a continuous noise level.
   config.diffusion.train_schedule = ml_collections.ConfigDict(
-      dict(name="linear", num_steps=2000, start=1e-6, end=1e-2))
+      dict(name="linear", num_steps=2000, start=1e-6, end=1e-2)
+  )
   # Sampling: SR3's shorter inference schedule (any schedule works, the model
   # is conditioned on the noise level, not on the step index).
   config.diffusion.sample_schedule = ml_collections.ConfigDict(
-      dict(name="linear", num_steps=100, start=1e-4, end=0.1))
+      dict(name="linear", num_steps=100, start=1e-4, end=0.1)
+  )
   config.diffusion.loss_type = "l1"  # "l1" | "l2" on the network's output.
   config.diffusion.prediction = "eps"  # "eps" (SR3) | "v" (Salimans & Ho 2022).
   config.diffusion.weighting = "none"  # "none" | "min_snr" (Min-SNR-5 loss weights).
@@ -68,16 +68,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   common.add_trainer_sections(config)
 
-  config.optimizer = ml_collections.ConfigDict()
-  config.optimizer.name = "adam"  # "adam" (AdamW) | "rmsprop".
-  config.optimizer.learning_rate = 1e-3
+  config.optimizer = common.optimizer_section(1e-3)  # name: "adam" (AdamW) | "rmsprop".
   config.optimizer.warmup_steps = 50
-  config.optimizer.b1 = 0.9
-  config.optimizer.b2 = 0.999
-  config.optimizer.weight_decay = 0.0
   config.optimizer.grad_clip_norm = 1.0
 
-  if arg == "quick":
+  if size == "quick":
     config.data.name = "synthetic_posters/tiny"
     config.data.hr_size = 32
     config.data.lr_size = 16
@@ -89,16 +84,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.diffusion.train_schedule.num_steps = 100
     config.diffusion.sample_schedule.num_steps = 5
     config.diffusion.sample_schedule.end = 0.5
-    config.train.batch_size = 8
-    config.train.num_steps = 4
-    config.train.log_every = 2
-    config.train.sample_every = 4
+    common.quick_trainer_sections(config)
     config.optimizer.warmup_steps = 2
-    config.ckpt.every = 2
-    config.evals.num_examples = 16
-    config.evals.batch_size = 8
-    config.evals.grid_size = 8
-    config.evals.image_metrics = ()
-  elif arg:
-    raise ValueError(f"Unknown config argument {arg!r} for configs/sr3.py; use 'quick'.")
   return config

@@ -14,30 +14,51 @@ noise-conditioning augmentation, so at sampling time it copes with the first sta
 `:quick` keeps the stage names but runs 8→16→32 on the tiny dataset in seconds. Every field of
 configs/sr3.py applies to all stages unless the stage's entry below sets it.
 """
+
 import ml_collections
 
-from configs import sr3
+from configs import common, sr3
+
+SIZES = ("quick",)
+VARIANTS = ()
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The cascade config; `arg='quick'` gives the tiny CPU size."""
-  config = sr3.get_config(arg)
+  size, _ = common.parse_arguments(
+      arg, config_file="configs/sr3_cascade.py", sizes=SIZES, variants=VARIANTS
+  )
+  config = sr3.get_config(size)
   config.stage_order = ("sr3_128", "sr3_256")
   config.stage = "sr3_128"  # The stage --mode=train|eval runs; --mode=sample chains them all.
-  quick = arg == "quick"
-  config.stages = ml_collections.ConfigDict({
-      "sr3_128": dict(
-          data=dict(name="synthetic_posters/tiny" if quick else "synthetic_posters/128",
-                    hr_size=16 if quick else 128, lr_size=8 if quick else 64),
-          model=dict(ch_mult=(1, 2) if quick else (1, 2, 2, 2, 4),
-                     attn_resolutions=() if quick else (16,))),
-      "sr3_256": dict(
-          data=dict(name="synthetic_posters/tiny" if quick else "synthetic_posters/256",
-                    hr_size=32 if quick else 256, lr_size=16 if quick else 128),
-          model=dict(ch_mult=(1, 2) if quick else (1, 1, 2, 2, 2, 4),
-                     attn_resolutions=() if quick else (16,)),
-          # Noise-conditioning augmentation: its input at sampling time is stage 1's output.
-          diffusion=dict(cond_aug=dict(max_level=0.2, sample_level=0.05)),
-          train=dict(batch_size=8)),
-  })
+  quick = size == "quick"
+  config.stages = ml_collections.ConfigDict(
+      {
+          "sr3_128": dict(
+              data=dict(
+                  name="synthetic_posters/tiny" if quick else "synthetic_posters/128",
+                  hr_size=16 if quick else 128,
+                  lr_size=8 if quick else 64,
+              ),
+              model=dict(
+                  ch_mult=(1, 2) if quick else (1, 2, 2, 2, 4),
+                  attn_resolutions=() if quick else (16,),
+              ),
+          ),
+          "sr3_256": dict(
+              data=dict(
+                  name="synthetic_posters/tiny" if quick else "synthetic_posters/256",
+                  hr_size=32 if quick else 256,
+                  lr_size=16 if quick else 128,
+              ),
+              model=dict(
+                  ch_mult=(1, 2) if quick else (1, 1, 2, 2, 2, 4),
+                  attn_resolutions=() if quick else (16,),
+              ),
+              # Noise-conditioning augmentation: its input at sampling time is stage 1's output.
+              diffusion=dict(cond_aug=dict(max_level=0.2, sample_level=0.05)),
+              train=dict(batch_size=8),
+          ),
+      }
+  )
   return config

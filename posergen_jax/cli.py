@@ -1,4 +1,5 @@
 """What the command-line entry points (main, generate) share: flag parsing and JAX set-up."""
+
 import os
 import sys
 
@@ -8,7 +9,9 @@ import tensorflow as tf
 
 FLAGS = flags.FLAGS
 # JAX's own variable (which the launch scripts set) wins over the project's default folder.
-DEFAULT_COMPILATION_CACHE = os.environ.get("JAX_COMPILATION_CACHE_DIR") or "~/.cache/posergen_jax/xla"
+DEFAULT_COMPILATION_CACHE = (
+    os.environ.get("JAX_COMPILATION_CACHE_DIR") or "~/.cache/posergen_jax/xla"
+)
 
 
 # --matmul_precision values: JAX's names for float32 matmul/conv precision on GPU/TPU ("default"
@@ -38,12 +41,19 @@ def keep_tensorflow_off_accelerators() -> None:
 def define_jax_flags() -> None:
   """Defines the JAX set-up flags every entry point takes: --compilation_cache (the persistent
   XLA cache folder; '' turns it off) and --matmul_precision (jax_default_matmul_precision)."""
-  flags.DEFINE_string("compilation_cache", DEFAULT_COMPILATION_CACHE,
-                      "Persistent XLA compilation cache, reused by later runs ('' turns it off); "
-                      "defaults to $JAX_COMPILATION_CACHE_DIR when that is set.")
-  flags.DEFINE_enum("matmul_precision", "default", MATMUL_PRECISIONS,
-                    "Precision of float32 matmuls/convs on GPU/TPU: default (fastest: bf16 "
-                    "passes on TPU, TF32 on GPU), high, or highest (full float32).")
+  flags.DEFINE_string(
+      "compilation_cache",
+      DEFAULT_COMPILATION_CACHE,
+      "Persistent XLA compilation cache, reused by later runs ('' turns it off); "
+      "defaults to $JAX_COMPILATION_CACHE_DIR when that is set.",
+  )
+  flags.DEFINE_enum(
+      "matmul_precision",
+      "default",
+      MATMUL_PRECISIONS,
+      "Precision of float32 matmuls/convs on GPU/TPU: default (fastest: bf16 "
+      "passes on TPU, TF32 on GPU), high, or highest (full float32).",
+  )
 
 
 def set_up_jax() -> None:

@@ -10,6 +10,7 @@ Writes OUT/0000.png, OUT/0000.json (prompt, seed, sampler and steps, checkpoint 
 per poster per stage), ... in prompt order, batch by batch, and OUT/generate.json with the
 seconds per poster per stage. The same prompts, seed and batch size give the same posters.
 """
+
 import os
 import sys
 
@@ -19,22 +20,32 @@ from ml_collections import config_flags
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from posergen_jax import cli, pipeline, poster_files  # noqa: E402
-from posergen_jax.training import checkpoint, stages  # noqa: E402
+from posergen_jax import cli  # noqa: E402
+from posergen_jax.io import errors  # noqa: E402
+from posergen_jax.poster import outputs, pipeline  # noqa: E402
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "The staged config (configs/gan_sr3.py[:arg]).",
-                                lock_config=True)
+config_flags.DEFINE_config_file(
+    "config", None, "The staged config (configs/gan_sr3.py[:arg]).", lock_config=True
+)
 flags.DEFINE_string("workdir", None, "The trained workdir (one folder per stage).")
 flags.DEFINE_multi_string("prompt", [], "A prompt (Chinese or English); repeatable.")
 flags.DEFINE_string("prompts_file", None, "A UTF-8 text file, one prompt per line.")
 flags.DEFINE_string("out", None, "Folder for the PNGs and JSON sidecars.")
-flags.DEFINE_enum("sampler", None, list(pipeline.SAMPLERS),
-                  "Super-resolution sampler; default: each stage's config.")
+flags.DEFINE_enum(
+    "sampler",
+    None,
+    list(pipeline.SAMPLERS),
+    "Super-resolution sampler; default: each stage's config.",
+)
 flags.DEFINE_integer("steps", None, "Super-resolution sampling steps; default: each stage's.")
 flags.DEFINE_integer("seed", 0, "Random seed; batch i uses fold_in(key(seed), i).")
-flags.DEFINE_integer("batch_size", 8, "Prompts per batch, at most the number of prompts, "
-                     "rounded up to a multiple of the devices (the last batch is padded).")
+flags.DEFINE_integer(
+    "batch_size",
+    8,
+    "Prompts per batch, at most the number of prompts, "
+    "rounded up to a multiple of the devices (the last batch is padded).",
+)
 flags.DEFINE_string("title", None, "A title set over every poster (Chinese or English).")
 flags.DEFINE_string("subtitle", None, "A smaller line under the title.")
 flags.DEFINE_string("font", None, "Font file for the title; default Noto Sans CJK.")
@@ -48,22 +59,30 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   cli.set_up_jax()
   try:
-    prompts = poster_files.read_prompts(FLAGS.prompt, FLAGS.prompts_file)
-    poster_files.check_title(FLAGS.title, FLAGS.font)
+    prompts = outputs.read_prompts(FLAGS.prompt, FLAGS.prompts_file)
+    outputs.check_title(FLAGS.title, FLAGS.font)
     config = pipeline.with_sampling(FLAGS.config, FLAGS.sampler, FLAGS.steps)
     pipeline.prompt_tokenizer(config)(prompts)  # Bad prompts fail before any model loads.
     out = epath.Path(FLAGS.out)
-    poster_files.check_out_dir(out, len(prompts), FLAGS.overwrite)
+    outputs.check_out_dir(out, len(prompts), FLAGS.overwrite)
     with pipeline.PosterPipeline(config, FLAGS.workdir) as posters:
-      summary = poster_files.write_posters(
-          posters, prompts, out, seed=FLAGS.seed, batch_size=FLAGS.batch_size,
-          title=FLAGS.title, subtitle=FLAGS.subtitle, font=FLAGS.font)
-  except (poster_files.GenerateError, FileNotFoundError, ValueError,
-          checkpoint.CheckpointMismatchError, stages.StageError) as e:
+      summary = outputs.write_posters(
+          posters,
+          prompts,
+          out,
+          seed=FLAGS.seed,
+          batch_size=FLAGS.batch_size,
+          title=FLAGS.title,
+          subtitle=FLAGS.subtitle,
+          font=FLAGS.font,
+      )
+  except errors.UserError as e:
     sys.exit(f"error: {e}")
   logging.info("Wrote %d posters to %s: %s", len(prompts), out, summary)
-  print(f"Wrote {len(prompts)} posters ({summary['size']}x{summary['size']}) to {out}; seconds "
-        f"per image: {summary['seconds_per_image']}")
+  print(
+      f"Wrote {len(prompts)} posters ({summary['size']}x{summary['size']}) to {out}; seconds "
+      f"per image: {summary['seconds_per_image']}"
+  )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@ r"""Entry point: `python -m posergen_jax.main --config=configs/X.py --workdir=DI
 
 Intentionally short: parse flags, set up JAX, hand over to the trainer.
 """
+
 import os
 import sys
 
@@ -12,18 +13,27 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import jax  # noqa: E402
 
-from posergen_jax import cli, pipeline, poster_eval  # noqa: E402
-from posergen_jax.training import cascade, checkpoint, stages, trainer  # noqa: E402
+from posergen_jax import cli  # noqa: E402
+from posergen_jax.config import stages  # noqa: E402
+from posergen_jax.families import registry  # noqa: E402
+from posergen_jax.io import errors  # noqa: E402
+from posergen_jax.poster import eval_system, pipeline, stage_runs  # noqa: E402
+from posergen_jax.training import trainer  # noqa: E402
 from posergen_jax.training import workdir as workdir_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).",
-                                lock_config=True)
+config_flags.DEFINE_config_file(
+    "config", None, "Config file (configs/*.py[:arg]).", lock_config=True
+)
 flags.DEFINE_string("workdir", None, "Checkpoints, TensorBoard events, samples and eval.json.")
-flags.DEFINE_enum("mode", "train", ["train", "eval", "sample", "eval_system"],
-                  "train (then evaluate), eval or sample the newest checkpoint; eval_system: "
-                  "posters from test captions through every stage of a prompt → poster config, "
-                  "scored (FID/KID/IS, seconds per image).")
+flags.DEFINE_enum(
+    "mode",
+    "train",
+    ["train", "eval", "sample", "eval_system"],
+    "train (then evaluate), eval or sample the newest checkpoint; eval_system: "
+    "posters from test captions through every stage of a prompt → poster config, "
+    "scored (FID/KID/IS, seconds per image).",
+)
 cli.define_jax_flags()
 flags.mark_flags_as_required(["config", "workdir"])
 
@@ -57,17 +67,20 @@ def run_mode(mode: str, config, workdir: str):
   `--mode=eval_system` evaluates a prompt → poster config's whole chain.
   """
   if mode == "eval_system":
-    return poster_eval.evaluate_system(config, workdir)
+    return eval_system.evaluate_system(config, workdir)
   if stages.is_staged(config):
     if mode == "sample":
       if stages.stage_config(config, config.stage_order[0]).family in pipeline.TEXT_TO_IMAGE:
         raise stages.StageError(
             "--mode=sample chains super-resolution stages only; this config starts from "
-            "prompts: run python -m posergen_jax.generate with the same --config and --workdir.")
-      return cascade.sample_cascade(config, workdir)
-    config, workdir = (stages.stage_config(config, config.stage),
-                       str(stages.stage_workdir(workdir, config.stage)))
-  return MODES[mode](config, workdir)
+            "prompts: run python -m posergen_jax.generate with the same --config and --workdir."
+        )
+      return stage_runs.sample_cascade(config, workdir)
+    config, workdir = (
+        stages.stage_config(config, config.stage),
+        str(stages.stage_workdir(workdir, config.stage)),
+    )
+  return MODES[mode](config, workdir, registry.get_family(config))
 
 
 def main(argv):
@@ -77,8 +90,12 @@ def main(argv):
   distributed = multihost_arguments()
   if distributed is not None:
     jax.distributed.initialize(**distributed)
-  logging.info("JAX process %d/%d, local devices %s", jax.process_index(),
-               jax.process_count(), jax.local_devices())
+  logging.info(
+      "JAX process %d/%d, local devices %s",
+      jax.process_index(),
+      jax.process_count(),
+      jax.local_devices(),
+  )
   try:
     workdir_lib.ensure_writable(FLAGS.workdir)
     run_mode(FLAGS.mode, FLAGS.config, FLAGS.workdir)
@@ -92,8 +109,7 @@ def main(argv):
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     os.write(real_stderr, f"error: {e}\n".encode())
     os._exit(1)
-  except (workdir_lib.WorkdirError, FileNotFoundError, checkpoint.CheckpointMismatchError,
-          trainer.NonFiniteError, trainer.BatchTooLargeError, stages.StageError) as e:
+  except errors.UserError as e:
     sys.exit(f"error: {e}")
 
 

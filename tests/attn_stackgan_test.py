@@ -1,40 +1,47 @@
 """Gt-StackGAN through the generic trainer: config arguments, text conditioning, steps, e2e."""
+
 import json
-import os
 import subprocess
 import sys
 
 import jax
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from PIL import Image
 
 from configs import attn_stackgan as attn_stackgan_config
 from posergen_jax.data import input_pipeline
+from posergen_jax.families import attn_stackgan
 from posergen_jax.text import conditioning
-from posergen_jax.training import attn_stackgan
-from tests import family_steps
+from tests import helpers
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The in-process train tests use channel attention (cheap on CPU; PAM at 64x64 is not) with the
 # VGG fidelity loss on; the end-to-end run uses the full dual-attention quick config.
 TRAIN_ARG = "quick,cam"
 
 
-@pytest.mark.parametrize("arg, attention, vgg", [
-    ("quick", "dual", "vgg16_lpips"),
-    ("quick,baseline", "none", "none"),
-    ("pam", "pam", "vgg16_lpips"),
-    ("quick,cam", "cam", "vgg16_lpips"),
-    ("paper,no_vgg", "dual", "none"),
-])
+@pytest.mark.parametrize(
+    "arg, attention, vgg",
+    [
+        ("quick", "dual", "vgg16_lpips"),
+        ("quick,baseline", "none", "none"),
+        ("pam", "pam", "vgg16_lpips"),
+        ("quick,cam", "cam", "vgg16_lpips"),
+        ("paper,no_vgg", "dual", "none"),
+    ],
+)
 def test_config_arguments_set_the_ablation(arg, attention, vgg):
   config = attn_stackgan_config.get_config(arg)
   assert (config.model.attention, config.model.vgg) == (attention, vgg)
-  assert config.data.name.startswith("synthetic_posters/tiny" if "quick" in arg else
-                                     "cub_birds" if "paper" in arg else "synthetic_posters/128")
+  assert config.data.name.startswith(
+      "synthetic_posters/tiny"
+      if "quick" in arg
+      else "cub_birds"
+      if "paper" in arg
+      else "synthetic_posters/128"
+  )
 
 
 @pytest.mark.parametrize("arg", ["quik", "quick,pam,cam", "quick,paper"])
@@ -51,8 +58,10 @@ def test_dataset_conditioning_picks_one_caption_embedding():
   seed = tf.constant([0, 0], tf.int64)
   first = text.preprocess_fn(False)(example, seed)["embedding"].numpy()
   np.testing.assert_array_equal(first, embeddings[0])
-  picked = {int(text.preprocess_fn(True)(example, tf.constant([0, i], tf.int64))["embedding"][0])
-            for i in range(40)}
+  picked = {
+      int(text.preprocess_fn(True)(example, tf.constant([0, i], tf.int64))["embedding"][0])
+      for i in range(40)
+  }
   assert len(picked) > 3 and picked <= set(embeddings[:, 0].astype(int))
   batch = {"embedding": np.stack([first, first])}
   assert text.encode(batch).shape == (2, 6)
@@ -62,8 +71,14 @@ def test_encoder_conditioning_matches_encoding_the_caption(tiny_data_dir):
   config = attn_stackgan_config.get_config("quick")
   config.data.data_dir = tiny_data_dir
   text = conditioning.make_text_conditioning(config.text)
-  ds = input_pipeline.create_dataset(config.data, "test", global_batch_size=4,
-                                     preprocess=text.preprocess_fn(False), train=False, seed=0)
+  ds = input_pipeline.create_dataset(
+      config.data,
+      "test",
+      global_batch_size=4,
+      preprocess=text.preprocess_fn(False),
+      train=False,
+      seed=0,
+  )
   batch = next(ds.as_numpy_iterator())
   assert batch["input_ids"].shape == batch["attention_mask"].shape == (4, 64)
   vectors = jax.jit(text.encode)(batch)
@@ -80,13 +95,13 @@ def fixed_batch(tiny_data_dir):
   config = attn_stackgan_config.get_config(TRAIN_ARG)
   config.data.data_dir = tiny_data_dir
   family = attn_stackgan.make_family(config)
-  return family, family_steps.first_train_batch(family, config)
+  return family, helpers.first_train_batch(family, config)
 
 
 @pytest.fixture(scope="module")
 def single_device_run(fixed_batch):
   family, batch = fixed_batch
-  return family_steps.train_steps(family, batch, jax.devices()[:1], num_steps=5)
+  return helpers.train_steps(family, batch, jax.devices()[:1], num_steps=5)
 
 
 def test_train_steps_reduce_discriminator_loss(single_device_run):
@@ -102,7 +117,7 @@ def test_train_steps_reduce_discriminator_loss(single_device_run):
 
 def test_sharded_step_matches_single_device(fixed_batch, single_device_run):
   family, batch = fixed_batch
-  states8, history8 = family_steps.train_steps(family, batch, jax.devices(), num_steps=2)
+  states8, history8 = helpers.train_steps(family, batch, jax.devices(), num_steps=2)
   states1, history1 = single_device_run
   state8, state1 = states8[2], states1[2]
   assert all(x.sharding.num_devices == 8 for x in jax.tree.leaves(state8.params))
@@ -120,17 +135,31 @@ def test_sharded_step_matches_single_device(fixed_batch, single_device_run):
 @pytest.mark.slow
 def test_main_trains_samples_evaluates_then_resumes(tiny_data_dir, tmp_path):
   workdir = tmp_path / "run"
+
   def main(*overrides):
     result = subprocess.run(
-        [sys.executable, "-m", "posergen_jax.main", "--config=configs/attn_stackgan.py:quick",
-         f"--workdir={workdir}", f"--config.data.data_dir={tiny_data_dir}", *overrides],
-        cwd=REPO, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "posergen_jax.main",
+            "--config=configs/attn_stackgan.py:quick",
+            f"--workdir={workdir}",
+            f"--config.data.data_dir={tiny_data_dir}",
+            *overrides,
+        ],
+        cwd=helpers.REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stderr
 
   main("--config.train.num_steps=2", "--config.ckpt.every=1")  # quick's 4 steps, halved.
-  assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == \
-      ["1", "2"]
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [
+      "1",
+      "2",
+  ]
   grid = np.asarray(Image.open(workdir / "samples" / "step_000002.png"))
   assert grid.shape == (8 * (128 + 2) + 2, 3 * (128 + 2) + 2, 3)  # real | 64 | 128 per row
   report = json.loads((workdir / "eval.json").read_text())

@@ -1,4 +1,5 @@
 """Staged configs and the SR3 cascade: stage selection, chaining, and sampling end to end."""
+
 import json
 
 import jax
@@ -10,9 +11,10 @@ import tensorflow as tf
 
 from configs import sr3_cascade
 from posergen_jax import main
+from posergen_jax.config import stages
 from posergen_jax.data import preprocess
 from posergen_jax.diffusion import cascade
-from posergen_jax.training import sr3, stages
+from posergen_jax.families import sr3
 
 
 def _quick_cascade(tiny_data_dir):
@@ -29,7 +31,11 @@ def test_stage_config_applies_the_stage_entry_over_the_shared_fields():
   config.train.num_steps = 7  # a shared override reaches both stages
   first, second = (stages.stage_config(config, name) for name in config.stage_order)
   assert (first.data.lr_size, first.data.hr_size, second.data.lr_size, second.data.hr_size) == (
-      64, 128, 128, 256)
+      64,
+      128,
+      128,
+      256,
+  )
   assert first.stage == "sr3_128" and second.diffusion.cond_aug.max_level > 0
   assert first.diffusion.cond_aug.max_level == 0 and first.train.num_steps == 7
   assert second.train.num_steps == 7 and second.model.ch == config.model.ch
@@ -57,6 +63,7 @@ def test_chain_feeds_each_stage_the_upsampled_previous_output():
     def sample(cond, rng):
       seen.append((cond.shape, rng))
       return jnp.clip(cond + offset, -1, 1)
+
     return sample
 
   lowres = jnp.zeros((2, 4, 4, 3))
@@ -72,8 +79,9 @@ def test_train_each_stage_then_sample_the_chain(tiny_data_dir, tmp_path):
   workdir = str(tmp_path / "cascade")
   main.run_mode("train", config, workdir)
   assert (tmp_path / "cascade" / "sr3_128" / "checkpoints").is_dir()
-  with pytest.raises(FileNotFoundError, match="Stage 'sr3_256' has no checkpoint.*"
-                     "--config.stage=sr3_256"):
+  with pytest.raises(
+      FileNotFoundError, match="Stage 'sr3_256' has no checkpoint.*" "--config.stage=sr3_256"
+  ):
     main.run_mode("sample", config, workdir)
 
   config.stage = "sr3_256"
@@ -99,7 +107,8 @@ def test_default_cascade_turns_64_into_256_with_each_stage_own_settings():
     example = {"target": jnp.zeros((1, size, size, 3)), "cond": jnp.zeros((1, size, size, 3))}
     params = jax.jit(family.init_state)(jax.random.key(0), example).ema_params
     assert ("Dense_0" in params) and params["Dense_0"]["kernel"].shape[0] == (
-        2 * stage.model.ch if stage.diffusion.cond_aug.max_level > 0 else stage.model.ch)
+        2 * stage.model.ch if stage.diffusion.cond_aug.max_level > 0 else stage.model.ch
+    )
     samplers.append(jax.jit(lambda cond, rng, f=family, p=params: f.sample(p, {"cond": cond}, rng)))
     sizes.append(size)
   lowres = jnp.zeros((1, 64, 64, 3))

@@ -1,8 +1,8 @@
-"""Tests for the char-CNN-RNN encoder, the SJE loss and StackGAN's embedding pickles."""
-import os
-import pickle
-import struct
-from typing import ClassVar
+"""Tests for the char-CNN-RNN encoder and the SJE loss.
+
+StackGAN's embedding pickles are read by the CUB builder (data/cub_birds/manual_files.py) and
+tested in cub_birds_test.py.
+"""
 
 import jax
 import jax.numpy as jnp
@@ -11,79 +11,85 @@ import optax
 import pytest
 
 from posergen_jax.text.char_cnn_rnn import (
-  ALPHABET,
-  ALPHABET_SIZE,
-  CharCnnRnn,
-  CharCnnRnnLong,
-  encode_chars,
-  joint_embedding_loss,
+    ALPHABET,
+    ALPHABET_SIZE,
+    CharCnnRnn,
+    CharCnnRnnLong,
+    encode_chars,
+    joint_embedding_loss,
 )
-from posergen_jax.text.stackgan_embeddings import load_stackgan_embeddings
 
 # Tiny widths; the layout (kernel 4, pools, 201 characters) stays Reed's.
-TINY = {'emb_dim': 16, 'conv_features': (8, 8), 'cnn_dim': 8}
-CAPTIONS = ['This bird is red with a short beak.', 'a large blue bird with long wings',
-            'this small bird has a white belly and grey wings']
+TINY = {"emb_dim": 16, "conv_features": (8, 8), "cnn_dim": 8}
+CAPTIONS = [
+    "This bird is red with a short beak.",
+    "a large blue bird with long wings",
+    "this small bird has a white belly and grey wings",
+]
 
 
 def _apply(module, ids, seed=0):
   """(variables, jitted apply) of `module` initialised on `ids`."""
   variables = module.init(jax.random.key(seed), ids)
-  return variables, jax.jit(module.apply, static_argnames='capture_intermediates')
+  return variables, jax.jit(module.apply, static_argnames="capture_intermediates")
 
 
 # --- character encoding -------------------------------------------------------------------------
 
+
 def test_alphabet_is_reeds():
-  assert ALPHABET_SIZE == 70 and ALPHABET.endswith('{} ') and ALPHABET.count('-') == 2
+  assert ALPHABET_SIZE == 70 and ALPHABET.endswith("{} ") and ALPHABET.count("-") == 2
 
 
 def test_encode_chars_case_unknowns_padding_truncation():
-  ids = encode_chars(['Ab -', 'a\n\u00e9z', 'abcdef'], max_length=5)
+  ids = encode_chars(["Ab -", "a\n\u00e9z", "abcdef"], max_length=5)
   assert ids.dtype == np.int32 and ids.shape == (3, 5)
   # a=1, b=2, space=70; '-' takes its later position (60) as in Reed's Lua dict; then padding.
   np.testing.assert_array_equal(ids[0], [1, 2, 70, 60, 0])
   # Newline and non-alphabet characters are 0 in place; the text after them keeps its positions.
   np.testing.assert_array_equal(ids[1], [1, 0, 0, 26, 0])
   np.testing.assert_array_equal(ids[2], [1, 2, 3, 4, 5])  # cut to max_length
-  np.testing.assert_array_equal(encode_chars(['ABC'], 3), encode_chars(['abc'], 3))
-  assert encode_chars(['x'] * 2).shape == (2, 201)
+  np.testing.assert_array_equal(encode_chars(["ABC"], 3), encode_chars(["abc"], 3))
+  assert encode_chars(["x"] * 2).shape == (2, 201)
 
 
 def test_encode_chars_rejects_a_bare_string():
-  with pytest.raises(TypeError, match='sequence of captions'):
-    encode_chars('a red bird')
+  with pytest.raises(TypeError, match="sequence of captions"):
+    encode_chars("a red bird")
 
 
 # --- model --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('make, cell, steps', [(CharCnnRnn, 'gru', 8), (CharCnnRnn, 'rnn', 8),
-                                               (CharCnnRnnLong, 'gru', 18)])
+
+@pytest.mark.parametrize(
+    "make, cell, steps",
+    [(CharCnnRnn, "gru", 8), (CharCnnRnn, "rnn", 8), (CharCnnRnnLong, "gru", 18)],
+)
 def test_output_shape_and_time_steps(make, cell, steps):
   ids = encode_chars(CAPTIONS)
   model = make(cell=cell, **TINY)
   variables, apply = _apply(model, ids)
   out, state = apply(variables, ids, capture_intermediates=True)
-  assert out.shape == (3, TINY['emb_dim']) and out.dtype == jnp.float32
+  assert out.shape == (3, TINY["emb_dim"]) and out.dtype == jnp.float32
   assert np.all(np.isfinite(out))
   # Reed's layouts: 201 characters leave 8 (HybridCNN) or 18 (HybridCNNLong) recurrent steps.
-  assert state['intermediates']['rnn']['__call__'][0].shape == (3, steps, TINY['cnn_dim'])
+  assert state["intermediates"]["rnn"]["__call__"][0].shape == (3, steps, TINY["cnn_dim"])
   # One-hot over the 70 characters, and id 0 (padding, unknown) is the zero vector: on it the
   # first conv gives exactly its bias.
-  conv0 = variables['params']['conv0']
-  assert conv0['kernel'].shape == (4, ALPHABET_SIZE, TINY['conv_features'][0])
+  conv0 = variables["params"]["conv0"]
+  assert conv0["kernel"].shape == (4, ALPHABET_SIZE, TINY["conv_features"][0])
   _, state = apply(variables, np.zeros((1, 201), np.int32), capture_intermediates=True)
-  np.testing.assert_array_equal(state['intermediates']['conv0']['__call__'][0][0, 0], conv0['bias'])
+  np.testing.assert_array_equal(state["intermediates"]["conv0"]["__call__"][0][0, 0], conv0["bias"])
 
 
 def test_input_validation():
   model = CharCnnRnn(**TINY)
-  with pytest.raises(ValueError, match='too short'):
-    model.init(jax.random.key(0), encode_chars(['a bird'], max_length=20))
-  with pytest.raises(ValueError, match='integer'):
+  with pytest.raises(ValueError, match="too short"):
+    model.init(jax.random.key(0), encode_chars(["a bird"], max_length=20))
+  with pytest.raises(ValueError, match="integer"):
     model.init(jax.random.key(0), jnp.zeros((1, 201)))
-  with pytest.raises(ValueError, match='cell'):
-    CharCnnRnn(cell='lstm', **TINY).init(jax.random.key(0), encode_chars(['a']))
+  with pytest.raises(ValueError, match="cell"):
+    CharCnnRnn(cell="lstm", **TINY).init(jax.random.key(0), encode_chars(["a"]))
 
 
 def test_embedding_depends_on_text_not_on_batch_or_padding():
@@ -91,24 +97,24 @@ def test_embedding_depends_on_text_not_on_batch_or_padding():
   variables, apply = _apply(CharCnnRnn(**TINY), ids)
   batch = np.asarray(apply(variables, ids))
   assert np.abs(batch[0] - batch[1]).max() > 1e-3  # different captions, different embeddings
-  one_word_changed = apply(variables, encode_chars(['This bird is blue with a short beak.']))
+  one_word_changed = apply(variables, encode_chars(["This bird is blue with a short beak."]))
   assert np.abs(batch[0] - np.asarray(one_word_changed)[0]).max() > 1e-5
   # Padding is fixed-length zero vectors: a caption's embedding is the same alone, in a batch with
   # longer captions, at another batch position, and with unknown characters or text past 201 after
   # it.
   alone = np.asarray(apply(variables, encode_chars(CAPTIONS[:1])))[0]
   reordered = np.asarray(apply(variables, encode_chars(CAPTIONS[::-1])))[2]
-  trailing = np.asarray(apply(variables, encode_chars([CAPTIONS[0] + '\u00e9\n\t'])))[0]
+  trailing = np.asarray(apply(variables, encode_chars([CAPTIONS[0] + "\u00e9\n\t"])))[0]
   np.testing.assert_allclose(alone, batch[0], rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(reordered, batch[0], rtol=1e-5, atol=1e-6)
   np.testing.assert_array_equal(trailing, alone)
-  long = 'a' * 201
-  np.testing.assert_array_equal(*np.asarray(apply(variables, encode_chars([long, long + 'zz']))))
+  long = "a" * 201
+  np.testing.assert_array_equal(*np.asarray(apply(variables, encode_chars([long, long + "zz"]))))
 
 
 def test_receptive_field_matches_reeds_floor_mode_pools():
   """Reed's HybridCNN (last pool 3, stride 2) never reads characters 192..200; the Long one does."""
-  base = encode_chars(['b' * 201])
+  base = encode_chars(["b" * 201])
 
   def changed(position):  # 'a' at `position`
     return np.where(np.arange(201) == position, 1, base)
@@ -135,16 +141,18 @@ def test_joint_embedding_loss_hand_computed():
   loss = joint_embedding_loss(TEXTS, IMAGES, jnp.array([0, 1, 2]))
   np.testing.assert_allclose(loss, 4 / 9, rtol=1e-6)
   # Items 0 and 2 share a class: pairs (0, 2) and (2, 0) are not negatives; they held 1 + 1 + 0 + 0.
-  np.testing.assert_allclose(joint_embedding_loss(TEXTS, IMAGES, jnp.array([5, 7, 5])), 2 / 9,
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+      joint_embedding_loss(TEXTS, IMAGES, jnp.array([5, 7, 5])), 2 / 9, rtol=1e-6
+  )
 
 
 def test_joint_embedding_loss_is_zero_when_margin_met():
   emb = 2.0 * np.eye(3, dtype=np.float32)  # matched score 4, every other 0: margin 1 met
   assert float(joint_embedding_loss(emb, emb, jnp.arange(3))) == 0.0
   # Matched score 0.8 misses the margin by 0.2 on each of the 6 + 6 negative pairs.
-  np.testing.assert_allclose(joint_embedding_loss(emb, 0.2 * emb, jnp.arange(3)), 12 * 0.2 / 9,
-                             rtol=1e-6)
+  np.testing.assert_allclose(
+      joint_embedding_loss(emb, 0.2 * emb, jnp.arange(3)), 12 * 0.2 / 9, rtol=1e-6
+  )
 
 
 def _reed_joint_embedding_loss(fea_txt, fea_img):
@@ -161,34 +169,39 @@ def test_joint_embedding_loss_matches_reeds_symmetric_loss():
   rng = np.random.default_rng(0)
   texts, images = rng.standard_normal((2, 6, 5)).astype(np.float32)
   expected = _reed_joint_embedding_loss(texts, images) + _reed_joint_embedding_loss(images, texts)
-  np.testing.assert_allclose(joint_embedding_loss(texts, images, jnp.arange(6)), expected,
-                             rtol=1e-5)
+  np.testing.assert_allclose(
+      joint_embedding_loss(texts, images, jnp.arange(6)), expected, rtol=1e-5
+  )
 
 
 def test_joint_embedding_loss_validates_shapes():
-  with pytest.raises(ValueError, match='one shape'):
+  with pytest.raises(ValueError, match="one shape"):
     joint_embedding_loss(TEXTS, IMAGES[:2], jnp.arange(3))
-  with pytest.raises(ValueError, match='labels'):
+  with pytest.raises(ValueError, match="labels"):
     joint_embedding_loss(TEXTS, IMAGES, jnp.arange(2))
 
 
 def test_adam_steps_reduce_the_joint_embedding_loss():
-  captions = ['this bird is red with a short beak', 'a small red bird with a short beak',
-              'a large blue bird with long wings', 'this blue bird has very long wings']
+  captions = [
+      "this bird is red with a short beak",
+      "a small red bird with a short beak",
+      "a large blue bird with long wings",
+      "this blue bird has very long wings",
+  ]
   labels = jnp.array([0, 0, 1, 1])
   rng = np.random.default_rng(1)
-  centres = rng.standard_normal((2, TINY['emb_dim'])).astype(np.float32)
-  images = centres[np.asarray(labels)] + 0.1 * rng.standard_normal((4, TINY['emb_dim']))
+  centres = rng.standard_normal((2, TINY["emb_dim"])).astype(np.float32)
+  images = centres[np.asarray(labels)] + 0.1 * rng.standard_normal((4, TINY["emb_dim"]))
   ids = encode_chars(captions)
   model = CharCnnRnn(**TINY)
-  params = model.init(jax.random.key(0), ids)['params']
+  params = model.init(jax.random.key(0), ids)["params"]
   optimizer = optax.adam(1e-2)
   opt_state = optimizer.init(params)
 
   @jax.jit
   def train_step(params, opt_state):
     def loss_fn(params):
-      return joint_embedding_loss(model.apply({'params': params}, ids), images, labels)
+      return joint_embedding_loss(model.apply({"params": params}, ids), images, labels)
 
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = optimizer.update(grads, opt_state)
@@ -199,79 +212,3 @@ def test_adam_steps_reduce_the_joint_embedding_loss():
     params, opt_state, loss = train_step(params, opt_state)
     losses.append(float(loss))
   assert losses[-1] < 0.5 * losses[0], losses
-
-
-# --- StackGAN embedding pickles -----------------------------------------------------------------
-
-class _Python2Pickler(pickle._Pickler):  # pylint: disable=protected-access
-  """Writes `bytes` as Python 2 `str` (BINSTRING), as StackGAN's Python 2 pickles hold them."""
-  dispatch: ClassVar[dict] = dict(pickle._Pickler.dispatch)  # pylint: disable=protected-access
-
-  def save_python2_str(self, obj):
-    if len(obj) < 256:
-      self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
-    else:
-      self.write(pickle.BINSTRING + struct.pack('<i', len(obj)) + obj)
-    self.memoize(obj)
-
-  dispatch[bytes] = save_python2_str
-
-
-def _write(path, obj, python2=False):
-  with open(path, 'wb') as f:
-    (_Python2Pickler(f, protocol=2) if python2 else pickle.Pickler(f, protocol=2)).dump(obj)
-
-
-NAMES = ['002.Laysan_Albatross/Laysan_Albatross_0002_1027',
-         '017.Cardinal/Cardinal_0001_17057', '200.Common_Yellowthroat/Caf\xe9_0003']
-
-
-def _split(tmp_path, embeddings, names, python2=False):
-  _write(os.path.join(tmp_path, 'char-CNN-RNN-embeddings.pickle'), embeddings, python2)
-  _write(os.path.join(tmp_path, 'filenames.pickle'), names, python2)
-  return str(tmp_path)
-
-
-def test_loads_python2_pickles_that_need_latin1(tmp_path):
-  embeddings = np.random.default_rng(0).standard_normal((3, 10, 1024)).astype(np.float64)
-  split_dir = _split(tmp_path, embeddings, [n.encode('latin1') for n in NAMES], python2=True)
-  # Python 3's default (ASCII) decoding of Python 2 str fails on them.
-  with open(os.path.join(split_dir, 'filenames.pickle'), 'rb') as f, \
-       pytest.raises(UnicodeDecodeError):
-    pickle.load(f)
-  loaded = load_stackgan_embeddings(split_dir)
-  assert list(loaded) == NAMES
-  for name, expected in zip(NAMES, embeddings):
-    assert loaded[name].dtype == np.float32 and loaded[name].shape == (10, 1024)
-    np.testing.assert_allclose(loaded[name], expected, rtol=1e-6)
-
-
-def test_loads_a_list_of_arrays_and_bytes_names(tmp_path):
-  embeddings = [np.full((10, 8), i, np.float32) for i in range(3)]
-  split_dir = _split(tmp_path, embeddings, [n.encode('latin1') for n in NAMES])
-  loaded = load_stackgan_embeddings(split_dir, dim=8)
-  assert sorted(loaded) == sorted(NAMES)
-  np.testing.assert_array_equal(loaded[NAMES[2]], np.full((10, 8), 2.0))
-
-
-def test_loader_errors_name_the_file(tmp_path):
-  embeddings = np.zeros((3, 10, 8), np.float32)
-  with pytest.raises(FileNotFoundError, match='char-CNN-RNN-embeddings.pickle'):
-    load_stackgan_embeddings(str(tmp_path), dim=8)
-  split_dir = _split(tmp_path, embeddings, NAMES[:2])
-  with pytest.raises(ValueError, match=r'filenames.pickle lists 2 images but .*embeddings.pickle '
-                                       r'holds embeddings for 3'):
-    load_stackgan_embeddings(split_dir, dim=8)
-  with pytest.raises(ValueError, match=r'embeddings.pickle must hold embeddings of shape '
-                                       r'\[N, 10, 1024\]; got \(3, 10, 8\)'):
-    load_stackgan_embeddings(split_dir)
-  split_dir = _split(tmp_path, embeddings, [NAMES[0]] * 3)
-  with pytest.raises(ValueError, match='distinct'):
-    load_stackgan_embeddings(split_dir, dim=8)
-  os.remove(os.path.join(split_dir, 'filenames.pickle'))
-  with pytest.raises(FileNotFoundError, match='filenames.pickle'):
-    load_stackgan_embeddings(split_dir, dim=8)
-  with open(os.path.join(split_dir, 'filenames.pickle'), 'wb') as f:
-    f.write(b'not a pickle')
-  with pytest.raises(ValueError, match='filenames.pickle is not a readable pickle'):
-    load_stackgan_embeddings(split_dir, dim=8)

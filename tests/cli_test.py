@@ -1,4 +1,5 @@
 """Entry-point set-up shared by main and generate."""
+
 import jax
 import pytest
 

@@ -1,4 +1,5 @@
 """Test set-up: 8 simulated CPU devices, fixed before any JAX backend starts."""
+
 import os
 import tempfile
 
@@ -11,8 +12,9 @@ os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "true")
 # One persistent compilation cache for the whole run (both xdist workers and the entry-point
 # subprocesses): the quick configs' steps are compiled once, not once per test. Every program
 # is cached, however fast it compiled.
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
-                      os.path.join(tempfile.gettempdir(), "posergen_jax_tests_xla_cache"))
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "posergen_jax_tests_xla_cache")
+)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import jax  # noqa: E402  (must come after XLA_FLAGS)
@@ -26,6 +28,7 @@ import pytest  # noqa: E402
 def tiny_data_dir(tmp_path_factory):
   """A TFDS data_dir holding the built `synthetic_posters/tiny` dataset."""
   import tensorflow_datasets as tfds
+
   import posergen_jax.data.synthetic_posters  # noqa: F401  (registers the builder)
 
   data_dir = tmp_path_factory.mktemp("tfds")
@@ -43,33 +46,13 @@ def quick_config(tiny_data_dir):
   return config
 
 
-def quick_staged_config(config, data_dir):
-  """A quick staged config whose stages read `data_dir` and train one step, without sample
-  grids or evaluation."""
-  for name in config.stage_order:
-    stage = config.stages[name]
-    stage.data.data_dir = data_dir
-    stage.train.num_steps = 1
-    stage.train.sample_every = 1000
-    stage.evals.after_train = False
-  return config
-
-
-def train_stages(config, workdir, names) -> None:
-  """Trains stages `names` of a staged config, each in `workdir/<stage>`."""
-  from posergen_jax.training import stages, trainer
-
-  for name in names:
-    trainer.train_and_evaluate(stages.stage_config(config, name),
-                               str(stages.stage_workdir(workdir, name)))
-
-
 @pytest.fixture(scope="session")
 def gan_sr3_trained(tiny_data_dir, tmp_path_factory):
   """(configs/gan_sr3.py:quick, a workdir with each of its stages trained for one step)."""
   from configs import gan_sr3
+  from tests import helpers
 
-  config = quick_staged_config(gan_sr3.get_config("quick"), tiny_data_dir)
+  config = helpers.quick_staged_config(gan_sr3.get_config("quick"), tiny_data_dir)
   workdir = tmp_path_factory.mktemp("gan_sr3")
-  train_stages(config, workdir, config.stage_order)
+  helpers.train_stages(config, workdir, config.stage_order)
   return config, workdir

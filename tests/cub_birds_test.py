@@ -1,4 +1,5 @@
 """Tests for the cub_birds TFDS builder on a tiny fake CUB + StackGAN tree."""
+
 import io
 import logging
 import pathlib
@@ -9,13 +10,12 @@ import tempfile
 
 import ml_collections
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
-from PIL import Image
 
-from posergen_jax.data import cub_birds
-from posergen_jax.data import image_files
-from posergen_jax.data import input_pipeline
+from posergen_jax.data import cub_birds, image_files, input_pipeline
+from posergen_jax.data.cub_birds import manual_files
 
 _CLASSES = ("001.Black_footed_Albatross", "002.Laysan_Albatross", "003.Sooty_Albatross")
 _BIRD_COLORS = ((200, 30, 30), (30, 200, 30), (30, 30, 200))
@@ -43,7 +43,7 @@ def _embeddings(image_id: int) -> np.ndarray:
 def _bird_jpeg(image_id: int) -> bytes:
   pixels = np.full((_IMAGE_SIZE[1], _IMAGE_SIZE[0], 3), _BACKGROUND, np.uint8)
   x, y, w, h = _BBOX
-  pixels[y:y + h, x:x + w] = _BIRD_COLORS[(image_id - 1) // 4]
+  pixels[y : y + h, x : x + w] = _BIRD_COLORS[(image_id - 1) // 4]
   data = io.BytesIO()
   Image.fromarray(pixels).save(data, "JPEG", quality=95, subsampling=0)
   return data.getvalue()
@@ -51,6 +51,7 @@ def _bird_jpeg(image_id: int) -> bytes:
 
 class _Python2Pickler(pickle._Pickler):  # pylint: disable=protected-access
   """Writes bytes as Python 2 `str` (BINSTRING), as StackGAN's pickles hold them."""
+
   dispatch = dict(pickle._Pickler.dispatch)  # pylint: disable=protected-access
 
   def _save_bytes_as_str(self, obj):
@@ -72,8 +73,11 @@ def write_fake_cub(root: pathlib.Path, with_embeddings: bool = True) -> pathlib.
     image, text = cub / "images" / _filename(image_id), root / "text_c10" / _filename(image_id)
     image.parent.mkdir(parents=True, exist_ok=True)
     data = _bird_jpeg(image_id)
-    image.write_bytes({_TRUNCATED_ID: data[:len(data) * 3 // 4],
-                       _NOT_AN_IMAGE_ID: b"<html>404</html>"}.get(image_id, data))
+    image.write_bytes(
+        {_TRUNCATED_ID: data[: len(data) * 3 // 4], _NOT_AN_IMAGE_ID: b"<html>404</html>"}.get(
+            image_id, data
+        )
+    )
     text = text.with_suffix(".txt")
     text.parent.mkdir(parents=True, exist_ok=True)
     lines = _captions(image_id)
@@ -94,17 +98,20 @@ def write_fake_cub(root: pathlib.Path, with_embeddings: bool = True) -> pathlib.
       split_ids = [i for i in reversed(ids) if (i % 4 == 0) == is_test]  # Not images.txt order.
       folder = root / "birds" / split
       folder.mkdir(parents=True)
-      _write_python2_pickle(folder / "filenames.pickle",
-                            [_filename(i)[:-4].encode() for i in split_ids])
-      _write_python2_pickle(folder / "char-CNN-RNN-embeddings.pickle",
-                            np.stack([_embeddings(i) for i in split_ids]))
+      _write_python2_pickle(
+          folder / "filenames.pickle", [_filename(i)[:-4].encode() for i in split_ids]
+      )
+      _write_python2_pickle(
+          folder / "char-CNN-RNN-embeddings.pickle", np.stack([_embeddings(i) for i in split_ids])
+      )
   return root
 
 
 def _prepare(manual_dir, data_dir, config: str = "64") -> tfds.core.DatasetBuilder:
   builder = tfds.builder(f"cub_birds/{config}", data_dir=data_dir)
   builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+      download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir))
+  )
   return builder
 
 
@@ -114,6 +121,7 @@ def _examples(builder, split: str) -> dict[str, dict]:
 
 class CubBirdsBuilderTest(tfds.testing.DatasetBuilderTestCase):
   """TFDS's own builder checks on the fake tree, without and with embeddings."""
+
   DATASET_CLASS = cub_birds.CubBirds
   BUILDER_CONFIG_NAMES_TO_TEST = ["64", "64_emb"]
   SPLITS = _SPLITS
@@ -220,11 +228,37 @@ def test_embeddings_must_cover_every_image(tmp_path):
     _prepare(manual_dir, tmp_path / "tfds", "64_emb")
 
 
-@pytest.mark.parametrize("missing", [
-    "CUB_200_2011/images.txt", "CUB_200_2011/train_test_split.txt",
-    "CUB_200_2011/bounding_boxes.txt", "CUB_200_2011/image_class_labels.txt",
-    "CUB_200_2011/classes.txt", f"CUB_200_2011/images/{_filename(5)}",
-    f"text_c10/{_filename(7)[:-4]}.txt"])
+def test_embedding_reader_takes_a_list_of_arrays_and_checks_their_shape(tmp_path):
+  # Read directly (no build): StackGAN's flowers pickles hold a list of [10, 1024] arrays.
+  manual_dir = write_fake_cub(tmp_path / "manual")
+  birds = manual_files.read_birds(manual_dir)
+  pickled = manual_dir / "birds" / "train" / "char-CNN-RNN-embeddings.pickle"
+  with pickled.open("rb") as f:
+    stacked = pickle.load(f, encoding="latin1")
+  _write_python2_pickle(pickled, list(stacked.astype(np.float64)))
+  embeddings = manual_files.read_embeddings(manual_dir, birds)
+  for bird in birds:
+    assert embeddings[bird.filename].dtype == np.float32
+    np.testing.assert_array_equal(
+        embeddings[bird.filename], _embeddings(int(bird.stem.split("_")[-2]))
+    )
+  _write_python2_pickle(pickled, stacked[:, :, :8])
+  with pytest.raises(ValueError, match=re.escape(f"{pickled} holds an array of shape (9, 10, 8)")):
+    manual_files.read_embeddings(manual_dir, birds)
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "CUB_200_2011/images.txt",
+        "CUB_200_2011/train_test_split.txt",
+        "CUB_200_2011/bounding_boxes.txt",
+        "CUB_200_2011/image_class_labels.txt",
+        "CUB_200_2011/classes.txt",
+        f"CUB_200_2011/images/{_filename(5)}",
+        f"text_c10/{_filename(7)[:-4]}.txt",
+    ],
+)
 def test_missing_file_error_names_it(tmp_path, missing):
   manual_dir = write_fake_cub(tmp_path / "manual", with_embeddings=False)
   (manual_dir / missing).unlink()
@@ -246,13 +280,16 @@ def test_empty_manual_dir_gives_the_instructions(tmp_path):
     _prepare(tmp_path / "manual", tmp_path / "tfds")
 
 
-@pytest.mark.parametrize("file, line, pattern", [
-    ("bounding_boxes.txt", "3 6.0 5.0 8.0\n", "bounding_boxes.txt:3"),
-    ("bounding_boxes.txt", "3 6.0 5.0 0.0 6.0\n", "bounding_boxes.txt:3"),
-    ("image_class_labels.txt", "3 201\n", "image_class_labels.txt:3"),
-    ("train_test_split.txt", "3 yes\n", "train_test_split.txt:3"),
-    ("images.txt", "2 " + _filename(3) + "\n", "images.txt:3: id 2 appears twice"),
-])
+@pytest.mark.parametrize(
+    "file, line, pattern",
+    [
+        ("bounding_boxes.txt", "3 6.0 5.0 8.0\n", "bounding_boxes.txt:3"),
+        ("bounding_boxes.txt", "3 6.0 5.0 0.0 6.0\n", "bounding_boxes.txt:3"),
+        ("image_class_labels.txt", "3 201\n", "image_class_labels.txt:3"),
+        ("train_test_split.txt", "3 yes\n", "train_test_split.txt:3"),
+        ("images.txt", "2 " + _filename(3) + "\n", "images.txt:3: id 2 appears twice"),
+    ],
+)
 def test_malformed_line_error_names_file_and_line(tmp_path, file, line, pattern):
   manual_dir = write_fake_cub(tmp_path / "manual", with_embeddings=False)
   path = manual_dir / "CUB_200_2011" / file
@@ -274,19 +311,24 @@ def test_too_few_captions_names_the_file(tmp_path):
 def test_create_dataset_reads_the_default_manual_dir(tmp_path):
   write_fake_cub(tmp_path / "downloads" / "manual")  # TFDS's default manual_dir.
   config = ml_collections.ConfigDict(
-      {"name": "cub_birds/64_emb", "data_dir": str(tmp_path), "shuffle_buffer": 8})
+      {"name": "cub_birds/64_emb", "data_dir": str(tmp_path), "shuffle_buffer": 8}
+  )
 
   def keep(example, seed):
     del seed
     return {k: example[k] for k in ("image", "captions", "label", "embedding")}
 
-  train = input_pipeline.create_dataset(config, "train", global_batch_size=4, preprocess=keep,
-                                        train=True, seed=0)
+  train = input_pipeline.create_dataset(
+      config, "train", global_batch_size=4, preprocess=keep, train=True, seed=0
+  )
   batch = next(iter(train))
   assert batch["image"].shape == (4, 64, 64, 3) and batch["image"].dtype.name == "uint8"
   assert batch["captions"].shape == (4, 10)
   assert batch["embedding"].shape == (4, 10, 1024) and batch["label"].shape == (4,)
-  test = list(input_pipeline.create_dataset(config, "test", global_batch_size=2,
-                                            preprocess=keep, train=False, seed=0))
+  test = list(
+      input_pipeline.create_dataset(
+          config, "test", global_batch_size=2, preprocess=keep, train=False, seed=0
+      )
+  )
   assert len(test) == 1
   assert sorted(test[0]["label"].numpy().tolist()) == [0, 2]  # Ids 4 and 12; 8 is bad.

@@ -1,4 +1,5 @@
 """Tests for posergen_jax/diffusion: schedules, parameterizations, the SR3 loss and the samplers."""
+
 import functools
 
 import jax
@@ -6,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from posergen_jax.diffusion import parameterization, samplers, schedules, sr3
+from posergen_jax.diffusion import losses, parameterization, samplers, schedules
 from posergen_jax.models.sr3_unet import UNet
 
 
@@ -14,14 +15,14 @@ def _images(shape, seed=0):
   return jax.random.uniform(jax.random.key(seed), shape, minval=-1.0, maxval=1.0)
 
 
-def _one_image_oracle(x_star, prediction='eps'):
+def _one_image_oracle(x_star, prediction="eps"):
   """The exact network for data concentrated on x_star, written out apart from the library."""
 
   def oracle(x_t, _, noise_level):
     level = noise_level[:, None, None, None]
     std = jnp.sqrt(1.0 - level**2)
     eps = (x_t - level * x_star) / std
-    return eps if prediction == 'eps' else level * eps - std * x_star
+    return eps if prediction == "eps" else level * eps - std * x_star
 
   return oracle
 
@@ -43,11 +44,12 @@ def _wiggly_fn(x_t, cond, noise_level):
 
 # Schedules.
 
+
 def test_linear_betas_hit_endpoints_and_gammas_decrease():
-  betas = schedules.beta_schedule('linear', 2000)
+  betas = schedules.beta_schedule("linear", 2000)
   assert betas.dtype == np.float64 and betas.shape == (2000,)
   assert betas[0] == 1e-6 and betas[-1] == 1e-2
-  s = schedules.make_schedule('linear', 2000)
+  s = schedules.make_schedule("linear", 2000)
   assert s.num_steps == 2000
   np.testing.assert_allclose(s.gammas, np.cumprod(1.0 - betas), rtol=1e-6)
   assert np.all(np.diff(s.gammas) < 0)
@@ -56,18 +58,20 @@ def test_linear_betas_hit_endpoints_and_gammas_decrease():
 
 
 def test_cosine_gammas_in_unit_interval_and_decreasing():
-  s = schedules.make_schedule('cosine', 1000)
+  s = schedules.make_schedule("cosine", 1000)
   assert np.all((s.gammas > 0) & (s.gammas < 1))
   assert np.all(np.diff(s.gammas) < 0)
 
 
 def test_unknown_schedule_name_lists_valid_ones():
   with pytest.raises(ValueError, match="'sigmoid'.*linear, cosine"):
-    schedules.beta_schedule('sigmoid', 10)
+    schedules.beta_schedule("sigmoid", 10)
 
 
-@pytest.mark.parametrize('name, num_steps, respaced_to', [
-    ('linear', 50, None), ('cosine', 50, None), ('linear', 2000, 25), ('cosine', 1000, 7)])
+@pytest.mark.parametrize(
+    "name, num_steps, respaced_to",
+    [("linear", 50, None), ("cosine", 50, None), ("linear", 2000, 25), ("cosine", 1000, 7)],
+)
 def test_posterior_marginalises_to_the_previous_step(name, num_steps, respaced_to):
   # If x_t ~ q(x_t | x_0) then x_{t-1} ~ q(x_{t-1} | x_t, x_0) has the marginal q(x_{t-1} | x_0):
   # mean sqrt(gamma_prev) x_0 and variance 1 - gamma_prev. A respaced schedule's previous step is
@@ -85,7 +89,7 @@ def test_posterior_marginalises_to_the_previous_step(name, num_steps, respaced_t
   assert s.posterior_variance[0] == 0.0 and s.posterior_mean_coef_x0[0] == 1.0
 
 
-@pytest.mark.parametrize('num_steps', [1, 2, 10, 1999, 2000])
+@pytest.mark.parametrize("num_steps", [1, 2, 10, 1999, 2000])
 def test_respaced_timesteps_are_evenly_spaced_and_end_at_the_last_step(num_steps):
   t = schedules.respaced_timesteps(2000, num_steps)
   assert t.shape == (num_steps,) and t[-1] == 1999
@@ -94,14 +98,14 @@ def test_respaced_timesteps_are_evenly_spaced_and_end_at_the_last_step(num_steps
     assert t[0] == 0 and gaps.min() >= 1 and gaps.max() - gaps.min() <= 1
 
 
-@pytest.mark.parametrize('num_steps', [0, 11])
+@pytest.mark.parametrize("num_steps", [0, 11])
 def test_respacing_to_an_impossible_step_count_raises(num_steps):
-  with pytest.raises(ValueError, match=rf'\[1, 10\].*got {num_steps}'):
-    schedules.respace(schedules.make_schedule('linear', 10), num_steps)
+  with pytest.raises(ValueError, match=rf"\[1, 10\].*got {num_steps}"):
+    schedules.respace(schedules.make_schedule("linear", 10), num_steps)
 
 
 def test_respace_keeps_the_chosen_gammas_and_recomputes_betas_from_them():
-  s = schedules.make_schedule('linear', 2000)
+  s = schedules.make_schedule("linear", 2000)
   kept = schedules.respaced_timesteps(2000, 10)
   r = jax.jit(schedules.respace, static_argnums=1)(s, 10)
   assert r.num_steps == 10
@@ -115,16 +119,17 @@ def test_respace_keeps_the_chosen_gammas_and_recomputes_betas_from_them():
 
 # Parameterizations.
 
+
 def test_eps_and_v_round_trip_and_v_has_its_closed_form():
   x0, eps = _images((4, 8, 8, 3)), jax.random.normal(jax.random.key(1), (4, 8, 8, 3))
   level = jnp.array([0.05, 0.5, 0.9, 0.999])[:, None, None, None]
   std = np.sqrt(1.0 - np.float64(level) ** 2)
   x_t = parameterization.add_noise(x0, eps, level)
   np.testing.assert_allclose(x_t, level * x0 + std * eps, atol=1e-6)
-  v = parameterization.target('v', x0, eps, level)
+  v = parameterization.target("v", x0, eps, level)
   np.testing.assert_allclose(v, level * eps - std * x0, atol=1e-6)
-  assert parameterization.target('eps', x0, eps, level) is eps
-  for prediction, output in [('v', v), ('eps', eps)]:
+  assert parameterization.target("eps", x0, eps, level) is eps
+  for prediction, output in [("v", v), ("eps", eps)]:
     x0_hat, eps_hat = parameterization.to_x0_eps(prediction, output, x_t, level)
     np.testing.assert_allclose(x0_hat, x0, atol=2e-5)
     np.testing.assert_allclose(eps_hat, eps, atol=2e-5)
@@ -133,9 +138,10 @@ def test_eps_and_v_round_trip_and_v_has_its_closed_form():
 
 # SR3 loss.
 
+
 def test_sampled_noise_levels_lie_between_adjacent_schedule_values():
-  s = schedules.make_schedule('linear', 5, start=0.05, end=0.3)
-  t, sqrt_gamma = sr3.sample_noise_level(jax.random.key(0), s, 1000)
+  s = schedules.make_schedule("linear", 5, start=0.05, end=0.3)
+  t, sqrt_gamma = losses.sample_noise_level(jax.random.key(0), s, 1000)
   low, high = np.sqrt(s.gammas)[t], np.sqrt(s.gammas_prev)[t]
   assert set(np.asarray(t)) == set(range(5))
   assert np.all((low <= sqrt_gamma) & (sqrt_gamma <= high))
@@ -144,28 +150,41 @@ def test_sampled_noise_levels_lie_between_adjacent_schedule_values():
   assert 0.4 < np.mean(position) < 0.6 and np.std(position) > 0.25
 
 
-@pytest.mark.parametrize('prediction', parameterization.PREDICTIONS)
-@pytest.mark.parametrize('loss_type', sr3.LOSS_TYPES)
+@pytest.mark.parametrize("prediction", parameterization.PREDICTIONS)
+@pytest.mark.parametrize("loss_type", losses.LOSS_TYPES)
 def test_loss_of_the_true_target_is_zero(loss_type, prediction):
-  s = schedules.make_schedule('linear', 100, start=1e-4, end=0.02)
+  s = schedules.make_schedule("linear", 100, start=1e-4, end=0.02)
   x0, cond = _images((8, 8, 8, 3)), _images((8, 8, 8, 3), seed=1)
-  loss, aux = sr3.sr3_loss(_one_image_oracle(x0, prediction), x0, cond, jax.random.key(2), s,
-                           loss_type=loss_type, prediction=prediction)
-  assert loss < (1e-8 if loss_type == 'l2' else 1e-4)
-  assert aux['loss'] == loss and aux['noise_level_mean'].shape == ()
+  loss, aux = losses.sr3_loss(
+      _one_image_oracle(x0, prediction),
+      x0,
+      cond,
+      jax.random.key(2),
+      s,
+      loss_type=loss_type,
+      prediction=prediction,
+  )
+  assert loss < (1e-8 if loss_type == "l2" else 1e-4)
+  assert aux["loss"] == loss and aux["noise_level_mean"].shape == ()
 
 
-@pytest.mark.parametrize('loss_type, expected', [('l2', 1.0), ('l1', np.sqrt(2 / np.pi))])
+@pytest.mark.parametrize("loss_type, expected", [("l2", 1.0), ("l1", np.sqrt(2 / np.pi))])
 def test_loss_of_a_zero_prediction_is_the_noise_moment(loss_type, expected):
   # E[eps^2] = 1, E[|eps|] = sqrt(2/pi); 64*8*8*3 = 12288 draws: std error < 0.013, tolerance 0.05.
   x0 = _images((64, 8, 8, 3))
-  loss, _ = sr3.sr3_loss(lambda x, c, nl: jnp.zeros_like(x), x0, x0, jax.random.key(3),
-                         schedules.make_schedule('linear', 2000), loss_type=loss_type)
+  loss, _ = losses.sr3_loss(
+      lambda x, c, nl: jnp.zeros_like(x),
+      x0,
+      x0,
+      jax.random.key(3),
+      schedules.make_schedule("linear", 2000),
+      loss_type=loss_type,
+  )
   assert abs(float(loss) - expected) < 0.05
 
 
 def test_loss_conditions_the_network_on_the_sampled_levels():
-  s = schedules.make_schedule('linear', 2000)
+  s = schedules.make_schedule("linear", 2000)
   seen = []
 
   def recording_fn(x_noisy, cond, noise_level):
@@ -174,24 +193,24 @@ def test_loss_conditions_the_network_on_the_sampled_levels():
     return jnp.zeros_like(x_noisy)
 
   x0 = _images((16, 4, 4, 3))
-  _, aux = sr3.sr3_loss(recording_fn, x0, x0[..., :1], jax.random.key(4), s)
+  _, aux = losses.sr3_loss(recording_fn, x0, x0[..., :1], jax.random.key(4), s)
   (levels,) = seen
   assert levels.shape == (16,)
   assert np.all((np.sqrt(s.gammas[-1]) <= levels) & (levels <= 1.0))
-  np.testing.assert_allclose(aux['noise_level_mean'], np.mean(levels), rtol=1e-6)
+  np.testing.assert_allclose(aux["noise_level_mean"], np.mean(levels), rtol=1e-6)
 
 
 def test_min_snr_weight_matches_its_closed_form():
   gamma = np.array([0.01, 0.5, 5.0 / 6.0, 0.9, 0.999])  # SNR 0.0101, 1, 5, 9, 999
   snr = gamma / (1.0 - gamma)
   level = jnp.asarray(np.sqrt(gamma), jnp.float32)
-  expected = {'eps': np.minimum(snr, 5.0) / snr, 'v': np.minimum(snr, 5.0) / (snr + 1.0)}
+  expected = {"eps": np.minimum(snr, 5.0) / snr, "v": np.minimum(snr, 5.0) / (snr + 1.0)}
   for prediction, weight in expected.items():
-    np.testing.assert_allclose(sr3.loss_weight('min_snr', prediction, level), weight, rtol=2e-4)
-    np.testing.assert_array_equal(sr3.loss_weight('none', prediction, level), np.ones(5))
+    np.testing.assert_allclose(losses.loss_weight("min_snr", prediction, level), weight, rtol=2e-4)
+    np.testing.assert_array_equal(losses.loss_weight("none", prediction, level), np.ones(5))
 
 
-@pytest.mark.parametrize('prediction', parameterization.PREDICTIONS)
+@pytest.mark.parametrize("prediction", parameterization.PREDICTIONS)
 def test_weighted_loss_of_a_unit_error_is_the_mean_weight(prediction):
   x0 = _images((16, 4, 4, 3))
   seen = []
@@ -200,40 +219,54 @@ def test_weighted_loss_of_a_unit_error_is_the_mean_weight(prediction):
     seen.append(noise_level)
     return _one_image_oracle(x0, prediction)(x_noisy, cond, noise_level) + 1.0
 
-  s = schedules.make_schedule('linear', 20, start=1e-3, end=0.3)
-  loss, _ = sr3.sr3_loss(off_by_one, x0, x0, jax.random.key(5), s, prediction=prediction,
-                         weighting='min_snr')
+  s = schedules.make_schedule("linear", 20, start=1e-3, end=0.3)
+  loss, _ = losses.sr3_loss(
+      off_by_one, x0, x0, jax.random.key(5), s, prediction=prediction, weighting="min_snr"
+  )
   snr = np.float64(seen[0]) ** 2 / (1.0 - np.float64(seen[0]) ** 2)
-  divisor = snr if prediction == 'eps' else snr + 1.0
+  divisor = snr if prediction == "eps" else snr + 1.0
   expected = np.mean(np.minimum(snr, 5.0) / divisor)
   assert 0.05 < expected < 0.95  # both clipped and unclipped levels were drawn
   np.testing.assert_allclose(loss, expected, rtol=1e-3)
 
 
-@pytest.mark.parametrize('option, value', [
-    ('loss_type', 'huber'), ('prediction', 'x0'), ('weighting', 'p2')])
+@pytest.mark.parametrize(
+    "option, value", [("loss_type", "huber"), ("prediction", "x0"), ("weighting", "p2")]
+)
 def test_unknown_loss_option_raises_naming_it(option, value):
   x0 = _images((2, 4, 4, 3))
   with pytest.raises(ValueError, match=f"'{value}'"):
-    sr3.sr3_loss(lambda x, c, nl: x, x0, x0, jax.random.key(0),
-                 schedules.make_schedule('linear', 10), **{option: value})
+    losses.sr3_loss(
+        lambda x, c, nl: x,
+        x0,
+        x0,
+        jax.random.key(0),
+        schedules.make_schedule("linear", 10),
+        **{option: value},
+    )
 
 
 # DDPM sampler.
+
 
 @functools.cache
 def _jit_unet_sampler():
   """A jitted 10-step sampler around a tiny U-Net with random (all non-zero) parameters."""
   model = UNet(ch=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(4,), num_groups=4)
   cond = _images((2, 8, 8, 3), seed=5)
-  shapes = jax.eval_shape(functools.partial(model.init, train=False),
-                          jax.random.key(0), cond, cond, jnp.ones((2,)))
+  shapes = jax.eval_shape(
+      functools.partial(model.init, train=False), jax.random.key(0), cond, cond, jnp.ones((2,))
+  )
   noise = np.random.default_rng(0)  # host RNG: no init compile
-  params = jax.tree.map(lambda p: 0.2 * noise.standard_normal(p.shape, np.float32),
-                        shapes['params'])
-  denoise_fn = lambda x, c, nl: model.apply({'params': params}, x, c, nl, train=False)
-  sample = jax.jit(functools.partial(samplers.ddpm_sample, denoise_fn, cond,
-                                     schedule=schedules.make_schedule('linear', 10)))
+  params = jax.tree.map(
+      lambda p: 0.2 * noise.standard_normal(p.shape, np.float32), shapes["params"]
+  )
+  denoise_fn = lambda x, c, nl: model.apply({"params": params}, x, c, nl, train=False)
+  sample = jax.jit(
+      functools.partial(
+          samplers.ddpm_sample, denoise_fn, cond, schedule=schedules.make_schedule("linear", 10)
+      )
+  )
   return sample
 
 
@@ -247,44 +280,61 @@ def test_unet_sampler_under_jit_shape_range_and_keys():
 
 
 def _ddpm_respaced(denoise_fn, cond, rng, schedule, *, num_steps, **kwargs):
-  return samplers.ddpm_sample(denoise_fn, cond, rng, schedules.respace(schedule, num_steps),
-                              **kwargs)
+  return samplers.ddpm_sample(
+      denoise_fn, cond, rng, schedules.respace(schedule, num_steps), **kwargs
+  )
 
 
 # Each takes `num_steps` steps of a longer schedule: (denoise_fn, cond, rng, schedule, **kw).
 _SAMPLERS = {
-    'ddpm': _ddpm_respaced,
-    'ddim eta=0': functools.partial(samplers.ddim_sample, eta=0.0),
-    'ddim eta=1': functools.partial(samplers.ddim_sample, eta=1.0),
+    "ddpm": _ddpm_respaced,
+    "ddim eta=0": functools.partial(samplers.ddim_sample, eta=0.0),
+    "ddim eta=1": functools.partial(samplers.ddim_sample, eta=1.0),
 }
 
 
-@pytest.mark.parametrize('prediction', parameterization.PREDICTIONS)
-@pytest.mark.parametrize('sampler, num_steps', [
-    ('ddpm', 10), ('ddpm', 2000), ('ddim eta=0', 10), ('ddim eta=1', 10)])
+@pytest.mark.parametrize("prediction", parameterization.PREDICTIONS)
+@pytest.mark.parametrize(
+    "sampler, num_steps", [("ddpm", 10), ("ddpm", 2000), ("ddim eta=0", 10), ("ddim eta=1", 10)]
+)
 def test_exact_oracle_for_one_image_recovers_it(sampler, num_steps, prediction):
   # Unclipped, so that only the sampler brings x_T back to x_star.
   x_star = 0.9 * _images((2, 8, 8, 3), seed=6)
-  sample = functools.partial(_SAMPLERS[sampler], _one_image_oracle(x_star, prediction),
-                             num_steps=num_steps, clip_denoised=False, prediction=prediction)
-  out = jax.jit(sample)(jnp.zeros((2, 8, 8, 3)), jax.random.key(0),
-                        schedules.make_schedule('linear', 2000))
+  sample = functools.partial(
+      _SAMPLERS[sampler],
+      _one_image_oracle(x_star, prediction),
+      num_steps=num_steps,
+      clip_denoised=False,
+      prediction=prediction,
+  )
+  out = jax.jit(sample)(
+      jnp.zeros((2, 8, 8, 3)), jax.random.key(0), schedules.make_schedule("linear", 2000)
+  )
   np.testing.assert_allclose(out, x_star, atol=1e-5)
 
 
-@pytest.mark.parametrize('schedule', [
-    schedules.make_schedule('linear', 200, start=1e-4, end=0.05),  # gamma_T ~ 0.006
-    schedules.respace(schedules.make_schedule('linear', 2000, start=1e-5, end=0.005), 200),
-], ids=['T=200', 'T=2000 respaced to 200'])
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        schedules.make_schedule("linear", 200, start=1e-4, end=0.05),  # gamma_T ~ 0.006
+        schedules.respace(schedules.make_schedule("linear", 2000, start=1e-5, end=0.005), 200),
+    ],
+    ids=["T=200", "T=2000 respaced to 200"],
+)
 def test_exact_oracle_for_gaussian_data_reproduces_its_moments(schedule):
   # Data ~ N(mu, sigma^2) per pixel. Ancestral sampling with the exact oracle should return
   # samples with the data's mean and std, which checks the posterior mean and variance used
   # between steps, not only the last step.
   mu, sigma = 0.3, 0.5
   cond = jnp.zeros((64, 8, 8, 1))
-  out = jax.jit(functools.partial(samplers.ddpm_sample, _gaussian_oracle(mu, sigma),
-                                  shape=(64, 8, 8, 4), clip_denoised=False))(
-                                      cond, jax.random.key(0), schedule)
+  out = jax.jit(
+      functools.partial(
+          samplers.ddpm_sample,
+          _gaussian_oracle(mu, sigma),
+          shape=(64, 8, 8, 4),
+          clip_denoised=False,
+      )
+  )(cond, jax.random.key(0), schedule)
   assert out.shape == (64, 8, 8, 4)
   # 16384 draws: std errors ~0.004 (mean) and ~0.003 (std); discretisation lowers the std by ~0.01.
   assert abs(float(jnp.mean(out)) - mu) < 0.02
@@ -293,25 +343,34 @@ def test_exact_oracle_for_gaussian_data_reproduces_its_moments(schedule):
 
 # DDIM sampler.
 
+
 def test_ddim_eta_0_follows_the_probability_flow_of_gaussian_data():
   # For data ~ N(mu, sigma^2) the probability-flow ODE is the monotone linear map from
   # N(sqrt(g_T) mu, g_T sigma^2 + 1 - g_T) onto N(mu, sigma^2); DDIM (eta = 0) is a first-order
   # solver of it, off by ~3.4 / num_steps here (0.34 at 10 steps).
   mu, sigma = 0.3, 0.5
-  s = schedules.make_schedule('linear', 2000, start=1e-5, end=0.005)
+  s = schedules.make_schedule("linear", 2000, start=1e-5, end=0.005)
   gamma_T = float(s.gammas[-1])
   x_T = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
-  out = jax.jit(functools.partial(samplers.ddim_sample, _gaussian_oracle(mu, sigma),
-                                  num_steps=500, clip_denoised=False))(
-                                      jnp.zeros((2, 8, 8, 1)), jax.random.key(1), s, x_init=x_T)
+  out = jax.jit(
+      functools.partial(
+          samplers.ddim_sample, _gaussian_oracle(mu, sigma), num_steps=500, clip_denoised=False
+      )
+  )(jnp.zeros((2, 8, 8, 1)), jax.random.key(1), s, x_init=x_T)
   flow = mu + sigma * (x_T - np.sqrt(gamma_T) * mu) / np.sqrt(gamma_T * sigma**2 + 1 - gamma_T)
   np.testing.assert_allclose(out, flow, atol=0.01)
 
 
 def test_ddim_eta_0_depends_on_the_key_only_through_x_T():
-  sample = jax.jit(functools.partial(samplers.ddim_sample, _wiggly_fn, _images((2, 8, 8, 3), 7),
-                                     schedule=schedules.make_schedule('linear', 2000),
-                                     num_steps=10))
+  sample = jax.jit(
+      functools.partial(
+          samplers.ddim_sample,
+          _wiggly_fn,
+          _images((2, 8, 8, 3), 7),
+          schedule=schedules.make_schedule("linear", 2000),
+          num_steps=10,
+      )
+  )
   key_a, key_b = jax.random.key(1), jax.random.key(2)
   x_T_of_a = jax.random.normal(jax.random.fold_in(key_a, 10), (2, 8, 8, 3))  # the documented key
   a = sample(key_a, eta=0.0)
@@ -324,23 +383,29 @@ def test_ddim_eta_0_depends_on_the_key_only_through_x_T():
   assert np.mean(np.abs(stochastic - sample(key_b, eta=0.5, x_init=x_T_of_a))) > 1e-2
 
 
-@pytest.mark.parametrize('clip_denoised, prediction', [(True, 'eps'), (False, 'v')])
+@pytest.mark.parametrize("clip_denoised, prediction", [(True, "eps"), (False, "v")])
 def test_ddim_with_eta_1_is_ddpm_on_the_respaced_schedule(clip_denoised, prediction):
   # Same key, same x_T and step noise: the DDIM update with sigma^2 = posterior variance is the
   # DDPM posterior, so the two agree sample by sample, not only in distribution.
   outputs = [
-      jax.jit(functools.partial(_SAMPLERS[name], _wiggly_fn, num_steps=10,
-                                clip_denoised=clip_denoised, prediction=prediction))(
-                                    _images((2, 8, 8, 3), 8), jax.random.key(3),
-                                    schedules.make_schedule('linear', 2000))
-      for name in ('ddpm', 'ddim eta=1', 'ddim eta=0')]
+      jax.jit(
+          functools.partial(
+              _SAMPLERS[name],
+              _wiggly_fn,
+              num_steps=10,
+              clip_denoised=clip_denoised,
+              prediction=prediction,
+          )
+      )(_images((2, 8, 8, 3), 8), jax.random.key(3), schedules.make_schedule("linear", 2000))
+      for name in ("ddpm", "ddim eta=1", "ddim eta=0")
+  ]
   ddpm, ddim_eta_1, ddim_eta_0 = outputs
   np.testing.assert_allclose(ddim_eta_1, ddpm, atol=1e-4)
   assert np.mean(np.abs(ddim_eta_0 - ddpm)) > 1e-2
 
 
 def test_ddim_calls_the_network_at_the_kept_levels_noisiest_first():
-  s = schedules.make_schedule('cosine', 1000)
+  s = schedules.make_schedule("cosine", 1000)
   seen = []
 
   def recording_fn(x_t, cond, noise_level):
@@ -354,14 +419,24 @@ def test_ddim_calls_the_network_at_the_kept_levels_noisiest_first():
   np.testing.assert_array_equal([level[0] for level in seen], jnp.sqrt(s.gammas[kept])[::-1])
 
 
-@pytest.mark.parametrize('sampler', [samplers.ddpm_sample, samplers.ddim_sample])
+@pytest.mark.parametrize("sampler", [samplers.ddpm_sample, samplers.ddim_sample])
 def test_samplers_reject_an_unknown_prediction(sampler):
   with pytest.raises(ValueError, match="'x0'.*eps, v"):
-    sampler(_wiggly_fn, jnp.zeros((1, 4, 4, 1)), jax.random.key(0),
-            schedules.make_schedule('linear', 10), prediction='x0')
+    sampler(
+        _wiggly_fn,
+        jnp.zeros((1, 4, 4, 1)),
+        jax.random.key(0),
+        schedules.make_schedule("linear", 10),
+        prediction="x0",
+    )
 
 
 def test_ddim_rejects_a_negative_eta():
-  with pytest.raises(ValueError, match='eta.*-0.5'):
-    samplers.ddim_sample(_wiggly_fn, jnp.zeros((1, 4, 4, 1)), jax.random.key(0),
-                         schedules.make_schedule('linear', 10), eta=-0.5)
+  with pytest.raises(ValueError, match="eta.*-0.5"):
+    samplers.ddim_sample(
+        _wiggly_fn,
+        jnp.zeros((1, 4, 4, 1)),
+        jax.random.key(0),
+        schedules.make_schedule("linear", 10),
+        eta=-0.5,
+    )

@@ -1,13 +1,14 @@
 """Tests for PAM / CAM (posergen_jax/models/dual_attention.py) against numpy versions of DANet."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from posergen_jax.models.dual_attention import (
-  ChannelAttention,
-  DualAttention,
-  PositionAttention,
+    ChannelAttention,
+    DualAttention,
+    PositionAttention,
 )
 
 SHAPE = (2, 3, 4, 16)  # B, H, W, C: 12 positions, 16 channels (PAM query/key width 2)
@@ -26,8 +27,8 @@ def _numpy_pam(x, params, gamma):
   """DANet PAM_Module.forward in NCHW-free numpy: proj via 1x1 convs, softmax over keys."""
   b, h, w, c = x.shape
   flat = x.reshape(b, h * w, c).astype(np.float64)
-  proj = lambda name: flat @ params[name]['kernel'][0, 0] + params[name]['bias']
-  q, k, v = proj('query'), proj('key'), proj('value')
+  proj = lambda name: flat @ params[name]["kernel"][0, 0] + params[name]["bias"]
+  q, k, v = proj("query"), proj("key"), proj("value")
   attention = _softmax(q @ k.transpose(0, 2, 1))  # [B, N, N], rows over keys
   out = v.transpose(0, 2, 1) @ attention.transpose(0, 2, 1)  # torch: bmm(V [B,C,N], A^T)
   return gamma * out.transpose(0, 2, 1).reshape(x.shape) + x
@@ -46,25 +47,25 @@ def _numpy_cam(x, gamma):
 def _with_gamma(params, gamma):
   """Params with every `gamma` leaf set to `gamma`."""
   return jax.tree_util.tree_map_with_path(
-      lambda path, leaf: jnp.full_like(leaf, gamma) if path[-1].key == 'gamma' else leaf, params)
+      lambda path, leaf: jnp.full_like(leaf, gamma) if path[-1].key == "gamma" else leaf, params
+  )
 
 
-@pytest.mark.parametrize('module', [PositionAttention(), ChannelAttention()],
-                         ids=['pam', 'cam'])
+@pytest.mark.parametrize("module", [PositionAttention(), ChannelAttention()], ids=["pam", "cam"])
 def test_identity_at_init(module):
   x = _x()
-  params = module.init(jax.random.key(0), x)['params']
-  assert float(params['gamma']) == 0.0
-  np.testing.assert_array_equal(module.apply({'params': params}, x), x)
+  params = module.init(jax.random.key(0), x)["params"]
+  assert float(params["gamma"]) == 0.0
+  np.testing.assert_array_equal(module.apply({"params": params}, x), x)
 
 
 def test_pam_matches_danet_formula():
   x = _x()
-  params = PositionAttention().init(jax.random.key(0), x)['params']
-  assert params['query']['kernel'].shape == (1, 1, 16, 2)
-  assert params['value']['kernel'].shape == (1, 1, 16, 16)
+  params = PositionAttention().init(jax.random.key(0), x)["params"]
+  assert params["query"]["kernel"].shape == (1, 1, 16, 2)
+  assert params["value"]["kernel"].shape == (1, 1, 16, 16)
   params = jax.tree.map(np.asarray, _with_gamma(params, 1.0))
-  got = PositionAttention().apply({'params': params}, x)
+  got = PositionAttention().apply({"params": params}, x)
   want = _numpy_pam(x, params, 1.0)
   assert np.abs(want - x).max() > 0.1  # the attention term is not negligible
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
@@ -72,9 +73,9 @@ def test_pam_matches_danet_formula():
 
 def test_cam_matches_danet_formula():
   x = _x()
-  params = ChannelAttention().init(jax.random.key(0), x)['params']
-  assert list(params) == ['gamma']
-  got = ChannelAttention().apply({'params': _with_gamma(params, 0.7)}, x)
+  params = ChannelAttention().init(jax.random.key(0), x)["params"]
+  assert list(params) == ["gamma"]
+  got = ChannelAttention().apply({"params": _with_gamma(params, 0.7)}, x)
   want = _numpy_cam(x, 0.7)
   assert np.abs(want - x).max() > 0.1
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
@@ -82,30 +83,31 @@ def test_cam_matches_danet_formula():
 
 def test_dual_is_pam_then_cam_and_modes_select_modules():
   x = _x()
-  params = DualAttention('dual').init(jax.random.key(0), x)['params']
-  assert sorted(params) == ['cam', 'pam']
+  params = DualAttention("dual").init(jax.random.key(0), x)["params"]
+  assert sorted(params) == ["cam", "pam"]
   params = jax.tree.map(np.asarray, _with_gamma(params, 0.5))
-  want = _numpy_cam(_numpy_pam(x, params['pam'], 0.5), 0.5)
-  np.testing.assert_allclose(DualAttention('dual').apply({'params': params}, x), want,
-                             rtol=1e-4, atol=1e-4)
-  assert list(DualAttention('pam').init(jax.random.key(0), x)['params']) == ['pam']
-  assert list(DualAttention('cam').init(jax.random.key(0), x)['params']) == ['cam']
-  assert DualAttention('none').init(jax.random.key(0), x) == {}
-  np.testing.assert_array_equal(DualAttention('none').apply({}, x), x)
+  want = _numpy_cam(_numpy_pam(x, params["pam"], 0.5), 0.5)
+  np.testing.assert_allclose(
+      DualAttention("dual").apply({"params": params}, x), want, rtol=1e-4, atol=1e-4
+  )
+  assert list(DualAttention("pam").init(jax.random.key(0), x)["params"]) == ["pam"]
+  assert list(DualAttention("cam").init(jax.random.key(0), x)["params"]) == ["cam"]
+  assert DualAttention("none").init(jax.random.key(0), x) == {}
+  np.testing.assert_array_equal(DualAttention("none").apply({}, x), x)
 
 
 def test_gamma_gets_a_gradient_at_zero():
   """gamma starts at 0 but is learnable: the loss gradient reaches it."""
   x = _x()
-  model = DualAttention('dual')
-  params = model.init(jax.random.key(0), x)['params']
-  grads = jax.grad(lambda p: jnp.sum(model.apply({'params': p}, x) * x[..., ::-1]))(params)
-  assert abs(float(grads['pam']['gamma'])) > 1e-3
-  assert abs(float(grads['cam']['gamma'])) > 1e-3
+  model = DualAttention("dual")
+  params = model.init(jax.random.key(0), x)["params"]
+  grads = jax.grad(lambda p: jnp.sum(model.apply({"params": p}, x) * x[..., ::-1]))(params)
+  assert abs(float(grads["pam"]["gamma"])) > 1e-3
+  assert abs(float(grads["cam"]["gamma"])) > 1e-3
 
 
 def test_bad_settings_are_refused():
   with pytest.raises(ValueError, match="mode must be one of"):
-    DualAttention('spatial').init(jax.random.key(0), _x())
-  with pytest.raises(ValueError, match='at least 8 channels'):
+    DualAttention("spatial").init(jax.random.key(0), _x())
+  with pytest.raises(ValueError, match="at least 8 channels"):
     PositionAttention().init(jax.random.key(0), np.zeros((1, 2, 2, 4), np.float32))

@@ -1,4 +1,5 @@
 """Caption embedding cache: sharded computation over 8 devices, reuse, and the 'cache' source."""
+
 import os
 
 import jax
@@ -27,7 +28,8 @@ def text(config):
 
 def _examples(config, split):
   ds = tfds.builder(config.data.name, data_dir=config.data.data_dir).as_dataset(
-      split=split, read_config=tfds.ReadConfig(add_tfds_id=True))
+      split=split, read_config=tfds.ReadConfig(add_tfds_id=True)
+  )
   return list(tfds.as_numpy(ds))
 
 
@@ -49,8 +51,9 @@ def test_cache_holds_the_tower_vector_of_every_caption(config, text):
 
 
 def test_second_build_reads_the_files(config, text, monkeypatch):
-  paths = [embedding_cache.cache_path(config.data, split, config.text)
-           for split in ("train", "test")]
+  paths = [
+      embedding_cache.cache_path(config.data, split, config.text) for split in ("train", "test")
+  ]
   mtimes = [os.stat(path).st_mtime_ns for path in paths]
 
   def fail(*args):
@@ -64,13 +67,20 @@ def test_second_build_reads_the_files(config, text, monkeypatch):
 def test_a_different_tower_gets_its_own_file(config):
   other = config.text.copy_and_resolve_references()
   other.max_length = 16
-  assert (embedding_cache.cache_path(config.data, "train", other) !=
-          embedding_cache.cache_path(config.data, "train", config.text))
+  assert embedding_cache.cache_path(config.data, "train", other) != embedding_cache.cache_path(
+      config.data, "train", config.text
+  )
 
 
 def test_train_batches_pick_one_of_the_examples_own_captions(config, text):
-  ds = input_pipeline.create_dataset(config.data, "test", global_batch_size=4,
-                                     preprocess=text.preprocess_fn(True), train=False, seed=3)
+  ds = input_pipeline.create_dataset(
+      config.data,
+      "test",
+      global_batch_size=4,
+      preprocess=text.preprocess_fn(True),
+      train=False,
+      seed=3,
+  )
   batch = next(ds.as_numpy_iterator())
   assert set(batch) == {"embedding"} and batch["embedding"].shape[0] == 4
   _, embeddings = embedding_cache.load_or_build(config.data, "test", config.text, None)
@@ -82,18 +92,24 @@ def test_train_batches_pick_one_of_the_examples_own_captions(config, text):
 
 
 def test_evaluation_takes_the_first_caption_of_the_language(config, text):
-  ds = input_pipeline.create_dataset(config.data, "test", global_batch_size=4,
-                                     preprocess=text.preprocess_fn(False), train=False, seed=0)
+  ds = input_pipeline.create_dataset(
+      config.data,
+      "test",
+      global_batch_size=4,
+      preprocess=text.preprocess_fn(False),
+      train=False,
+      seed=0,
+  )
   batch = next(ds.as_numpy_iterator())
   part, parts = caption_inputs.LANGUAGES[config.text.language]
   captions = [ex["captions"][part * 10 // parts].decode() for ex in _examples(config, "test[:4]")]
-  np.testing.assert_allclose(batch["embedding"], text.encode_prompts(captions),
-                             rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+      batch["embedding"], text.encode_prompts(captions), rtol=1e-5, atol=1e-5
+  )
 
 
 def test_an_example_outside_the_cache_is_an_error(config, text):
-  example = {"tfds_id": tf.constant(b"not-in-any-split"),
-             "captions": tf.constant([b"a"] * 10)}
+  example = {"tfds_id": tf.constant(b"not-in-any-split"), "captions": tf.constant([b"a"] * 10)}
   with pytest.raises(tf.errors.InvalidArgumentError, match="missing from the caption embedding"):
     text.preprocess_fn(False)(example, tf.constant([0, 0], tf.int64))
 

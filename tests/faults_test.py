@@ -3,6 +3,7 @@
 Each test runs the real entry point or trainer on the quick config and checks
 that nothing already written is lost.
 """
+
 import dataclasses
 import os
 import random
@@ -10,25 +11,34 @@ import re
 import signal
 import subprocess
 import sys
-import types
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from posergen_jax.training import checkpoint, optimizers, sr3, trainer
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from posergen_jax.families import registry, sr3
+from posergen_jax.training import checkpoint, optimizers, trainer
+from tests import helpers
 
 
 def _start(workdir, data_dir, *overrides):
   """The main module on the quick config, as a child process with piped stderr."""
   return subprocess.Popen(
-      [sys.executable, "-m", "posergen_jax.main", "--config=configs/sr3.py:quick",
-       f"--workdir={workdir}", f"--config.data.data_dir={data_dir}",
-       "--config.evals.after_train=False", *overrides],
-      cwd=REPO, stderr=subprocess.PIPE, text=True)
+      [
+          sys.executable,
+          "-m",
+          "posergen_jax.main",
+          "--config=configs/sr3.py:quick",
+          f"--workdir={workdir}",
+          f"--config.data.data_dir={data_dir}",
+          "--config.evals.after_train=False",
+          *overrides,
+      ],
+      cwd=helpers.REPO,
+      stderr=subprocess.PIPE,
+      text=True,
+  )
 
 
 def _run(workdir, data_dir, *overrides):
@@ -51,16 +61,21 @@ def _signal_at_step(process, step, signum):
 
 
 def _final_state(config, workdir):
-  return trainer.setup(config, str(workdir)).state
+  return trainer.setup(config, str(workdir), registry.get_family(config)).state
 
 
 @pytest.mark.slow
 def test_kill_9_then_resume_is_bit_identical(quick_config, tmp_path, tiny_data_dir):
-  steps = ["--config.train.num_steps=6", "--config.train.log_every=1",
-           "--config.ckpt.every=2", "--config.train.sample_every=100"]
+  steps = [
+      "--config.train.num_steps=6",
+      "--config.train.log_every=1",
+      "--config.ckpt.every=2",
+      "--config.train.sample_every=100",
+  ]
   kill_step = random.Random(os.getpid()).randint(3, 5)
-  log = _signal_at_step(_start(tmp_path / "killed", tiny_data_dir, *steps), kill_step,
-                        signal.SIGKILL)
+  log = _signal_at_step(
+      _start(tmp_path / "killed", tiny_data_dir, *steps), kill_step, signal.SIGKILL
+  )
   assert "Stopped by" not in log  # SIGKILL gives no chance to save
   returncode, log = _run(tmp_path / "killed", tiny_data_dir, *steps)
   assert returncode == 0, log
@@ -74,19 +89,27 @@ def test_kill_9_then_resume_is_bit_identical(quick_config, tmp_path, tiny_data_d
   quick_config.train.log_every = 1
   quick_config.train.sample_every = 100
   quick_config.evals.after_train = False
-  trainer.train_and_evaluate(quick_config, str(tmp_path / "uninterrupted"))
+  trainer.train_and_evaluate(
+      quick_config, str(tmp_path / "uninterrupted"), registry.get_family(quick_config)
+  )
   resumed = _final_state(quick_config, tmp_path / "killed")
   uninterrupted = _final_state(quick_config, tmp_path / "uninterrupted")
   assert int(resumed.step) == int(uninterrupted.step) == 6
   for part in ("params", "opt_state", "ema_params"):
-    jax.tree.map(np.testing.assert_array_equal, getattr(resumed, part),
-                 getattr(uninterrupted, part))
+    jax.tree.map(
+        np.testing.assert_array_equal, getattr(resumed, part), getattr(uninterrupted, part)
+    )
 
 
 @pytest.mark.slow
 def test_sigterm_checkpoints_and_exits_cleanly(tmp_path, tiny_data_dir):
-  process = _start(tmp_path, tiny_data_dir, "--config.train.num_steps=100000",
-                   "--config.ckpt.every=100000", "--config.train.log_every=1")
+  process = _start(
+      tmp_path,
+      tiny_data_dir,
+      "--config.train.num_steps=100000",
+      "--config.ckpt.every=100000",
+      "--config.train.log_every=1",
+  )
   log = _signal_at_step(process, 3, signal.SIGTERM)
   assert process.returncode == 0, log
   stopped = re.search(r"Stopped by SIGTERM after step (\d+); checkpoint saved", log)
@@ -97,63 +120,68 @@ def test_sigterm_checkpoints_and_exits_cleanly(tmp_path, tiny_data_dir):
   assert (tmp_path / "data_state" / f"step_{step}" / "process_0").exists()
 
 
-def _patch_train_step(monkeypatch, wrap):
-  """Makes the sr3 family's train_step `wrap(original_train_step)`."""
-
-  def make_family(config):
-    family = sr3.make_family(config)
-    return dataclasses.replace(family, train_step=wrap(family.train_step))
-
-  monkeypatch.setitem(trainer.FAMILIES, "sr3", types.SimpleNamespace(make_family=make_family))
+def _sr3_with_train_step(config, wrap):
+  """The sr3 family of `config` with its train_step replaced by `wrap(original_train_step)`."""
+  family = sr3.make_family(config)
+  return dataclasses.replace(family, train_step=wrap(family.train_step))
 
 
 @pytest.mark.slow
-def test_nonfinite_steps_are_skipped_then_stop_the_run(quick_config, tmp_path, monkeypatch):
+def test_nonfinite_steps_are_skipped_then_stop_the_run(quick_config, tmp_path):
   def nan_from_step_2(train_step):
     def poisoned(state, batch, rng):
       poison = jnp.where(state.step >= 2, jnp.nan, 1.0)
       return train_step(state, {**batch, "target": batch["target"] * poison}, rng)
+
     return poisoned
 
-  _patch_train_step(monkeypatch, nan_from_step_2)
   quick_config.train.num_steps = 20
   quick_config.train.log_every = 1
   quick_config.train.sample_every = 100
   quick_config.train.max_nonfinite_steps = 3
   with pytest.raises(trainer.NonFiniteError, match="Stopped at step 5: the last 3 steps"):
-    trainer.train_and_evaluate(quick_config, str(tmp_path))
+    trainer.train_and_evaluate(
+        quick_config, str(tmp_path), _sr3_with_train_step(quick_config, nan_from_step_2)
+    )
   assert checkpoint.make_manager(str(tmp_path), max_to_keep=2).latest_step() == 4
-  state = trainer.setup(quick_config, str(tmp_path)).state
+  state = trainer.setup(quick_config, str(tmp_path), registry.get_family(quick_config)).state
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state.params))
   assert int(optimizers.nonfinite_total(state.opt_state)) == 2  # steps 3 and 4 skipped
 
 
-def test_out_of_memory_suggests_a_smaller_batch(quick_config, tmp_path, monkeypatch):
+def test_out_of_memory_suggests_a_smaller_batch(quick_config, tmp_path):
   def out_of_memory(train_step):
     def failing(state, batch, rng):
       raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 1 bytes")
+
     return failing
 
-  _patch_train_step(monkeypatch, out_of_memory)
-  with pytest.raises(trainer.BatchTooLargeError,
-                     match=r"config.train.batch_size=8 .* Try --config.train.batch_size=4"):
-    trainer.train_and_evaluate(quick_config, str(tmp_path))
+  with pytest.raises(
+      trainer.BatchTooLargeError,
+      match=r"config.train.batch_size=8 .* Try --config.train.batch_size=4",
+  ):
+    trainer.train_and_evaluate(
+        quick_config, str(tmp_path), _sr3_with_train_step(quick_config, out_of_memory)
+    )
 
 
 @pytest.mark.slow
-def test_checkpoint_of_another_config_names_the_parameter(quick_config, tmp_path,
-                                                          tiny_data_dir):
+def test_checkpoint_of_another_config_names_the_parameter(quick_config, tmp_path, tiny_data_dir):
   quick_config.train.num_steps = 2
   quick_config.evals.after_train = False
-  trainer.train_and_evaluate(quick_config, str(tmp_path))
+  trainer.train_and_evaluate(quick_config, str(tmp_path), registry.get_family(quick_config))
   before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-  returncode, log = _run(tmp_path, tiny_data_dir, "--config.train.num_steps=4",
-                         "--config.model.ch=8")
+  returncode, log = _run(
+      tmp_path, tiny_data_dir, "--config.train.num_steps=4", "--config.model.ch=8"
+  )
   assert returncode != 0
   last_line = log.strip().splitlines()[-1]
   assert last_line.startswith("error: The checkpoint of step 2 in"), log
-  assert re.search(r"has params\.\S+ of shape \([\d, ]+\), but this config builds "
-                   r"\([\d, ]+\): the config differs", last_line), last_line
+  assert re.search(
+      r"has params\.\S+ of shape \([\d, ]+\), but this config builds "
+      r"\([\d, ]+\): the config differs",
+      last_line,
+  ), last_line
   assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before  # nothing lost
 
 
@@ -162,8 +190,9 @@ def small_disk(tmp_path):
   """A 1.5 MB tmpfs: room for the run's first files, not for its first checkpoint."""
   mount_point = tmp_path / "small_disk"
   mount_point.mkdir()
-  if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1500k", "tmpfs", str(mount_point)],
-                    capture_output=True).returncode:
+  if subprocess.run(
+      ["mount", "-t", "tmpfs", "-o", "size=1500k", "tmpfs", str(mount_point)], capture_output=True
+  ).returncode:
     pytest.skip("mounting a small tmpfs needs root")
   yield mount_point
   subprocess.run(["umount", str(mount_point)], check=True)
@@ -171,15 +200,22 @@ def small_disk(tmp_path):
 
 @pytest.mark.slow
 def test_full_disk_is_one_clear_error_and_leaves_nothing_that_resumes_wrongly(
-    small_disk, tmp_path, tiny_data_dir):
+    small_disk, tmp_path, tiny_data_dir
+):
   workdir = small_disk / "run"
-  returncode, stderr = _run(workdir, tiny_data_dir, "--config.train.num_steps=4",
-                            "--config.ckpt.every=2", "--compilation_cache=")
+  returncode, stderr = _run(
+      workdir,
+      tiny_data_dir,
+      "--config.train.num_steps=4",
+      "--config.ckpt.every=2",
+      "--compilation_cache=",
+  )
   assert returncode != 0
   errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
   # Which write hits the full disk first (a checkpoint, the input position) varies by timing.
   assert len(errors) == 1 and errors[0].startswith(
-      f"error: The disk of --workdir={workdir} is full"), stderr[-3000:]
+      f"error: The disk of --workdir={workdir} is full"
+  ), stderr[-3000:]
   assert "no checkpoint was completed. Free space or move the workdir" in errors[0]
   assert errors[0] == stderr.strip().splitlines()[-1], stderr[-3000:]  # Nothing after it.
 
@@ -187,9 +223,9 @@ def test_full_disk_is_one_clear_error_and_leaves_nothing_that_resumes_wrongly(
   # (a temporary folder) is never read, and the run completes.
   moved = tmp_path / "moved"
   subprocess.run(["cp", "-r", str(workdir), str(moved)], check=True)
-  returncode, stderr = _run(moved, tiny_data_dir, "--config.train.num_steps=4",
-                            "--config.ckpt.every=2")
+  returncode, stderr = _run(
+      moved, tiny_data_dir, "--config.train.num_steps=4", "--config.ckpt.every=2"
+  )
   assert returncode == 0, stderr[-2000:]
   assert "Training from step 0 to 4." in stderr
-  assert sorted(p.name for p in (moved / "checkpoints").iterdir() if p.name.isdigit()) == [
-      "2", "4"]
+  assert sorted(p.name for p in (moved / "checkpoints").iterdir() if p.name.isdigit()) == ["2", "4"]

@@ -1,4 +1,5 @@
 """Tests for posergen_jax.evaluation.fid (FID, KID, reference stats) and inception_score."""
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -14,17 +15,26 @@ def _features(n, dim=16, seed=0, shift=0.0):
   return np.maximum(rng.normal(size=(n, dim)) @ mixing + 0.5 + shift, 0.0)
 
 
+def _fid(stats1, stats2):
+  """FID of two FeatureStats, as the evaluator (evaluation/generated_images.py) computes it."""
+  return fid.frechet_distance(
+      stats1.mean(), stats1.covariance(), stats2.mean(), stats2.covariance()
+  )
+
+
 def test_streaming_stats_equal_batch_stats():
   feats = _features(300).astype(np.float32)
   stats = fid.FeatureStats(16)
   for start in range(0, 300, 64):
-    stats.add(feats[start:start + 64])
+    stats.add(feats[start : start + 64])
   assert stats.count == 300
   np.testing.assert_allclose(stats.mean(), feats.astype(np.float64).mean(0), rtol=1e-12)
-  np.testing.assert_allclose(stats.covariance(), np.cov(feats.astype(np.float64), rowvar=False),
-                             rtol=1e-9, atol=1e-12)
+  np.testing.assert_allclose(
+      stats.covariance(), np.cov(feats.astype(np.float64), rowvar=False), rtol=1e-9, atol=1e-12
+  )
   merged = fid.FeatureStats.from_features(feats[:100]).merge(
-      fid.FeatureStats.from_features(feats[100:]))
+      fid.FeatureStats.from_features(feats[100:])
+  )
   np.testing.assert_allclose(merged.covariance(), stats.covariance(), rtol=1e-10)
   with pytest.raises(ValueError, match="\\[B, 16\\]"):
     stats.add(np.zeros((2, 8)))
@@ -50,27 +60,28 @@ def test_frechet_distance_closed_forms():
 
 def test_fid_of_a_set_with_itself_is_zero_even_when_singular():
   full = fid.FeatureStats.from_features(_features(500))
-  assert abs(fid.fid_from_stats(full, full)) < 1e-6
+  assert abs(_fid(full, full)) < 1e-6
   # Fewer samples than dims: a singular covariance; the distance stays finite and ~0.
   few = fid.FeatureStats.from_features(_features(8, dim=32))
-  value = fid.fid_from_stats(few, few)
+  value = _fid(few, few)
   assert np.isfinite(value) and abs(value) < 1e-3
 
 
 def test_fid_ranks_halves_below_degraded_copies():
   feats = _features(4000)
-  halves = fid.fid_from_stats(fid.FeatureStats.from_features(feats[:2000]),
-                              fid.FeatureStats.from_features(feats[2000:]))
+  halves = _fid(
+      fid.FeatureStats.from_features(feats[:2000]), fid.FeatureStats.from_features(feats[2000:])
+  )
   reference = fid.FeatureStats.from_features(feats)
   rng = np.random.default_rng(2)
   noised = feats + rng.normal(0.0, 0.3, feats.shape)
   blurred = feats.mean(0) + 0.6 * (feats - feats.mean(0))  # detail lost: variance shrinks
   for degraded in (noised, blurred):
-    assert halves < 0.5 * fid.fid_from_stats(reference, fid.FeatureStats.from_features(degraded))
+    assert halves < 0.5 * _fid(reference, fid.FeatureStats.from_features(degraded))
   assert halves > 0.0
 
 
-def test_reference_stats_npz_round_trip_and_cache(tmp_path):
+def test_reference_stats_npz_round_trip(tmp_path):
   feats = _features(200)
   stats = fid.FeatureStats.from_features(feats)
   path = tmp_path / "ref" / "posters-test.npz"
@@ -80,19 +91,12 @@ def test_reference_stats_npz_round_trip_and_cache(tmp_path):
   mu, sigma = fid.load_reference_stats(path)
   np.testing.assert_array_equal(mu, stats.mean())
   np.testing.assert_array_equal(sigma, stats.covariance())
+  assert fid.load_reference_features(path) is None
 
-  calls = []
-
-  def batches():
-    calls.append(1)
-    return (feats[i:i + 50] for i in range(0, 200, 50))
-
-  cache = tmp_path / "cache.npz"
-  first = fid.cached_reference_stats(cache, batches)
-  second = fid.cached_reference_stats(cache, batches)
-  assert len(calls) == 1
-  np.testing.assert_allclose(first[1], np.cov(feats, rowvar=False), rtol=1e-9)
-  np.testing.assert_array_equal(first[0], second[0])
+  # Kept features (for KID) come back; the file is replaced whole, with no temporary left.
+  fid.save_reference_stats(path, stats.mean(), stats.covariance(), features=feats)
+  np.testing.assert_array_equal(fid.load_reference_features(path), feats)
+  assert [p.name for p in path.parent.iterdir()] == ["posters-test.npz"]
 
   bad = tmp_path / "bad.npz"
   np.savez(bad, mean=mu)
@@ -121,8 +125,9 @@ def test_kid_is_unbiased_for_one_distribution():
   bias = 2 * (k_diag - k_cross) / 100
   assert abs(mean) < 4 * std / np.sqrt(200) + 1e-3
   assert abs(mean) < 0.05 * bias
-  shifted_mean, _ = fid.kernel_inception_distance(x, _features(2000, seed=5, shift=0.3),
-                                                  num_subsets=20, subset_size=100)
+  shifted_mean, _ = fid.kernel_inception_distance(
+      x, _features(2000, seed=5, shift=0.3), num_subsets=20, subset_size=100
+  )
   assert shifted_mean > 10 * abs(mean)
 
 
@@ -146,13 +151,14 @@ def test_inception_score_from_logits_and_logits_fn():
   logits = rng.normal(size=(60, 10)) * 3
   probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
   expected = inception_score_lib.inception_score(probs, num_splits=3)
-  assert inception_score_lib.inception_score(logits, 3, from_logits=True) == pytest.approx(
-      expected)
+  assert inception_score_lib.inception_score(logits, 3, from_logits=True) == pytest.approx(expected)
   images = rng.normal(size=(60, 4, 4, 3))
   lookup = {img.tobytes(): row for img, row in zip(images, logits)}
   score = inception_score_lib.inception_score_of_images(
       lambda batch: np.stack([lookup[img.tobytes()] for img in batch]),
-      (images[i:i + 16] for i in range(0, 60, 16)), num_splits=3)
+      (images[i : i + 16] for i in range(0, 60, 16)),
+      num_splits=3,
+  )
   assert score == pytest.approx(expected)
   assert 1.0 < expected[0] < 10.0
   with pytest.raises(ValueError, match="from_logits"):

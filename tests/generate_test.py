@@ -1,6 +1,6 @@
 """GAN_SR3 end to end: train the three quick stages, then prompts → posters (pipeline and CLI)."""
+
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -11,16 +11,17 @@ from PIL import Image
 import pytest
 
 from configs import gan_sr3
-from posergen_jax import main, pipeline, poster_files
-from posergen_jax.training import stages
-from tests import conftest
+from posergen_jax import main
+from posergen_jax.config import stages
+from posergen_jax.io import errors
+from posergen_jax.poster import outputs, pipeline
+from tests import helpers
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROMPTS = ["一张红色圆形的极简海报", "A minimalist poster of a red circle"]
 
 
 def _config(tiny_data_dir):
-  return conftest.quick_staged_config(gan_sr3.get_config("quick"), tiny_data_dir)
+  return helpers.quick_staged_config(gan_sr3.get_config("quick"), tiny_data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def test_stages_are_the_wgan_and_cascade_configs():
   assert wgan.model.image_size == sr3_128.data.lr_size == 64
   assert sr3_128.data.hr_size == sr3_256.data.lr_size == 128 and sr3_256.data.hr_size == 256
   assert "diffusion" not in wgan and "text" not in sr3_128
-  with pytest.raises(ValueError, match="Unknown config argument 'paper'"):
+  with pytest.raises(ValueError, match="Bad config argument 'paper'"):
     gan_sr3.get_config("paper")
 
 
@@ -88,8 +89,8 @@ def test_missing_stage_checkpoint_names_the_stage_and_folder(trained, tmp_path):
 def test_write_posters_gives_a_png_and_sidecar_per_prompt(posters, tmp_path):
   out = tmp_path / "posters"
   prompts = PROMPTS + ["A third prompt"]
-  poster_files.check_out_dir(out, len(prompts), overwrite=False)
-  summary = poster_files.write_posters(posters, prompts, out, seed=3, batch_size=2)
+  outputs.check_out_dir(out, len(prompts), overwrite=False)
+  summary = outputs.write_posters(posters, prompts, out, seed=3, batch_size=2)
   assert summary["num_posters"] == 3 and summary["size"] == 32
   assert summary["batch_size"] == 8  # rounded up to the 8 devices
   assert set(summary["seconds_per_image"]) == {"wgan", "sr3_128", "sr3_256"}
@@ -101,13 +102,13 @@ def test_write_posters_gives_a_png_and_sidecar_per_prompt(posters, tmp_path):
     assert sidecar["sampling"]["sr3_256"] == {"sampler": "ddpm", "steps": 5}  # quick's schedule
   assert not (out / "0003.png").exists()  # the padding is never written
   # A batch larger than the prompts shrinks to them (rounded up to the devices): same posters.
-  poster_files.check_out_dir(tmp_path / "shrunk", len(prompts), overwrite=False)
-  shrunk = poster_files.write_posters(posters, prompts, tmp_path / "shrunk", seed=3, batch_size=64)
+  outputs.check_out_dir(tmp_path / "shrunk", len(prompts), overwrite=False)
+  shrunk = outputs.write_posters(posters, prompts, tmp_path / "shrunk", seed=3, batch_size=64)
   assert shrunk["batch_size"] == 8
   for name in (f"{i:04d}.png" for i in range(len(prompts))):
     assert (tmp_path / "shrunk" / name).read_bytes() == (out / name).read_bytes()
-  with pytest.raises(poster_files.GenerateError, match="already holds 0000.png"):
-    poster_files.check_out_dir(out, len(prompts), overwrite=False)
+  with pytest.raises(errors.InputError, match="already holds 0000.png"):
+    outputs.check_out_dir(out, len(prompts), overwrite=False)
 
 
 def test_bad_prompts_are_named_before_any_model_loads(tmp_path):
@@ -115,19 +116,19 @@ def test_bad_prompts_are_named_before_any_model_loads(tmp_path):
   assert tokens(PROMPTS)["input_ids"].shape == (2, 64)
   with pytest.raises(ValueError, match="empty or whitespace-only"):
     tokens(["fine", "   "])
-  with pytest.raises(poster_files.GenerateError, match="--title is empty"):
-    poster_files.check_title(" ", None)
-  with pytest.raises(poster_files.GenerateError, match="--font=/no/such.ttf is not a file"):
-    poster_files.check_title("Title", "/no/such.ttf")
-  with pytest.raises(poster_files.GenerateError, match="No prompts"):
-    poster_files.read_prompts([], None)
+  with pytest.raises(errors.InputError, match="--title is empty"):
+    outputs.check_title(" ", None)
+  with pytest.raises(errors.InputError, match="--font=/no/such.ttf is not a file"):
+    outputs.check_title("Title", "/no/such.ttf")
+  with pytest.raises(errors.InputError, match="No prompts"):
+    outputs.read_prompts([], None)
   prompts_file = tmp_path / "prompts.txt"
   prompts_file.write_text("first\n\n  second  \n", encoding="utf-8")
-  assert poster_files.read_prompts(["zero"], str(prompts_file)) == ["zero", "first", "second"]
+  assert outputs.read_prompts(["zero"], str(prompts_file)) == ["zero", "first", "second"]
 
 
 def test_batches_pad_the_last_one_with_its_final_prompt():
-  assert poster_files.batches(["a", "b", "c"], 2) == [(0, ["a", "b"]), (2, ["c", "c"])]
+  assert outputs.batches(["a", "b", "c"], 2) == [(0, ["a", "b"]), (2, ["c", "c"])]
 
 
 def test_main_sample_mode_points_to_generate_for_a_prompt_config(tiny_data_dir, tmp_path):
@@ -139,17 +140,29 @@ def test_main_sample_mode_points_to_generate_for_a_prompt_config(tiny_data_dir, 
 def test_generate_command_line(trained, tiny_data_dir, tmp_path):
   config, workdir = trained
   out = tmp_path / "cli"
-  command = [sys.executable, "-m", "posergen_jax.generate", "--config=configs/gan_sr3.py:quick",
-             f"--workdir={workdir}", f"--out={out}", *(f"--prompt={p}" for p in PROMPTS),
-             "--title=夏日音乐节", "--subtitle=Summer Music Festival",
-             *(f"--config.stages.{name}.data.data_dir={tiny_data_dir}"
-               for name in config.stage_order)]
-  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+  command = [
+      sys.executable,
+      "-m",
+      "posergen_jax.generate",
+      "--config=configs/gan_sr3.py:quick",
+      f"--workdir={workdir}",
+      f"--out={out}",
+      *(f"--prompt={p}" for p in PROMPTS),
+      "--title=夏日音乐节",
+      "--subtitle=Summer Music Festival",
+      *(f"--config.stages.{name}.data.data_dir={tiny_data_dir}" for name in config.stage_order),
+  ]
+  result = subprocess.run(command, cwd=helpers.REPO, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "Wrote 2 posters (32x32)" in result.stdout
-  assert sorted(p.name for p in out.iterdir()) == ["0000.json", "0000.png", "0001.json",
-                                                   "0001.png", "generate.json"]
+  assert sorted(p.name for p in out.iterdir()) == [
+      "0000.json",
+      "0000.png",
+      "0001.json",
+      "0001.png",
+      "generate.json",
+  ]
   sidecar = json.loads((out / "0001.json").read_text(encoding="utf-8"))
   assert (sidecar["prompt"], sidecar["title"]) == (PROMPTS[1], "夏日音乐节")
-  again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+  again = subprocess.run(command, cwd=helpers.REPO, capture_output=True, text=True, timeout=600)
   assert again.returncode == 1 and "already holds 0000.png" in again.stderr

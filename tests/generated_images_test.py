@@ -1,4 +1,5 @@
 """FID/KID of generated images through the evaluator the trainer uses, with a stand-in network."""
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -19,8 +20,10 @@ def _images(seed, n=24, shift=0.0):
 def _evaluate(metrics, generated, real, path=None):
   evaluator = generated_images.GeneratedImageMetrics(metrics, _features, path)
   for start in range(0, len(generated), 8):
-    evaluator.add(generated[start:start + 8],
-                  real[start:start + 8] if evaluator.needs_real_images else None)
+    evaluator.add(
+        generated[start : start + 8],
+        real[start : start + 8] if evaluator.needs_real_images else None,
+    )
   return evaluator.result()
 
 
@@ -29,10 +32,15 @@ def test_streamed_fid_and_kid_equal_the_direct_computation():
   result = _evaluate(("fid", "kid"), generated, real)
   gen_stats = fid.FeatureStats.from_features(np.asarray(_features(generated), np.float64))
   real_stats = fid.FeatureStats.from_features(np.asarray(_features(real), np.float64))
-  assert result["fid"] == pytest.approx(fid.fid_from_stats(gen_stats, real_stats), rel=1e-6)
-  kid, kid_std = fid.kernel_inception_distance(np.asarray(_features(generated), np.float64),
-                                               np.asarray(_features(real), np.float64),
-                                               subset_size=1000)
+  expected = fid.frechet_distance(
+      gen_stats.mean(), gen_stats.covariance(), real_stats.mean(), real_stats.covariance()
+  )
+  assert result["fid"] == pytest.approx(expected, rel=1e-6)
+  kid, kid_std = fid.kernel_inception_distance(
+      np.asarray(_features(generated), np.float64),
+      np.asarray(_features(real), np.float64),
+      subset_size=1000,
+  )
   assert (result["kid"], result["kid_std"]) == pytest.approx((kid, kid_std), rel=1e-6)
   assert result["fid"] > 10 * _evaluate(("fid",), _images(2), real)["fid"]
 
@@ -78,7 +86,7 @@ def test_inception_score_of_confident_predictions_spread_over_k_classes_is_k(cla
   assert not evaluator.needs_real_images
   images = _class_images(classes, n=10 * classes * 3)
   for start in range(0, len(images), 6):
-    evaluator.add(images[start:start + 6], None)
+    evaluator.add(images[start : start + 6], None)
   result = evaluator.result()
   assert set(result) == {"is", "is_std"}
   assert result["is"] == pytest.approx(classes, rel=1e-6)

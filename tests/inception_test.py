@@ -1,12 +1,13 @@
 """Tests for posergen_jax.models.inception: parity with the TorchScript FID network it converts."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import torch
 from skimage import data
+import torch
 
-from posergen_jax import weights
+from posergen_jax.io import weights
 from posergen_jax.models import inception
 
 
@@ -18,10 +19,12 @@ def nv_bilinear(x: torch.Tensor, new_hw=(299, 299)) -> torch.Tensor:
   theta[0, 2] += theta[0, 0] / width - theta[0, 0] / new_width
   theta[1, 2] += theta[1, 1] / height - theta[1, 1] / new_height
   theta = theta.unsqueeze(0).repeat([batch, 1, 1])
-  grid = torch.nn.functional.affine_grid(theta, [batch, channels, new_height, new_width],
-                                         align_corners=False)
-  return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="border",
-                                         align_corners=False)
+  grid = torch.nn.functional.affine_grid(
+      theta, [batch, channels, new_height, new_width], align_corners=False
+  )
+  return torch.nn.functional.grid_sample(
+      x, grid, mode="bilinear", padding_mode="border", align_corners=False
+  )
 
 
 def torch_preprocess(images: np.ndarray) -> torch.Tensor:
@@ -38,8 +41,9 @@ def params(tmp_path_factory):
     patch.setenv("POSERGEN_JAX_CACHE", str(tmp_path_factory.mktemp("cache")))
     converted = inception.load_params()
     cached = inception.load_params()  # second call reads the npz cache
-  np.testing.assert_array_equal(cached["mixed_10"]["conv"]["kernel"],
-                                converted["mixed_10"]["conv"]["kernel"])
+  np.testing.assert_array_equal(
+      cached["mixed_10"]["conv"]["kernel"], converted["mixed_10"]["conv"]["kernel"]
+  )
   return converted
 
 
@@ -55,8 +59,9 @@ def test_preprocess_matches_fid_helper_resize():
   np.testing.assert_allclose(inception.preprocess(as_float), got, atol=1e-6)
   # At 299x299 the resize is the identity: x / 128 - 1.
   full = rng.integers(0, 256, (1, 299, 299, 3), dtype=np.uint8)
-  np.testing.assert_allclose(inception.preprocess(jnp.asarray(full)),
-                             full.astype(np.float32) / 128.0 - 1.0, atol=1e-6)
+  np.testing.assert_allclose(
+      inception.preprocess(jnp.asarray(full)), full.astype(np.float32) / 128.0 - 1.0, atol=1e-6
+  )
 
 
 def test_preprocess_rejects_bad_input():
@@ -103,8 +108,14 @@ def test_model_input_shape_is_checked(params):
 def test_classifier_head_loads_from_a_pytorch_fid_style_weights_file(tmp_path):
   weight = torch.randn(inception.CLASSES, inception.FEATURE_DIM)
   path = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
-  torch.save({"Conv2d_1a_3x3.conv.weight": torch.randn(32, 3, 3, 3), "fc.weight": weight,
-              "fc.bias": torch.randn(inception.CLASSES)}, path)
+  torch.save(
+      {
+          "Conv2d_1a_3x3.conv.weight": torch.randn(32, 3, 3, 3),
+          "fc.weight": weight,
+          "fc.bias": torch.randn(inception.CLASSES),
+      },
+      path,
+  )
   head = inception.load_classifier(path)
   assert head.shape == (inception.FEATURE_DIM, inception.CLASSES) and head.dtype == np.float32
   np.testing.assert_array_equal(head, weight.numpy().T)

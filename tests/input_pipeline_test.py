@@ -1,4 +1,5 @@
 """Input pipeline: SR pairs, determinism, and sharded global arrays."""
+
 import jax
 from jax.sharding import PartitionSpec as P
 import numpy as np
@@ -11,8 +12,9 @@ from posergen_jax.training import sharding
 
 def _dataset(config, *, seed=0, train=True, flip=True, batch_size=8):
   pre = preprocess.sr_pairs(image_key="image", hr_size=32, lr_size=16, random_flip=flip)
-  return input_pipeline.create_dataset(config.data, "train", global_batch_size=batch_size,
-                                       preprocess=pre, train=train, seed=seed)
+  return input_pipeline.create_dataset(
+      config.data, "train", global_batch_size=batch_size, preprocess=pre, train=train, seed=seed
+  )
 
 
 def test_make_sr_pair_downsamples_then_upsamples():
@@ -42,9 +44,15 @@ def test_sr_batches_have_features_shapes_and_range(quick_config):
 
 
 def test_training_order_is_deterministic_per_seed(quick_config):
-  first = [b["target"] for b, _ in zip(_dataset(quick_config, seed=3).as_numpy_iterator(), range(3))]
-  again = [b["target"] for b, _ in zip(_dataset(quick_config, seed=3).as_numpy_iterator(), range(3))]
-  other = [b["target"] for b, _ in zip(_dataset(quick_config, seed=4).as_numpy_iterator(), range(3))]
+  first = [
+      b["target"] for b, _ in zip(_dataset(quick_config, seed=3).as_numpy_iterator(), range(3))
+  ]
+  again = [
+      b["target"] for b, _ in zip(_dataset(quick_config, seed=3).as_numpy_iterator(), range(3))
+  ]
+  other = [
+      b["target"] for b, _ in zip(_dataset(quick_config, seed=4).as_numpy_iterator(), range(3))
+  ]
   for a, b in zip(first, again):
     np.testing.assert_array_equal(a, b)
   assert not all(np.array_equal(a, b) for a, b in zip(first, other))
@@ -75,5 +83,6 @@ def test_global_batches_are_sharded_over_the_data_axis(quick_config):
 def test_unknown_image_key_names_the_feature(quick_config):
   pre = preprocess.sr_pairs(image_key="picture", hr_size=32, lr_size=16, random_flip=False)
   with pytest.raises(KeyError, match="picture"):
-    input_pipeline.create_dataset(quick_config.data, "train", global_batch_size=8,
-                                  preprocess=pre, train=False, seed=0)
+    input_pipeline.create_dataset(
+        quick_config.data, "train", global_batch_size=8, preprocess=pre, train=False, seed=0
+    )

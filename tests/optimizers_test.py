@@ -1,4 +1,5 @@
 """Optimizer: warm-up, clipping and skipped non-finite updates."""
+
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -8,16 +9,26 @@ from posergen_jax.training import optimizers, train_state
 
 
 def _config(**overrides):
-  config = ml_collections.ConfigDict(dict(name="adam", learning_rate=0.1, warmup_steps=2, b1=0.9,
-                                          b2=0.999, weight_decay=0.0, grad_clip_norm=1.0))
+  config = ml_collections.ConfigDict(
+      dict(
+          name="adam",
+          learning_rate=0.1,
+          warmup_steps=2,
+          b1=0.9,
+          b2=0.999,
+          weight_decay=0.0,
+          grad_clip_norm=1.0,
+      )
+  )
   config.update(overrides)
   return config
 
 
 def test_learning_rate_warms_up_linearly():
   _, learning_rate_fn = optimizers.make_optimizer(_config(warmup_steps=4))
-  np.testing.assert_allclose([learning_rate_fn(s) for s in range(6)],
-                             [0.0, 0.025, 0.05, 0.075, 0.1, 0.1], rtol=1e-6)
+  np.testing.assert_allclose(
+      [learning_rate_fn(s) for s in range(6)], [0.0, 0.025, 0.05, 0.075, 0.1, 0.1], rtol=1e-6
+  )
 
 
 def test_no_warmup_means_the_full_rate_from_step_zero():
@@ -53,8 +64,9 @@ def test_ema_follows_params_with_warmed_up_decay():
 
 
 def test_rmsprop_matches_its_update_rule():
-  tx, _ = optimizers.make_optimizer(_config(name="rmsprop", warmup_steps=0, b2=0.99,
-                                            grad_clip_norm=0.0))
+  tx, _ = optimizers.make_optimizer(
+      _config(name="rmsprop", warmup_steps=0, b2=0.99, grad_clip_norm=0.0)
+  )
   params = {"w": jnp.array([1.0, -2.0])}
   grads = {"w": jnp.array([0.5, 3.0])}
   updates, _ = tx.update(grads, tx.init(params), params)

@@ -1,24 +1,31 @@
 """--mode=eval_system: a whole prompt → poster chain scored on test captions."""
+
 import json
 
 import pytest
 import tensorflow_datasets as tfds
 
 from configs import sr3_cascade
-from posergen_jax import main, poster_eval
-from posergen_jax.training import stages
+from posergen_jax import main
+from posergen_jax.config import stages
+from posergen_jax.poster import eval_system
 
 
 def test_test_captions_are_the_ones_each_stage_evaluates_on(gan_sr3_trained):
   config, _ = gan_sr3_trained
   first = stages.unlocked_copy(stages.stage_config(config, "wgan"))
-  examples = list(tfds.as_numpy(tfds.builder(first.data.name, data_dir=first.data.data_dir)
-                                .as_dataset(split="test[:4]", shuffle_files=False)))
-  assert poster_eval.test_captions(first, 4) == [ex["captions"][0].decode() for ex in examples]
+  examples = list(
+      tfds.as_numpy(
+          tfds.builder(first.data.name, data_dir=first.data.data_dir).as_dataset(
+              split="test[:4]", shuffle_files=False
+          )
+      )
+  )
+  assert eval_system.test_captions(first, 4) == [ex["captions"][0].decode() for ex in examples]
   first.text.language = "en"  # 5 Chinese captions come first.
-  assert poster_eval.test_captions(first, 4) == [ex["captions"][5].decode() for ex in examples]
+  assert eval_system.test_captions(first, 4) == [ex["captions"][5].decode() for ex in examples]
   with pytest.raises(ValueError, match="has 16"):
-    poster_eval.test_captions(first, 17)
+    eval_system.test_captions(first, 17)
 
 
 @pytest.mark.slow

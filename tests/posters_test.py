@@ -1,4 +1,5 @@
 """Tests for the posters TFDS builder on a tiny fake poster collection."""
+
 import json
 import logging
 import pathlib
@@ -7,14 +8,11 @@ import tempfile
 
 import ml_collections
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
-from PIL import Image
 
-from posergen_jax.data import image_files
-from posergen_jax.data import input_pipeline
-from posergen_jax.data import posters
-from posergen_jax.data import preprocess
+from posergen_jax.data import image_files, input_pipeline, posters, preprocess
 from posergen_jax.data.posters import captions_file
 from posergen_jax.data.synthetic_posters import catalog
 
@@ -22,14 +20,34 @@ _RED, _GREEN, _BLUE = (220, 20, 20), (20, 220, 20), (20, 20, 220)
 _TRUNCATED, _NOT_AN_IMAGE = "broken/truncated.jpg", "broken/not_an_image.png"
 # (image, mode, width, height, JSON fields other than "image").
 _POSTERS = (
-    ("web/concert.jpg", "RGB", 60, 40, {"captions": ["a", "b", "c"], "category": "concert",
-                                        "split": "train"}),
-    ("web/expo.png", "RGBA", 40, 60, {"captions": ["only one"], "category": "Tech Expo",
-                                      "split": "test"}),
-    ("web/talk.jpg", "L", 48, 48, {"captions": [f"talk {k}" for k in range(12)],
-                                   "category": "academic-conference"}),
-    ("movies/m1.jpg", "RGB", 30, 45, {"captions": [f"m1 {k}" for k in range(10)],
-                                      "split": "train"}),
+    (
+        "web/concert.jpg",
+        "RGB",
+        60,
+        40,
+        {"captions": ["a", "b", "c"], "category": "concert", "split": "train"},
+    ),
+    (
+        "web/expo.png",
+        "RGBA",
+        40,
+        60,
+        {"captions": ["only one"], "category": "Tech Expo", "split": "test"},
+    ),
+    (
+        "web/talk.jpg",
+        "L",
+        48,
+        48,
+        {"captions": [f"talk {k}" for k in range(12)], "category": "academic-conference"},
+    ),
+    (
+        "movies/m1.jpg",
+        "RGB",
+        30,
+        45,
+        {"captions": [f"m1 {k}" for k in range(10)], "split": "train"},
+    ),
     ("movies/m2.jpg", "RGB", 30, 45, {"captions": ["m2 a", "m2 b"]}),
     ("movies/m3.jpg", "RGB", 30, 45, {"captions": ["m3"], "category": None, "split": "test"}),
     ("movies/m4.jpg", "RGB", 30, 45, {"captions": ["m4"], "split": "train"}),
@@ -43,9 +61,13 @@ def _split_of(fields: dict, image: str) -> str:
   return fields.get("split") or captions_file.hash_split(image)
 
 
-_SPLITS = {split: sum(_split_of(f, name) == split and name not in (_TRUNCATED, _NOT_AN_IMAGE)
-                      for name, _, _, _, f in _POSTERS)
-           for split in captions_file.SPLITS}
+_SPLITS = {
+    split: sum(
+        _split_of(f, name) == split and name not in (_TRUNCATED, _NOT_AN_IMAGE)
+        for name, _, _, _, f in _POSTERS
+    )
+    for split in captions_file.SPLITS
+}
 
 
 def _three_bands(mode: str, width: int, height: int) -> Image.Image:
@@ -54,7 +76,11 @@ def _three_bands(mode: str, width: int, height: int) -> Image.Image:
   long_side, short_side = max(width, height), min(width, height)
   band = (long_side - short_side) // 2
   view = pixels if width >= height else pixels.transpose(1, 0, 2)
-  view[:, :band], view[:, band:long_side - band], view[:, long_side - band:] = _RED, _GREEN, _BLUE
+  view[:, :band], view[:, band : long_side - band], view[:, long_side - band :] = (
+      _RED,
+      _GREEN,
+      _BLUE,
+  )
   return Image.fromarray(pixels).convert(mode)
 
 
@@ -76,12 +102,14 @@ def write_fake_posters(root: pathlib.Path) -> pathlib.Path:
 def _prepare(manual_dir, data_dir, config: str = "64") -> tfds.core.DatasetBuilder:
   builder = tfds.builder(f"posters/{config}", data_dir=data_dir)
   builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+      download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir))
+  )
   return builder
 
 
 class PostersBuilderTest(tfds.testing.DatasetBuilderTestCase):
   """TFDS's own builder checks on the fake collection."""
+
   DATASET_CLASS = posters.Posters
   BUILDER_CONFIG_NAMES_TO_TEST = ["64"]
   SPLITS = _SPLITS
@@ -119,7 +147,8 @@ def test_hash_split_is_fixed_by_name_and_about_ten_percent():
 
 def test_category_labels_are_the_poster_types():
   assert captions_file.category_label("Tech Expo", catalog.POSTER_TYPES) == (
-      catalog.POSTER_TYPES.index("tech_expo"))
+      catalog.POSTER_TYPES.index("tech_expo")
+  )
   assert captions_file.category_label(" academic-conference ", catalog.POSTER_TYPES) == 1
   assert captions_file.category_label(None, catalog.POSTER_TYPES) == -1
   with pytest.raises(ValueError, match="unknown category 'western'"):
@@ -134,9 +163,10 @@ def test_center_square_box_hand_computed():
 def test_build_crops_pads_labels_and_skips_bad_files(fake_posters, tmp_path, caplog):
   with caplog.at_level(logging.WARNING):
     builder = _prepare(fake_posters, tmp_path)
-  examples = {split: {ex["filename"].decode(): ex
-                      for ex in tfds.as_numpy(builder.as_dataset(split=split))}
-              for split in captions_file.SPLITS}
+  examples = {
+      split: {ex["filename"].decode(): ex for ex in tfds.as_numpy(builder.as_dataset(split=split))}
+      for split in captions_file.SPLITS
+  }
   assert {split: len(ex) for split, ex in examples.items()} == _SPLITS
   for name, _, _, _, fields in _POSTERS:
     if name in (_TRUNCATED, _NOT_AN_IMAGE):
@@ -147,10 +177,14 @@ def test_build_crops_pads_labels_and_skips_bad_files(fake_posters, tmp_path, cap
     if ex["image"].std(axis=-1).mean() > 5:  # Colour posters: the centre square is all green.
       assert np.abs(ex["image"].astype(int) - _GREEN).max() < 40, name
     assert tuple(c.decode() for c in ex["captions"]) == captions_file.fixed_captions(
-        fields["captions"])
+        fields["captions"]
+    )
     category = fields.get("category")
-    assert ex["label"] == (-1 if not category else catalog.POSTER_TYPES.index(
-        captions_file.normalize_category(category)))
+    assert ex["label"] == (
+        -1
+        if not category
+        else catalog.POSTER_TYPES.index(captions_file.normalize_category(category))
+    )
   messages = " | ".join(r.getMessage() for r in caplog.records)
   assert "posters train: skipped 1 of" in messages and _TRUNCATED in messages
   assert "posters test: skipped 1 of" in messages and _NOT_AN_IMAGE in messages
@@ -163,33 +197,41 @@ def _with_line(manual_dir: pathlib.Path, line_number: int, line: str) -> None:
   path.write_text("\n".join(lines) + "\n")
 
 
-@pytest.mark.parametrize("line_number, line, message", [
-    (1, '{"image": "web/concert.jpg", "captions": ["a"]', "not valid JSON"),
-    (1, '["web/concert.jpg"]', "expected a JSON object"),
-    (1, '{"image": "web/concert.jpg", "captions": "a poster"}', '"captions" must be'),
-    (1, '{"image": "web/concert.jpg", "captions": []}', '"captions" must be'),
-    (1, '{"image": "../outside.jpg", "captions": ["a"]}', '"image" must be a path inside'),
-    (1, '{"image": "web/concert.jpg", "captions": ["a"], "split": "val"}', '"split" must be'),
-    (3, '{"image": "web/talk.jpg", "captions": ["a"], "category": "western"}',
-     "unknown category"),
-    (5, '{"image": "web/expo.png", "captions": ["a"]}', "'web/expo.png' is already on line 2"),
-])
+@pytest.mark.parametrize(
+    "line_number, line, message",
+    [
+        (1, '{"image": "web/concert.jpg", "captions": ["a"]', "not valid JSON"),
+        (1, '["web/concert.jpg"]', "expected a JSON object"),
+        (1, '{"image": "web/concert.jpg", "captions": "a poster"}', '"captions" must be'),
+        (1, '{"image": "web/concert.jpg", "captions": []}', '"captions" must be'),
+        (1, '{"image": "../outside.jpg", "captions": ["a"]}', '"image" must be a path inside'),
+        (1, '{"image": "web/concert.jpg", "captions": ["a"], "split": "val"}', '"split" must be'),
+        (
+            3,
+            '{"image": "web/talk.jpg", "captions": ["a"], "category": "western"}',
+            "unknown category",
+        ),
+        (5, '{"image": "web/expo.png", "captions": ["a"]}', "'web/expo.png' is already on line 2"),
+    ],
+)
 def test_malformed_line_error_names_the_line(tmp_path, line_number, line, message):
   manual_dir = write_fake_posters(tmp_path / "manual")
   path = manual_dir / captions_file.CAPTIONS_FILE
   lines = path.read_text().splitlines()
   lines[line_number - 1] = line
   path.write_text("\n".join(lines) + "\n")
-  with pytest.raises(ValueError,
-                     match=re.escape(f"{path}:{line_number}: ") + ".*" + re.escape(message)):
+  with pytest.raises(
+      ValueError, match=re.escape(f"{path}:{line_number}: ") + ".*" + re.escape(message)
+  ):
     _prepare(manual_dir, tmp_path / "tfds")
 
 
 def test_missing_captions_file_names_the_path(tmp_path):
   manual_dir = write_fake_posters(tmp_path / "manual")
   (manual_dir / captions_file.CAPTIONS_FILE).unlink()
-  with pytest.raises(FileNotFoundError,
-                     match=re.escape(f"expected {manual_dir / captions_file.CAPTIONS_FILE}")):
+  with pytest.raises(
+      FileNotFoundError, match=re.escape(f"expected {manual_dir / captions_file.CAPTIONS_FILE}")
+  ):
     _prepare(manual_dir, tmp_path / "tfds")
 
 
@@ -197,19 +239,31 @@ def test_missing_image_names_the_path_and_line(tmp_path):
   manual_dir = write_fake_posters(tmp_path / "manual")
   (manual_dir / "movies" / "m2.jpg").unlink()
   path = manual_dir / captions_file.CAPTIONS_FILE
-  with pytest.raises(FileNotFoundError, match=re.escape(
-      f"{path}:6: expected the image {manual_dir / 'movies' / 'm2.jpg'}")):
+  with pytest.raises(
+      FileNotFoundError,
+      match=re.escape(f"{path}:6: expected the image {manual_dir / 'movies' / 'm2.jpg'}"),
+  ):
     _prepare(manual_dir, tmp_path / "tfds")
 
 
 def test_create_dataset_reads_config_manual_dir_and_yields_sr_batches(tmp_path):
   manual_dir = write_fake_posters(tmp_path / "my_posters")  # --config.data.manual_dir
-  config = ml_collections.ConfigDict({"name": "posters/64", "data_dir": str(tmp_path / "tfds"),
-                                      "manual_dir": str(manual_dir), "shuffle_buffer": 8})
+  config = ml_collections.ConfigDict(
+      {
+          "name": "posters/64",
+          "data_dir": str(tmp_path / "tfds"),
+          "manual_dir": str(manual_dir),
+          "shuffle_buffer": 8,
+      }
+  )
   ds = input_pipeline.create_dataset(
-      config, "train", global_batch_size=2, train=True, seed=0,
-      preprocess=preprocess.sr_pairs(image_key="image", hr_size=32, lr_size=16,
-                                     random_flip=True))
+      config,
+      "train",
+      global_batch_size=2,
+      train=True,
+      seed=0,
+      preprocess=preprocess.sr_pairs(image_key="image", hr_size=32, lr_size=16, random_flip=True),
+  )
   batch = next(iter(ds))
   assert batch["target"].shape == (2, 32, 32, 3) and batch["cond"].shape == (2, 32, 32, 3)
   assert batch["lowres"].shape == (2, 16, 16, 3) and batch["label"].shape == (2,)

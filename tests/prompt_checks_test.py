@@ -1,4 +1,5 @@
 """Prompt checks before tokenization: one clear error naming the prompt, or a warning."""
+
 import logging
 
 import numpy as np
@@ -14,12 +15,15 @@ def tokenizer():
   return tokenizer_lib.PromptTokenizer.from_file(MINILM_TOKENIZER)
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("", "prompt 1 '' is empty or whitespace-only"),
-    (" \t\n ", r"prompt 1 ' \\t\\n ' is empty or whitespace-only"),
-    ("\u200b\u0007", "is empty or whitespace-only"),  # format and control characters only
-    ("\U0001d10b\U0001d10b", "has only characters the vocabulary does not know"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("", "prompt 1 '' is empty or whitespace-only"),
+        (" \t\n ", r"prompt 1 ' \\t\\n ' is empty or whitespace-only"),
+        ("\u200b\u0007", "is empty or whitespace-only"),  # format and control characters only
+        ("\U0001d10b\U0001d10b", "has only characters the vocabulary does not know"),
+    ],
+)
 def test_bad_prompt_is_named_by_index(tokenizer, bad, message):
   with pytest.raises(ValueError, match=message):
     tokenizer.encode(["a jazz concert poster", bad], max_length=16)

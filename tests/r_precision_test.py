@@ -1,4 +1,5 @@
 """R-precision: closed forms, and scoring a text-to-image family with a trained encoder."""
+
 import json
 
 import numpy as np
@@ -9,8 +10,9 @@ import tensorflow_datasets as tfds
 from configs import text_image_encoder as encoder_config_lib
 from configs import wgan as wgan_config
 from posergen_jax.evaluation import r_precision
+from posergen_jax.families import r_precision_scorer, registry
 from posergen_jax.text import char_cnn_rnn
-from posergen_jax.training import r_precision_scorer, sharding, trainer
+from posergen_jax.training import sharding, trainer
 
 ENCODER_CONFIG = encoder_config_lib.__file__ + ":quick"
 
@@ -55,11 +57,13 @@ def trained(tiny_data_dir, tmp_path_factory):
   encoder_config = encoder_config_lib.get_config("quick")
   encoder_config.data.data_dir = tiny_data_dir
   encoder_config.evals.after_train = False
-  trainer.train_and_evaluate(encoder_config, str(workdir / "encoder"))
+  trainer.train_and_evaluate(
+      encoder_config, str(workdir / "encoder"), registry.get_family(encoder_config)
+  )
   config = wgan_config.get_config("quick")
   config.data.data_dir = tiny_data_dir
   config.evals.after_train = False
-  trainer.train_and_evaluate(config, str(workdir / "wgan"))
+  trainer.train_and_evaluate(config, str(workdir / "wgan"), registry.get_family(config))
   config.evals.r_precision.encoder_workdir = str(workdir / "encoder")
   config.evals.r_precision.encoder_config = ENCODER_CONFIG
   return config, workdir
@@ -68,7 +72,7 @@ def trained(tiny_data_dir, tmp_path_factory):
 @pytest.mark.slow
 def test_eval_reports_r_precision_of_the_generated_images(trained):
   config, workdir = trained
-  trainer.evaluate_checkpoint(config, str(workdir / "wgan"))
+  trainer.evaluate_checkpoint(config, str(workdir / "wgan"), registry.get_family(config))
   metrics = json.loads((workdir / "wgan" / "eval.json").read_text())["metrics"]
   # 16 evaluated captions: every other one is a candidate.
   assert metrics["r_precision_candidates"] == 16
@@ -80,14 +84,17 @@ def test_eval_reports_r_precision_of_the_generated_images(trained):
 def test_encoder_reads_the_caption_the_image_was_generated_from(trained, tiny_data_dir):
   config, _ = trained
   scoring = r_precision_scorer.make_scoring(
-      config, sharding.make_shardings(sharding.make_mesh((("data", -1),))).replicated)
-  example = next(iter(tfds.builder(config.data.name, data_dir=tiny_data_dir).as_dataset(
-      split="test")))
+      config, sharding.make_shardings(sharding.make_mesh((("data", -1),))).replicated
+  )
+  example = next(
+      iter(tfds.builder(config.data.name, data_dir=tiny_data_dir).as_dataset(split="test"))
+  )
   features = scoring.preprocess(example, tf.constant([0, 0], tf.int64))
   assert config.text.language == "any"  # The WGAN conditions on the first caption at eval.
   first = example["captions"][0].numpy().decode()
-  np.testing.assert_array_equal(features["r_precision_ids"],
-                                char_cnn_rnn.encode_chars([first], 201)[0])
+  np.testing.assert_array_equal(
+      features["r_precision_ids"], char_cnn_rnn.encode_chars([first], 201)[0]
+  )
 
 
 def test_missing_encoder_checkpoint_names_the_folder(tmp_path):
@@ -98,10 +105,13 @@ def test_missing_encoder_checkpoint_names_the_folder(tmp_path):
     r_precision_scorer.make_scoring(config, None)
 
 
-@pytest.mark.parametrize("encoder_config, error, match", [
-    ("configs/no_such.py", FileNotFoundError, "encoder_config='configs/no_such.py'"),
-    (wgan_config.__file__ + ":quick", ValueError, "not a text_image_encoder"),
-])
+@pytest.mark.parametrize(
+    "encoder_config, error, match",
+    [
+        ("configs/no_such.py", FileNotFoundError, "encoder_config='configs/no_such.py'"),
+        (wgan_config.__file__ + ":quick", ValueError, "not a text_image_encoder"),
+    ],
+)
 def test_bad_encoder_config_is_named(encoder_config, error, match, tmp_path):
   config = wgan_config.get_config("quick")
   config.evals.r_precision.encoder_workdir = str(tmp_path)

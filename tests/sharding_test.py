@@ -1,4 +1,5 @@
 """Mesh construction and the 8-device vs 1-device equality of a train step."""
+
 import jax
 import numpy as np
 import pytest
@@ -13,12 +14,15 @@ def test_make_mesh_fills_the_remaining_axis():
   assert dict(mesh.shape) == {"data": 2, "model": 4}
 
 
-@pytest.mark.parametrize("axes, message", [
-    ([("model", -1)], "needs a 'data' axis"),
-    ([("data", -1), ("model", -1)], "at most one axis"),
-    ([("data", 3), ("model", -1)], "does not divide"),
-    ([("data", 4)], "4 devices, but 8"),
-])
+@pytest.mark.parametrize(
+    "axes, message",
+    [
+        ([("model", -1)], "needs a 'data' axis"),
+        ([("data", -1), ("model", -1)], "at most one axis"),
+        ([("data", 3), ("model", -1)], "does not divide"),
+        ([("data", 4)], "4 devices, but 8"),
+    ],
+)
 def test_make_mesh_rejects_bad_shapes(axes, message):
   with pytest.raises(ValueError, match=message):
     sharding.make_mesh(axes)

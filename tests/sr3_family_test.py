@@ -1,19 +1,21 @@
 """The SR3 family's config options: samplers, v-prediction, Min-SNR and noise-conditioning
 augmentation, each run through the family's own init/train/sample functions on a fixed batch."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from configs import sr3 as sr3_config
-from posergen_jax.training import sr3
+from posergen_jax.families import sr3
 
 
 def _batch(size=16, batch=2):
   """A fixed SR batch: smooth targets, their 2x-downsampled/upsampled condition."""
   ramp = jnp.linspace(-0.8, 0.8, size)
-  target = jnp.broadcast_to(ramp[None, :, None, None] * ramp[None, None, :, None],
-                            (batch, size, size, 3)).astype(jnp.float32)
+  target = jnp.broadcast_to(
+      ramp[None, :, None, None] * ramp[None, None, :, None], (batch, size, size, 3)
+  ).astype(jnp.float32)
   lowres = jax.image.resize(target, (batch, size // 2, size // 2, 3), "linear")
   cond = jax.image.resize(lowres, target.shape, "cubic")
   return {"target": target, "lowres": lowres, "cond": cond}
@@ -35,8 +37,9 @@ def _init_perturbed(config):
   batch = _batch()
   state = jax.jit(family.init_state)(jax.random.key(0), batch)
   noise = np.random.default_rng(0)
-  ema = jax.tree.map(lambda p: p + 0.05 * noise.standard_normal(p.shape, np.float32),
-                     state.ema_params)
+  ema = jax.tree.map(
+      lambda p: p + 0.05 * noise.standard_normal(p.shape, np.float32), state.ema_params
+  )
   return family, state.replace(ema_params=ema), batch
 
 
@@ -49,10 +52,13 @@ def _init_and_step(config):
   return family, state, batch
 
 
-@pytest.mark.parametrize("options", [
-    dict(prediction="v", weighting="min_snr"),
-    dict(cond_aug=dict(max_level=0.5, sample_level=0.1)),
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(prediction="v", weighting="min_snr"),
+        dict(cond_aug=dict(max_level=0.5, sample_level=0.1)),
+    ],
+)
 def test_train_step_with_option_gives_finite_loss_and_moves_params(options):
   family, state, batch = _init_and_step(_config(**options))
   new_state, metrics = jax.jit(family.train_step)(state, batch, jax.random.key(1))

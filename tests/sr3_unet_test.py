@@ -1,4 +1,5 @@
 """Tests for the SR3 U-Net (posergen_jax/models/sr3_unet.py) and its training on the SR3 loss."""
+
 import functools
 import re
 
@@ -9,9 +10,9 @@ import optax
 import pytest
 
 from posergen_jax.diffusion import schedules
-from posergen_jax.diffusion.sr3 import sr3_loss
+from posergen_jax.diffusion.losses import sr3_loss
 from posergen_jax.models.sr3_unet import ResBlock, UNet
-from posergen_jax.models.utils import param_count
+from tests.helpers import param_count
 
 TINY = dict(ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(8,), num_groups=8)
 
@@ -33,15 +34,16 @@ def _perturbed(params, scale=0.1):
 def _tiny_params():
   """Parameters of UNet(**TINY); dropout and dtype do not change them."""
   x_noisy, cond, noise_level = _inputs()
-  init = jax.jit(UNet(**TINY).init, static_argnames='train')
-  return init(jax.random.key(0), x_noisy, cond, noise_level, train=False)['params']
+  init = jax.jit(UNet(**TINY).init, static_argnames="train")
+  return init(jax.random.key(0), x_noisy, cond, noise_level, train=False)["params"]
 
 
 @functools.cache
 def _jit_apply(**overrides):
   """Jitted UNet(**TINY, **overrides).apply, compiled once per variant."""
-  return jax.jit(UNet(**TINY, **overrides).apply,
-                 static_argnames=('train', 'capture_intermediates', 'mutable'))
+  return jax.jit(
+      UNet(**TINY, **overrides).apply, static_argnames=("train", "capture_intermediates", "mutable")
+  )
 
 
 # Parameter counts from the layer formulas, independent of the module code.
@@ -59,8 +61,14 @@ def _norm(c):
 
 def _res(c_in, c_out, emb):
   skip = _conv(1, c_in, c_out) if c_in != c_out else 0
-  return (_norm(c_in) + _conv(3, c_in, c_out) + _dense(emb, 2 * c_out) + _norm(c_out)
-          + _conv(3, c_out, c_out) + skip)
+  return (
+      _norm(c_in)
+      + _conv(3, c_in, c_out)
+      + _dense(emb, 2 * c_out)
+      + _norm(c_out)
+      + _conv(3, c_out, c_out)
+      + skip
+  )
 
 
 def _attn(c):
@@ -69,7 +77,7 @@ def _attn(c):
 
 def test_output_shape_and_dtype():
   x_noisy, cond, noise_level = _inputs()
-  out = _jit_apply()({'params': _tiny_params()}, x_noisy, cond, noise_level, train=False)
+  out = _jit_apply()({"params": _tiny_params()}, x_noisy, cond, noise_level, train=False)
   assert out.shape == (2, 16, 16, 3)
   assert out.dtype == jnp.float32
 
@@ -77,15 +85,26 @@ def test_output_shape_and_dtype():
 def test_param_count_matches_layer_formulas():
   emb = 64  # 4 * ch
   expected = (
-      _dense(16, emb) + _dense(emb, emb)  # noise-level MLP on a 16-wide sinusoid
+      _dense(16, emb)
+      + _dense(emb, emb)  # noise-level MLP on a 16-wide sinusoid
       + _conv(3, 6, 16)  # conv_in on x_noisy ⊕ cond
-      + _res(16, 16, emb) + _conv(3, 16, 16)  # level 0 (16 px), downsample
-      + _res(16, 32, emb) + _attn(32)  # level 1 (8 px, attention)
-      + _res(32, 32, emb) + _attn(32) + _res(32, 32, emb)  # middle
-      + _res(64, 32, emb) + _attn(32) + _res(48, 32, emb) + _attn(32)  # decoder level 1
+      + _res(16, 16, emb)
+      + _conv(3, 16, 16)  # level 0 (16 px), downsample
+      + _res(16, 32, emb)
+      + _attn(32)  # level 1 (8 px, attention)
+      + _res(32, 32, emb)
+      + _attn(32)
+      + _res(32, 32, emb)  # middle
+      + _res(64, 32, emb)
+      + _attn(32)
+      + _res(48, 32, emb)
+      + _attn(32)  # decoder level 1
       + _conv(3, 32, 32)  # upsample
-      + _res(48, 16, emb) + _res(32, 16, emb)  # decoder level 0
-      + _norm(16) + _conv(3, 16, 3))  # output head
+      + _res(48, 16, emb)
+      + _res(32, 16, emb)  # decoder level 0
+      + _norm(16)
+      + _conv(3, 16, 3)
+  )  # output head
   assert expected == 191_379
   assert param_count(_tiny_params()) == expected
 
@@ -94,19 +113,36 @@ def test_biggan_updown_and_augmentation_param_count_matches_layer_formulas():
   """resblock_updown swaps the resampling convs for residual blocks; augmentation widens the MLP."""
   emb = 64
   expected = (
-      _dense(32, emb) + _dense(emb, emb)  # MLP on noise-level ⊕ aug-level sinusoids (16 + 16)
+      _dense(32, emb)
+      + _dense(emb, emb)  # MLP on noise-level ⊕ aug-level sinusoids (16 + 16)
       + _conv(3, 6, 16)
-      + _res(16, 16, emb) + _res(16, 16, emb)  # level 0, then a down residual block
-      + _res(16, 32, emb) + _attn(32)
-      + _res(32, 32, emb) + _attn(32) + _res(32, 32, emb)
-      + _res(64, 32, emb) + _attn(32) + _res(48, 32, emb) + _attn(32)
+      + _res(16, 16, emb)
+      + _res(16, 16, emb)  # level 0, then a down residual block
+      + _res(16, 32, emb)
+      + _attn(32)
+      + _res(32, 32, emb)
+      + _attn(32)
+      + _res(32, 32, emb)
+      + _res(64, 32, emb)
+      + _attn(32)
+      + _res(48, 32, emb)
+      + _attn(32)
       + _res(32, 32, emb)  # up residual block
-      + _res(48, 16, emb) + _res(32, 16, emb)
-      + _norm(16) + _conv(3, 16, 3))
+      + _res(48, 16, emb)
+      + _res(32, 16, emb)
+      + _norm(16)
+      + _conv(3, 16, 3)
+  )
   x_noisy, cond, noise_level = _inputs()
   model = UNet(**TINY, resblock_updown=True, cond_augmentation=True)
-  params = jax.eval_shape(functools.partial(model.init, train=False), jax.random.key(0),
-                          x_noisy, cond, noise_level, noise_level)['params']
+  params = jax.eval_shape(
+      functools.partial(model.init, train=False),
+      jax.random.key(0),
+      x_noisy,
+      cond,
+      noise_level,
+      noise_level,
+  )["params"]
   assert param_count(params) == expected
 
 
@@ -114,14 +150,17 @@ def test_resblock_resamples_both_paths():
   """A 'down' block of a zero-output residual branch is the 2x2 average pool of its input."""
   x = jax.random.normal(jax.random.key(0), (1, 8, 8, 4))
   emb = jnp.ones((1, 8))
-  for resample, side in (('down', 4), ('up', 16)):
+  for resample, side in (("down", 4), ("up", 16)):
     block = ResBlock(4, num_groups=2, dropout=0.0, resample=resample)
-    params = block.init(jax.random.key(1), x, emb, train=False)['params']
-    params = {**params, 'conv2': jax.tree.map(jnp.zeros_like, params['conv2'])}
-    out = block.apply({'params': params}, x, emb, train=False)
+    params = block.init(jax.random.key(1), x, emb, train=False)["params"]
+    params = {**params, "conv2": jax.tree.map(jnp.zeros_like, params["conv2"])}
+    out = block.apply({"params": params}, x, emb, train=False)
     assert out.shape == (1, side, side, 4)
-    expected = (x.reshape(1, 4, 2, 4, 2, 4).mean(axis=(2, 4)) if resample == 'down'
-                else jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2))
+    expected = (
+        x.reshape(1, 4, 2, 4, 2, 4).mean(axis=(2, 4))
+        if resample == "down"
+        else jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+    )
     np.testing.assert_allclose(out, expected, atol=1e-6)
 
 
@@ -137,15 +176,18 @@ def test_skip_rescale_divides_the_residual_sum_by_sqrt2():
 def test_augmentation_level_is_conditioning_and_required_exactly_when_enabled():
   x_noisy, cond, noise_level = _inputs()
   model = UNet(**TINY, cond_augmentation=True)
-  params = _perturbed(jax.jit(model.init, static_argnames='train')(
-      jax.random.key(0), x_noisy, cond, noise_level, noise_level, train=False)['params'])
-  apply = jax.jit(functools.partial(model.apply, {'params': params}, train=False))
+  params = _perturbed(
+      jax.jit(model.init, static_argnames="train")(
+          jax.random.key(0), x_noisy, cond, noise_level, noise_level, train=False
+      )["params"]
+  )
+  apply = jax.jit(functools.partial(model.apply, {"params": params}, train=False))
   clean = apply(x_noisy, cond, noise_level, jnp.zeros(2))
   augmented = apply(x_noisy, cond, noise_level, jnp.full((2,), 0.5))
   assert jnp.mean(jnp.abs(clean - augmented)) > 1e-2 * jnp.mean(jnp.abs(clean))
-  with pytest.raises(ValueError, match='aug_level must be given exactly when'):
-    model.apply({'params': params}, x_noisy, cond, noise_level, train=False)
-  with pytest.raises(ValueError, match='aug_level must be given exactly when'):
+  with pytest.raises(ValueError, match="aug_level must be given exactly when"):
+    model.apply({"params": params}, x_noisy, cond, noise_level, train=False)
+  with pytest.raises(ValueError, match="aug_level must be given exactly when"):
     UNet(**TINY).init(jax.random.key(0), x_noisy, cond, noise_level, noise_level, train=False)
 
 
@@ -156,16 +198,22 @@ def test_bfloat16_computes_in_bf16_with_f32_params_and_output():
   bf16_params = jax.eval_shape(bf16_init, jax.random.key(0), x_noisy, cond, noise_level)
   assert {p.dtype for p in jax.tree.leaves(bf16_params)} == {jnp.dtype(jnp.float32)}
   out, state = _jit_apply(dtype=jnp.bfloat16)(
-      {'params': params}, x_noisy, cond, noise_level, train=False, capture_intermediates=True,
-      mutable=('intermediates',))
-  assert state['intermediates']['ResBlock_0']['__call__'][0].dtype == jnp.bfloat16
+      {"params": params},
+      x_noisy,
+      cond,
+      noise_level,
+      train=False,
+      capture_intermediates=True,
+      mutable=("intermediates",),
+  )
+  assert state["intermediates"]["ResBlock_0"]["__call__"][0].dtype == jnp.bfloat16
   assert out.dtype == jnp.float32
-  reference = _jit_apply()({'params': params}, x_noisy, cond, noise_level, train=False)
+  reference = _jit_apply()({"params": params}, x_noisy, cond, noise_level, train=False)
   relative_error = jnp.linalg.norm(out - reference) / jnp.linalg.norm(reference)
   assert relative_error < 0.1
 
 
-@pytest.mark.parametrize('shape', [(2, 15, 16, 3), (2, 16, 9, 3), (16, 16, 3)])
+@pytest.mark.parametrize("shape", [(2, 15, 16, 3), (2, 16, 9, 3), (16, 16, 3)])
 def test_bad_spatial_shape_raises_naming_it(shape):
   x_noisy = jnp.zeros(shape)
   with pytest.raises(ValueError, match=re.escape(str(shape))):
@@ -174,15 +222,17 @@ def test_bad_spatial_shape_raises_naming_it(shape):
 
 def test_groups_not_dividing_width_raises():
   x_noisy, cond, noise_level = _inputs()
-  with pytest.raises(ValueError, match='num_groups=5'):
-    UNet(**{**TINY, 'num_groups': 5}).init(jax.random.key(0), x_noisy, cond, noise_level,
-                                           train=False)
+  with pytest.raises(ValueError, match="num_groups=5"):
+    UNet(**{**TINY, "num_groups": 5}).init(
+        jax.random.key(0), x_noisy, cond, noise_level, train=False
+    )
 
 
 def test_output_depends_on_noise_level():
   x_noisy, cond, _ = _inputs()
-  apply = functools.partial(_jit_apply(), {'params': _perturbed(_tiny_params())},
-                            x_noisy, cond, train=False)
+  apply = functools.partial(
+      _jit_apply(), {"params": _perturbed(_tiny_params())}, x_noisy, cond, train=False
+  )
   low, high = apply(jnp.full((2,), 0.1, jnp.float32)), apply(jnp.full((2,), 0.9, jnp.float32))
   assert jnp.mean(jnp.abs(low - high)) > 1e-2 * jnp.mean(jnp.abs(low))
 
@@ -190,12 +240,11 @@ def test_output_depends_on_noise_level():
 def test_dropout_only_in_training():
   x_noisy, cond, noise_level = _inputs()
   params = _perturbed(_tiny_params())
-  apply = functools.partial(_jit_apply(dropout=0.5), {'params': params},
-                            x_noisy, cond, noise_level)
+  apply = functools.partial(_jit_apply(dropout=0.5), {"params": params}, x_noisy, cond, noise_level)
   eval_out = apply(train=False)
   np.testing.assert_array_equal(eval_out, apply(train=False))
-  train_a = apply(train=True, rngs={'dropout': jax.random.key(1)})
-  train_b = apply(train=True, rngs={'dropout': jax.random.key(2)})
+  train_a = apply(train=True, rngs={"dropout": jax.random.key(1)})
+  train_b = apply(train=True, rngs={"dropout": jax.random.key(2)})
   assert not jnp.allclose(train_a, eval_out, atol=1e-3)
   assert not jnp.allclose(train_a, train_b, atol=1e-3)
 
@@ -204,15 +253,16 @@ def test_sr3_loss_falls_on_a_fixed_batch():
   x_noisy, cond, _ = _inputs()
   x0 = jnp.tanh(x_noisy)  # a fixed batch of 2 target images in [-1, 1]
   model = UNet(**TINY)
-  schedule = schedules.make_schedule('linear', 100)
+  schedule = schedules.make_schedule("linear", 100)
   optimizer = optax.adam(3e-3)
   rng = jax.random.key(3)
 
   @jax.jit
   def train_step(params, opt_state):
     def loss_fn(p):
-      denoise_fn = lambda x, c, nl: model.apply({'params': p}, x, c, nl, train=True)
+      denoise_fn = lambda x, c, nl: model.apply({"params": p}, x, c, nl, train=True)
       return sr3_loss(denoise_fn, x0, cond, rng, schedule)[0]
+
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss

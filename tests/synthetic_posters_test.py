@@ -1,19 +1,16 @@
 """Tests for the synthetic_posters TFDS builder, its renderer and its captions."""
+
 import pathlib
 import re
 
 import numpy as np
+from PIL import Image
 import pytest
 import tensorflow_datasets as tfds
-from PIL import Image
 
 from posergen_jax.data import synthetic_posters
-from posergen_jax.data.synthetic_posters import captions
-from posergen_jax.data.synthetic_posters import catalog
-from posergen_jax.data.synthetic_posters import fonts
-from posergen_jax.data.synthetic_posters import motifs
-from posergen_jax.data.synthetic_posters import pictures
-from posergen_jax.data.synthetic_posters import render
+from posergen_jax.data.synthetic_posters import captions, catalog, motifs, pictures, render
+from posergen_jax.io import fonts
 
 _CJK = re.compile("[\u4e00-\u9fff]")
 _TINY_SPLITS = {"train": 64, "test": 16}
@@ -21,6 +18,7 @@ _TINY_SPLITS = {"train": 64, "test": 16}
 
 class SyntheticPostersBuilderTest(tfds.testing.DatasetBuilderTestCase):
   """TFDS's own builder checks (registration, specs, counts, split overlap) on `tiny`."""
+
   DATASET_CLASS = synthetic_posters.SyntheticPosters
   BUILDER_CONFIG_NAMES_TO_TEST = ["tiny"]
   SPLITS = _TINY_SPLITS
@@ -32,8 +30,10 @@ def _build_tiny(data_dir) -> dict[str, dict[str, dict]]:
   """Builds the `tiny` config; returns {split: {id: numpy example}}."""
   builder = tfds.builder("synthetic_posters/tiny", data_dir=data_dir)
   builder.download_and_prepare()
-  return {split: {ex["id"].decode(): ex for ex in tfds.as_numpy(builder.as_dataset(split=split))}
-          for split in _TINY_SPLITS}
+  return {
+      split: {ex["id"].decode(): ex for ex in tfds.as_numpy(builder.as_dataset(split=split))}
+      for split in _TINY_SPLITS
+  }
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +106,9 @@ def test_title_band_holds_text_pixels(seed):
 def test_long_text_shrinks_to_fit_tiny_boxes(box_height):
   canvas = Image.new("RGB", (80, 40), "black")
   box = (10, 10, 70, 10 + box_height)
-  size = render.draw_fitted_text(canvas, "International Conference on 机器学习 " * 3, box,
-                                 (255, 255, 255), bold=True)
+  size = render.draw_fitted_text(
+      canvas, "International Conference on 机器学习 " * 3, box, (255, 255, 255), bold=True
+  )
   assert 1 <= size <= box_height
   ink = np.argwhere(np.asarray(canvas).max(axis=-1) > 0)
   if ink.size:

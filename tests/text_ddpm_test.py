@@ -1,28 +1,27 @@
 """The seed's DDPM baseline: the text-conditioned U-Net, guidance, the family, configs, pipeline."""
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import ddpm_baseline, text_ddpm as text_ddpm_config
-from posergen_jax import pipeline
+from configs import ddpm_baseline
+from configs import text_ddpm as text_ddpm_config
+from posergen_jax.config import stages
+from posergen_jax.families import text_ddpm
 from posergen_jax.models import sr3_unet
-from posergen_jax.training import stages, text_ddpm
-from tests import conftest, family_steps
+from posergen_jax.poster import pipeline
+from tests import helpers
+from tests.helpers import param_count
 
 TINY_UNET = dict(ch=8, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(), num_groups=4)
-
-
-def _count(params) -> int:
-  return sum(x.size for x in jax.tree.leaves(params))
 
 
 def _perturbed(params, seed=0):
   """Params with every leaf moved by N(0, 0.1), so zero-initialised outputs carry signal."""
   leaves, treedef = jax.tree.flatten(params)
   keys = jax.random.split(jax.random.key(seed), len(leaves))
-  return treedef.unflatten([x + 0.1 * jax.random.normal(k, x.shape)
-                            for x, k in zip(leaves, keys)])
+  return treedef.unflatten([x + 0.1 * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)])
 
 
 def test_text_unet_adds_one_projection_and_reads_the_context():
@@ -33,28 +32,36 @@ def test_text_unet_adds_one_projection_and_reads_the_context():
   plain_params = plain.init(jax.random.key(2), x, None, levels, train=False)["params"]
   params = text.init(jax.random.key(2), x, None, levels, train=False, context=context)["params"]
   # The projection: context [6] -> the 4*ch embedding, without bias.
-  assert _count(params) - _count(plain_params) == 6 * 4 * 8
+  assert param_count(params) - param_count(plain_params) == 6 * 4 * 8
   params = _perturbed(params)
   out = text.apply({"params": params}, x, None, levels, train=False, context=context)
   assert out.shape == (2, 8, 8, 3) and out.dtype == jnp.float32
-  other = text.apply({"params": params}, x, None, levels, train=False,
-                     context=context.at[1].set(0.0))
+  other = text.apply(
+      {"params": params}, x, None, levels, train=False, context=context.at[1].set(0.0)
+  )
   np.testing.assert_array_equal(other[0], out[0])  # Each example reads its own context.
   assert not np.allclose(other[1], out[1])
   # A zero context contributes nothing: the U-Net without the projection gives the same.
-  unconditional = plain.apply({"params": {k: v for k, v in params.items() if k != "context_proj"}},
-                              x, None, levels, train=False)
+  unconditional = plain.apply(
+      {"params": {k: v for k, v in params.items() if k != "context_proj"}},
+      x,
+      None,
+      levels,
+      train=False,
+  )
   np.testing.assert_allclose(other[1], unconditional[1], rtol=1e-5, atol=1e-6)
 
 
 def test_context_is_required_exactly_with_text_conditioning():
   x, levels = jnp.zeros((2, 8, 8, 3)), jnp.ones((2,))
   with pytest.raises(ValueError, match="context must be given exactly when text_conditioning"):
-    sr3_unet.UNet(**TINY_UNET, text_conditioning=True).init(jax.random.key(0), x, None, levels,
-                                                           train=False)
+    sr3_unet.UNet(**TINY_UNET, text_conditioning=True).init(
+        jax.random.key(0), x, None, levels, train=False
+    )
   with pytest.raises(ValueError, match=r"context must be \[2, E\]"):
     sr3_unet.UNet(**TINY_UNET, text_conditioning=True).init(
-        jax.random.key(0), x, None, levels, train=False, context=jnp.zeros((3, 4)))
+        jax.random.key(0), x, None, levels, train=False, context=jnp.zeros((3, 4))
+    )
 
 
 def _toy_denoise(x, text, level):
@@ -69,8 +76,12 @@ def test_guidance_combines_conditional_and_unconditional_predictions():
   assert text_ddpm.guided(_toy_denoise, 1.0) is _toy_denoise
   cond = _toy_denoise(x, text, level)
   uncond = _toy_denoise(x, jnp.zeros_like(text), level)
-  np.testing.assert_allclose(text_ddpm.guided(_toy_denoise, 3.0)(x, text, level),
-                             uncond + 3.0 * (cond - uncond), rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(
+      text_ddpm.guided(_toy_denoise, 3.0)(x, text, level),
+      uncond + 3.0 * (cond - uncond),
+      rtol=1e-6,
+      atol=1e-6,
+  )
 
 
 def test_text_dropout_zeroes_whole_rows_at_the_rate():
@@ -82,8 +93,10 @@ def test_text_dropout_zeroes_whole_rows_at_the_rate():
   np.testing.assert_array_equal(text_ddpm.drop_text(text, jax.random.key(0), 0.0), text)
 
 
-@pytest.mark.parametrize("arg, drop, scale, size", [
-    ("quick", 0.0, 1.0, 8), ("cfg", 0.1, 3.0, 64), ("quick,cfg", 0.1, 3.0, 8)])
+@pytest.mark.parametrize(
+    "arg, drop, scale, size",
+    [("quick", 0.0, 1.0, 8), ("cfg", 0.1, 3.0, 64), ("quick,cfg", 0.1, 3.0, 8)],
+)
 def test_config_arguments(arg, drop, scale, size):
   config = text_ddpm_config.get_config(arg)
   assert (config.guidance.drop_prob, config.guidance.scale) == (drop, scale)
@@ -104,8 +117,8 @@ def quick_run(tiny_data_dir):
   config = text_ddpm_config.get_config("quick")
   config.data.data_dir = tiny_data_dir
   family = text_ddpm.make_family(config)
-  batch = family_steps.first_train_batch(family, config)
-  states, history = family_steps.train_steps(family, batch, jax.devices()[:1], num_steps=40)
+  batch = helpers.first_train_batch(family, config)
+  states, history = helpers.train_steps(family, batch, jax.devices()[:1], num_steps=40)
   return config, family, batch, states, history
 
 
@@ -118,10 +131,13 @@ def test_loss_falls_on_a_fixed_batch(quick_run):
 
 def test_sharded_step_matches_single_device(quick_run):
   _, family, batch, states1, history1 = quick_run
-  states8, history8 = family_steps.train_steps(family, batch, jax.devices(), num_steps=2)
+  states8, history8 = helpers.train_steps(family, batch, jax.devices(), num_steps=2)
   np.testing.assert_allclose(history8[1]["loss"], history1[1]["loss"], rtol=1e-4, atol=1e-6)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5),
-               states8[2].ema_params, states1[2].ema_params)
+  jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5),
+      states8[2].ema_params,
+      states1[2].ema_params,
+  )
 
 
 def test_sampling_is_deterministic_and_guidance_changes_it(quick_run, tiny_data_dir):
@@ -147,12 +163,13 @@ def test_baseline_chains_the_ddpm_with_gan_sr3s_cascade():
 
 
 @pytest.mark.slow
-def test_pipeline_turns_prompts_into_posters_through_the_ddpm(gan_sr3_trained, tiny_data_dir,
-                                                              tmp_path):
+def test_pipeline_turns_prompts_into_posters_through_the_ddpm(
+    gan_sr3_trained, tiny_data_dir, tmp_path
+):
   """The baseline's workdir: its own DDPM stage, GAN_SR3's SR stages linked in (as README says)."""
   _, gan_sr3_workdir = gan_sr3_trained
-  config = conftest.quick_staged_config(ddpm_baseline.get_config("quick"), tiny_data_dir)
-  conftest.train_stages(config, tmp_path, ["text_ddpm"])
+  config = helpers.quick_staged_config(ddpm_baseline.get_config("quick"), tiny_data_dir)
+  helpers.train_stages(config, tmp_path, ["text_ddpm"])
   for name in ("sr3_128", "sr3_256"):
     (tmp_path / name).symlink_to(gan_sr3_workdir / name)
   with pipeline.PosterPipeline(config, str(tmp_path)) as posters:

@@ -1,4 +1,5 @@
-"""Tests for posergen_jax.torch_archive: files written by torch, read back without it."""
+"""Tests for posergen_jax.io.torch_archive: files written by torch, read back without it."""
+
 import zipfile
 
 import ml_dtypes
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from posergen_jax import torch_archive
+from posergen_jax.io import torch_archive
 
 
 def _save(obj, path, **kwargs):
@@ -17,16 +18,16 @@ def _save(obj, path, **kwargs):
 def test_dtypes_round_trip(tmp_path):
   gen = torch.Generator().manual_seed(0)
   tensors = {
-    "f32": torch.randn(3, 4, generator=gen),
-    "f16": torch.randn(5, generator=gen).half(),
-    "bf16": torch.randn(2, 3, generator=gen).bfloat16(),
-    "i64": torch.arange(-3, 7, dtype=torch.int64).reshape(2, 5),
-    "i32": torch.tensor([1, -2, 3], dtype=torch.int32),
-    "u8": torch.tensor([0, 255, 7], dtype=torch.uint8),
-    "bool": torch.tensor([True, False, True]),
-    "f64": torch.randn(2, 2, generator=gen, dtype=torch.float64),
-    "scalar": torch.tensor(2.5),
-    "empty": torch.zeros(0, 3),
+      "f32": torch.randn(3, 4, generator=gen),
+      "f16": torch.randn(5, generator=gen).half(),
+      "bf16": torch.randn(2, 3, generator=gen).bfloat16(),
+      "i64": torch.arange(-3, 7, dtype=torch.int64).reshape(2, 5),
+      "i32": torch.tensor([1, -2, 3], dtype=torch.int32),
+      "u8": torch.tensor([0, 255, 7], dtype=torch.uint8),
+      "bool": torch.tensor([True, False, True]),
+      "f64": torch.randn(2, 2, generator=gen, dtype=torch.float64),
+      "scalar": torch.tensor(2.5),
+      "empty": torch.zeros(0, 3),
   }
   flat = torch_archive.read_state_dict(_save(tensors, tmp_path / "t.pt"))
   assert set(flat) == set(tensors)
@@ -44,12 +45,12 @@ def test_dtypes_round_trip(tmp_path):
 def test_strided_views_and_shared_storage(tmp_path):
   base = torch.arange(60, dtype=torch.float32).reshape(5, 12)
   views = {
-    "base": base,
-    "transposed": base.t(),                   # stride (1, 12)
-    "sliced": base[1:4, 2:11:3],               # storage offset 14, stride (12, 3)
-    "column": base[:, 5],                      # offset 5, stride (12,)
-    "expanded": torch.ones(1, 3).expand(4, 3),  # stride 0
-    "narrow_of_big": torch.arange(1000)[990:],   # offset 990 into a shared 1000-element storage
+      "base": base,
+      "transposed": base.t(),  # stride (1, 12)
+      "sliced": base[1:4, 2:11:3],  # storage offset 14, stride (12, 3)
+      "column": base[:, 5],  # offset 5, stride (12,)
+      "expanded": torch.ones(1, 3).expand(4, 3),  # stride 0
+      "narrow_of_big": torch.arange(1000)[990:],  # offset 990 into a shared 1000-element storage
   }
   flat = torch_archive.read_state_dict(_save(views, tmp_path / "v.pt"))
   for key, tensor in views.items():
@@ -62,16 +63,21 @@ def test_strided_views_and_shared_storage(tmp_path):
 def test_nested_checkpoint_and_module_state_dict(tmp_path):
   model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
   checkpoint = {
-    "epoch": 7,
-    "name": "run",
-    "state_dict": model.state_dict(),
-    "extra": [torch.ones(2), {"inner": torch.zeros(1, dtype=torch.int64)}],
-    "param": torch.nn.Parameter(torch.full((2,), 3.0)),
+      "epoch": 7,
+      "name": "run",
+      "state_dict": model.state_dict(),
+      "extra": [torch.ones(2), {"inner": torch.zeros(1, dtype=torch.int64)}],
+      "param": torch.nn.Parameter(torch.full((2,), 3.0)),
   }
   flat = torch_archive.read_state_dict(_save(checkpoint, tmp_path / "ckpt.pt"))
   expected = {f"state_dict.{k}": v.numpy() for k, v in model.state_dict().items()}
-  expected.update({"extra.0": np.ones(2, np.float32), "extra.1.inner": np.zeros(1, np.int64),
-                   "param": np.full((2,), 3.0, np.float32)})
+  expected.update(
+      {
+          "extra.0": np.ones(2, np.float32),
+          "extra.1.inner": np.zeros(1, np.int64),
+          "param": np.full((2,), 3.0, np.float32),
+      }
+  )
   assert set(flat) == set(expected)
   for key, value in expected.items():
     np.testing.assert_array_equal(flat[key], value, err_msg=key)
@@ -83,6 +89,7 @@ def test_nested_checkpoint_and_module_state_dict(tmp_path):
 
 def test_unknown_globals_become_placeholders(tmp_path):
   import argparse
+
   checkpoint = {"args": argparse.Namespace(lr=0.1), "w": torch.ones(2)}
   path = _save(checkpoint, tmp_path / "ns.pt")
   tree = torch_archive.load_pickle(path)
@@ -96,8 +103,7 @@ def test_not_an_archive_names_the_file(tmp_path):
   text.write_text("hello")
   with pytest.raises(torch_archive.TorchArchiveError, match="notes.pt.*not a PyTorch zip"):
     torch_archive.read_state_dict(text)
-  legacy = _save({"w": torch.ones(1)}, tmp_path / "legacy.pt",
-                 _use_new_zipfile_serialization=False)
+  legacy = _save({"w": torch.ones(1)}, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
   with pytest.raises(torch_archive.TorchArchiveError, match="legacy.pt.*legacy"):
     torch_archive.read_state_dict(legacy)
   other_zip = tmp_path / "other.zip"

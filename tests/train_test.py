@@ -1,6 +1,6 @@
 """The generic trainer with the SR3 family: sharding equality, checkpoints, end to end."""
+
 import json
-import os
 import subprocess
 import sys
 
@@ -9,20 +9,19 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from posergen_jax.training import checkpoint, sr3, trainer
-from tests import family_steps
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from posergen_jax.families import registry, sr3
+from posergen_jax.training import checkpoint, trainer
+from tests import helpers
 
 
 def _fixed_batch(config):
   family = sr3.make_family(config)
-  return family, family_steps.first_train_batch(family, config)
+  return family, helpers.first_train_batch(family, config)
 
 
 def _train(family, batch, devices, num_steps, mesh=(("data", -1),)):
   """(state, metrics) after `num_steps` steps (metrics None for 0 steps)."""
-  states, history = family_steps.train_steps(family, batch, devices, num_steps, mesh)
+  states, history = helpers.train_steps(family, batch, devices, num_steps, mesh)
   return states[-1], (history or [None])[-1]
 
 
@@ -32,24 +31,34 @@ def test_sharded_step_matches_single_device(quick_config):
   state1, metrics1 = _train(family, batch, jax.devices()[:1], num_steps=2)
   assert all(x.sharding.num_devices == 8 for x in jax.tree.leaves(state8.params))
   np.testing.assert_allclose(metrics8["loss"], metrics1["loss"], rtol=1e-5)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
-               state8.params, state1.params)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
-               state8.ema_params, state1.ema_params)
+  jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+      state8.params,
+      state1.params,
+  )
+  jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+      state8.ema_params,
+      state1.ema_params,
+  )
 
 
 def test_model_axis_2x4_matches_data_parallel_8x1(quick_config):
   """Kernels split over a 4-way model axis give the 8-way data-parallel result."""
   family, batch = _fixed_batch(quick_config)
-  state_2x4, metrics_2x4 = _train(family, batch, jax.devices(), num_steps=2,
-                                  mesh=(("data", 2), ("model", 4)))
+  state_2x4, metrics_2x4 = _train(
+      family, batch, jax.devices(), num_steps=2, mesh=(("data", 2), ("model", 4))
+  )
   state_8x1, metrics_8x1 = _train(family, batch, jax.devices(), num_steps=2)
   kernel = state_2x4.params["conv_in"]["kernel"]
   assert kernel.sharding.spec == jax.sharding.PartitionSpec(None, None, None, "model")
   assert kernel.addressable_shards[0].data.shape[-1] == kernel.shape[-1] // 4
   np.testing.assert_allclose(metrics_2x4["loss"], metrics_8x1["loss"], rtol=1e-5)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
-               state_2x4.ema_params, state_8x1.ema_params)
+  jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+      state_2x4.ema_params,
+      state_8x1.ema_params,
+  )
 
 
 def test_checkpoint_restores_bit_identical(quick_config, tmp_path):
@@ -60,8 +69,7 @@ def test_checkpoint_restores_bit_identical(quick_config, tmp_path):
   manager.wait_until_finished()
 
   fresh, _ = _train(family, batch, jax.devices(), num_steps=0)
-  restored = checkpoint.restore_latest(checkpoint.make_manager(str(tmp_path), max_to_keep=2),
-                                       fresh)
+  restored = checkpoint.restore_latest(checkpoint.make_manager(str(tmp_path), max_to_keep=2), fresh)
   assert int(restored.step) == 2
   for part in ("params", "opt_state", "ema_params"):
     jax.tree.map(np.testing.assert_array_equal, getattr(restored, part), getattr(state, part))
@@ -80,10 +88,14 @@ def test_train_writes_outputs_then_resumes(quick_config, tmp_path, caplog, monke
   caplog.set_level("INFO")
   monkeypatch.chdir(tmp_path)
   workdir = tmp_path / "run"
-  trainer.train_and_evaluate(quick_config, "run")  # a relative workdir, as users type it
+  trainer.train_and_evaluate(
+      quick_config, "run", registry.get_family(quick_config)
+  )  # a relative workdir, as users type it
 
-  assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == \
-      ["2", "4"]
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [
+      "2",
+      "4",
+  ]
   assert list(workdir.glob("events.out.tfevents.*"))
   assert (workdir / "samples" / "step_000004.png").exists()
   report = json.loads((workdir / "eval.json").read_text())
@@ -98,20 +110,26 @@ def test_train_writes_outputs_then_resumes(quick_config, tmp_path, caplog, monke
   # --mode=eval with KID through the real FID Inception; the real images' features are cached.
   quick_config.evals.image_metrics = ("kid",)
   quick_config.evals.fid_reference = str(tmp_path / "reference.npz")
-  metrics = trainer.evaluate_checkpoint(quick_config, str(workdir))
+  metrics = trainer.evaluate_checkpoint(
+      quick_config, str(workdir), registry.get_family(quick_config)
+  )
   assert np.isfinite(metrics["kid"]) and metrics["kid_std"] >= 0
   assert (tmp_path / "reference.npz").is_file()
   quick_config.evals.image_metrics = ()
 
   # --mode=sample on the newest checkpoint: a grid of low-res | SR3 | ground truth.
-  grid = np.asarray(Image.open(trainer.sample_checkpoint(quick_config, str(workdir))))
+  grid = np.asarray(
+      Image.open(
+          trainer.sample_checkpoint(quick_config, str(workdir), registry.get_family(quick_config))
+      )
+  )
   rows, columns = quick_config.evals.grid_size, 3
   assert grid.shape == (rows * (32 + 2) + 2, columns * (32 + 2) + 2, 3)
 
   # The same workdir resumes: two more steps start from the saved step 4.
   quick_config.train.num_steps = 6
   caplog.clear()
-  trainer.train_and_evaluate(quick_config, str(workdir))
+  trainer.train_and_evaluate(quick_config, str(workdir), registry.get_family(quick_config))
   assert "Restoring checkpoint of step 4" in caplog.text
   assert "Training from step 4 to 6." in caplog.text
   assert "No input-pipeline state" not in caplog.text
@@ -119,9 +137,13 @@ def test_train_writes_outputs_then_resumes(quick_config, tmp_path, caplog, monke
 
 
 def _main(*args):
-  return subprocess.run([sys.executable, "-m", "posergen_jax.main",
-                         "--config=configs/sr3.py:quick", *args],
-                        cwd=REPO, capture_output=True, text=True, timeout=300)
+  return subprocess.run(
+      [sys.executable, "-m", "posergen_jax.main", "--config=configs/sr3.py:quick", *args],
+      cwd=helpers.REPO,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
 
 
 def test_mistyped_config_key_is_named(tmp_path):

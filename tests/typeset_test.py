@@ -1,9 +1,13 @@
-"""Poster titles: band choice, fitting, wrapping, Chinese glyphs, and bad input."""
+"""Poster titles: band choice, fitting, wrapping, Chinese glyphs, the font, and bad input."""
+
+import pathlib
+
 import numpy as np
 from PIL import ImageFont
 import pytest
 
-from posergen_jax import typeset
+from posergen_jax.io import fonts
+from posergen_jax.poster import typeset
 
 
 def _poster(calm_band: int, size: int = 96) -> np.ndarray:
@@ -38,8 +42,47 @@ def test_text_colour_contrasts_with_the_band():
   assert typeset.typeset(light, "A").min() == 0
 
 
+def _fonts_used(monkeypatch, **kwargs) -> list[ImageFont.FreeTypeFont]:
+  """The fonts `typeset.typeset` sets a title and subtitle in, seen through its layout."""
+  used = []
+  real_layout = typeset.layout
+
+  def spy(*args, **layout_kwargs):
+    plan = real_layout(*args, **layout_kwargs)
+    used.extend(font for font, _ in plan.blocks)
+    return plan
+
+  monkeypatch.setattr(typeset, "layout", spy)
+  typeset.typeset(np.full((96, 96, 3), 200, np.uint8), "海报", "电影", **kwargs)
+  assert len(used) == 2
+  return used
+
+
+def test_default_font_is_the_simplified_chinese_face(monkeypatch):
+  # Face 0 of the Noto Sans CJK collection is the Japanese one (JP glyph variants).
+  assert {font.getname()[0] for font in _fonts_used(monkeypatch)} == {"Noto Sans CJK SC"}
+
+
+def test_a_given_font_file_uses_its_first_face(monkeypatch):
+  path, _ = fonts.cjk_font_file()
+  first_face = ImageFont.truetype(str(path), 12, index=0).getname()[0]
+  used = _fonts_used(monkeypatch, font_path=str(path))
+  assert {font.getname()[0] for font in used} == {first_face}
+
+
+def test_missing_default_font_is_a_file_not_found_error(monkeypatch):
+  monkeypatch.setattr(fonts, "_packaged_font_path", lambda: None)
+  monkeypatch.setattr(fonts, "_DEBIAN_FONT", pathlib.Path("/nonexistent/font.ttc"))
+  fonts.cjk_font_file.cache_clear()
+  try:
+    with pytest.raises(FileNotFoundError, match="noto-cjk-sans-otc.*font_path"):
+      typeset.typeset(np.zeros((32, 32, 3), np.uint8), "A")
+  finally:
+    fonts.cjk_font_file.cache_clear()
+
+
 def test_chinese_titles_render_real_glyphs():
-  font = ImageFont.truetype(str(typeset.default_font_path()), 32)
+  font = typeset.load_font(typeset.font_file(), 32)
   masks = [np.asarray(font.getmask(text)) for text in ("海报", "电影", "\uffff\uffff")]
   # Two different Chinese words give different ink; neither is the missing-glyph box.
   assert masks[0].sum() > 0 and masks[1].sum() > 0
@@ -48,28 +91,30 @@ def test_chinese_titles_render_real_glyphs():
 
 
 def test_long_titles_wrap_within_the_width_and_the_subtitle_is_smaller():
-  font_path = typeset.default_font_path()
+  font_file = typeset.font_file()
   width = 200
-  font, lines = typeset.fit("The Quiet Festival of Lanterns by the River", font_path, width,
-                            80, 2)
+  font, lines = typeset.fit("The Quiet Festival of Lanterns by the River", font_file, width, 80, 2)
   assert len(lines) == 2
   assert all(font.getlength(line) <= width for line in lines)
   assert " ".join(lines) == "The Quiet Festival of Lanterns by the River"
-  cjk = typeset.wrap("一二三四五六七八九十", ImageFont.truetype(str(font_path), 20), 100)
+  cjk = typeset.wrap("一二三四五六七八九十", typeset.load_font(font_file, 20), 100)
   assert "".join(cjk) == "一二三四五六七八九十" and len(cjk) == 2  # 20 px characters, 5 a line
   image = np.full((256, 256, 3), 200, np.uint8)
-  plan = typeset.layout(image, "Jazz", "Friday at nine", font_path)
+  plan = typeset.layout(image, "Jazz", "Friday at nine", font_file)
   (title_font, title_lines), (sub_font, sub_lines) = plan.blocks
   assert title_lines == ["Jazz"] and sub_lines == ["Friday at nine"]
   assert sub_font.size < title_font.size
   assert (plan.fill, plan.outline) == ((0, 0, 0), (255, 255, 255))  # dark text on light grey
 
 
-@pytest.mark.parametrize("image, title, message", [
-    (np.zeros((8, 8, 3), np.float32), "A", "uint8"),
-    (np.zeros((8, 8), np.uint8), "A", "uint8"),
-    (np.zeros((8, 8, 3), np.uint8), "  ", "title is empty"),
-])
+@pytest.mark.parametrize(
+    "image, title, message",
+    [
+        (np.zeros((8, 8, 3), np.float32), "A", "uint8"),
+        (np.zeros((8, 8), np.uint8), "A", "uint8"),
+        (np.zeros((8, 8, 3), np.uint8), "  ", "title is empty"),
+    ],
+)
 def test_bad_input_is_named(image, title, message):
   with pytest.raises(ValueError, match=message):
     typeset.typeset(image, title)

@@ -1,20 +1,24 @@
 """The weights registry: package specs, clear errors, and a conversion cache that converts once."""
+
 import numpy as np
 import pytest
 
-from posergen_jax import weights
+from posergen_jax.io import weights
 
 
 def test_resolve_finds_a_file_inside_an_installed_package():
-  path = weights.resolve("package:posergen_jax/weights.py")
-  assert path.name == "weights.py" and path.is_file()
+  path = weights.resolve("package:posergen_jax/io/weights.py")
+  assert path.parts[-2:] == ("io", "weights.py") and path.is_file()
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("package:no_such_module_xyz/w.bin", "package `no_such_module_xyz` is not installed"),
-    ("package:posergen_jax/no_such_file.bin", "no file at"),
-    ("/nonexistent/dir/w.safetensors", "no file at /nonexistent/dir/w.safetensors"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("package:no_such_module_xyz/w.bin", "package `no_such_module_xyz` is not installed"),
+        ("package:posergen_jax/no_such_file.bin", "no file at"),
+        ("/nonexistent/dir/w.safetensors", "no file at /nonexistent/dir/w.safetensors"),
+    ],
+)
 def test_resolve_says_what_is_missing(spec, message):
   with pytest.raises(weights.WeightsNotFoundError, match=message):
     weights.resolve(spec)

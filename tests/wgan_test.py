@@ -1,25 +1,21 @@
 """WGAN stage: networks, losses against their definitions, train steps, config variants, e2e."""
+
 import json
-import os
 import subprocess
 import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from PIL import Image
+import pytest
 
 from configs import wgan as wgan_config
+from posergen_jax.families import gan_state, text_to_image
+from posergen_jax.families import wgan as wgan_family
 from posergen_jax.models import wgan, wgan_losses
-from posergen_jax.training import gan_state, text_to_image, wgan as wgan_family
-from tests import family_steps
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _count(params) -> int:
-  return sum(x.size for x in jax.tree.leaves(params))
+from tests import helpers
+from tests.helpers import param_count
 
 
 def test_networks_have_the_documented_shapes_and_sizes():
@@ -34,10 +30,14 @@ def test_networks_have_the_documented_shapes_and_sizes():
   critic_vars = critic.init(jax.random.key(1), images, sentence)
   assert critic.apply(critic_vars, images, sentence).shape == (2,)
   # Paper-size widths: 4x4x512 map, 4 upsampling blocks; critic 64 -> 512 channels.
-  assert _count(gen_vars["params"]) == 3_719_363
-  assert _count(critic_vars["params"]) == 3_028_673
-  print("WGAN at 64x64, widths 64: G", _count(gen_vars["params"]),
-        "critic", _count(critic_vars["params"]))
+  assert param_count(gen_vars["params"]) == 3_719_363
+  assert param_count(critic_vars["params"]) == 3_028_673
+  print(
+      "WGAN at 64x64, widths 64: G",
+      param_count(gen_vars["params"]),
+      "critic",
+      param_count(critic_vars["params"]),
+  )
 
 
 @pytest.mark.parametrize("size", [4, 48, 100])
@@ -64,15 +64,19 @@ def test_gradient_penalty_equals_its_definition():
   # A linear critic has gradient w everywhere: penalty (||w|| - 1)^2.
   w = jnp.full((2, 2, 3), 0.5)
   linear = lambda x: jnp.sum(x * w, axis=(1, 2, 3))
-  np.testing.assert_allclose(wgan_losses.gradient_penalty(linear, real, fake, alpha),
-                             (np.sqrt(12 * 0.25) - 1.0) ** 2, rtol=1e-6)
+  np.testing.assert_allclose(
+      wgan_losses.gradient_penalty(linear, real, fake, alpha),
+      (np.sqrt(12 * 0.25) - 1.0) ** 2,
+      rtol=1e-6,
+  )
   # A nonlinear critic: each example's own gradient at alpha*real + (1-alpha)*fake.
   critic = lambda x: jnp.sum(jnp.sin(x) * x, axis=(1, 2, 3))
   points = alpha[:, None, None, None] * real + (1 - alpha[:, None, None, None]) * fake
   grads = jax.vmap(jax.grad(lambda x: jnp.sum(jnp.sin(x) * x)))(points)
   expected = np.mean((np.linalg.norm(np.asarray(grads).reshape(4, -1), axis=1) - 1.0) ** 2)
-  np.testing.assert_allclose(wgan_losses.gradient_penalty(critic, real, fake, alpha), expected,
-                             rtol=1e-5)
+  np.testing.assert_allclose(
+      wgan_losses.gradient_penalty(critic, real, fake, alpha), expected, rtol=1e-5
+  )
 
 
 def test_losses_have_the_wasserstein_signs():
@@ -84,9 +88,15 @@ def test_losses_have_the_wasserstein_signs():
   np.testing.assert_allclose(clipped["a"], [-0.01, 0.005, 0.01], rtol=1e-6)
 
 
-@pytest.mark.parametrize("arg, lipschitz, optimizer", [
-    (None, "gp", "adam"), ("quick", "gp", "adam"), ("clip", "clip", "rmsprop"),
-    ("quick,clip", "clip", "rmsprop")])
+@pytest.mark.parametrize(
+    "arg, lipschitz, optimizer",
+    [
+        (None, "gp", "adam"),
+        ("quick", "gp", "adam"),
+        ("clip", "clip", "rmsprop"),
+        ("quick,clip", "clip", "rmsprop"),
+    ],
+)
 def test_config_variants(arg, lipschitz, optimizer):
   config = wgan_config.get_config(arg)
   assert config.loss.lipschitz == lipschitz
@@ -109,13 +119,13 @@ def _quick(tiny_data_dir, arg="quick"):
   config.data.data_dir = tiny_data_dir
   config.loss.n_critic = 3
   family = wgan_family.make_family(config)
-  return config, family, family_steps.first_train_batch(family, config)
+  return config, family, helpers.first_train_batch(family, config)
 
 
 @pytest.fixture(scope="module")
 def gp_run(tiny_data_dir):
   config, family, batch = _quick(tiny_data_dir)
-  states, history = family_steps.train_steps(family, batch, jax.devices()[:1], num_steps=6)
+  states, history = helpers.train_steps(family, batch, jax.devices()[:1], num_steps=6)
   return family, batch, states, history
 
 
@@ -127,8 +137,9 @@ def test_train_steps_are_finite_and_move_both_networks(gp_run):
   assert history[-1]["gradient_penalty"] > 0
   for net in (gan_state.GEN, gan_state.DISC):
     before, after = states[0].params[net], states[-1].params[net]
-    assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(before),
-                                                    jax.tree.leaves(after))), net
+    assert any(
+        not np.allclose(a, b) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after))
+    ), net
 
 
 def test_critic_updates_raise_the_wasserstein_estimate(tiny_data_dir):
@@ -139,8 +150,8 @@ def test_critic_updates_raise_the_wasserstein_estimate(tiny_data_dir):
   config.optimizer.gen.learning_rate = 0.0
   config.optimizer.disc.learning_rate = 1e-3
   family = wgan_family.make_family(config)
-  batch = family_steps.first_train_batch(family, config)
-  _, history = family_steps.train_steps(family, batch, jax.devices()[:1], num_steps=12)
+  batch = helpers.first_train_batch(family, config)
+  _, history = helpers.train_steps(family, batch, jax.devices()[:1], num_steps=12)
   losses = [float(m["critic_loss"]) for m in history]
   estimates = [float(m["wasserstein"]) for m in history]
   assert losses[-1] < losses[0] / 10, losses
@@ -149,13 +160,16 @@ def test_critic_updates_raise_the_wasserstein_estimate(tiny_data_dir):
 
 def test_sharded_step_matches_single_device(tiny_data_dir, gp_run):
   _, family, batch = _quick(tiny_data_dir)
-  states8, history8 = family_steps.train_steps(family, batch, jax.devices(), num_steps=2)
+  states8, history8 = helpers.train_steps(family, batch, jax.devices(), num_steps=2)
   _, _, states1, history1 = gp_run
   assert all(x.sharding.num_devices == 8 for x in jax.tree.leaves(states8[2].params))
   for name in ("critic_loss", "wasserstein", "g_loss"):
     np.testing.assert_allclose(history8[1][name], history1[1][name], rtol=1e-4, atol=1e-5)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5),
-               states8[2].ema_params, states1[2].ema_params)
+  jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5),
+      states8[2].ema_params,
+      states1[2].ema_params,
+  )
 
 
 def test_sampling_is_deterministic_for_a_key_and_differs_across_keys(gp_run):
@@ -170,7 +184,7 @@ def test_sampling_is_deterministic_for_a_key_and_differs_across_keys(gp_run):
 
 def test_weight_clipping_keeps_the_critic_in_its_box(tiny_data_dir):
   config, family, batch = _quick(tiny_data_dir, "quick,clip")
-  states, history = family_steps.train_steps(family, batch, jax.devices()[:1], num_steps=2)
+  states, history = helpers.train_steps(family, batch, jax.devices()[:1], num_steps=2)
   critic = jax.tree.leaves(states[-1].params[gan_state.DISC])
   assert max(float(jnp.abs(x).max()) for x in critic) <= config.loss.clip_value
   assert float(history[-1]["gradient_penalty"]) == 0.0
@@ -181,9 +195,19 @@ def test_weight_clipping_keeps_the_critic_in_its_box(tiny_data_dir):
 def test_main_trains_samples_and_evaluates(tiny_data_dir, tmp_path):
   workdir = tmp_path / "run"
   result = subprocess.run(
-      [sys.executable, "-m", "posergen_jax.main", "--config=configs/wgan.py:quick",
-       f"--workdir={workdir}", f"--config.data.data_dir={tiny_data_dir}"],
-      cwd=REPO, capture_output=True, text=True, timeout=600)
+      [
+          sys.executable,
+          "-m",
+          "posergen_jax.main",
+          "--config=configs/wgan.py:quick",
+          f"--workdir={workdir}",
+          f"--config.data.data_dir={tiny_data_dir}",
+      ],
+      cwd=helpers.REPO,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
   assert result.returncode == 0, result.stderr[-3000:]
   grid = np.asarray(Image.open(workdir / "samples" / "step_000004.png"))
   columns = 1 + text_to_image.SAMPLES_PER_ROW  # real | samples

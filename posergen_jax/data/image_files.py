@@ -7,6 +7,7 @@ it, and `read_images` runs a split's files through a builder's `prepare`
 function, skipping the files that cannot be used and logging how many it
 skipped and which.
 """
+
 from collections.abc import Callable, Iterable, Iterator
 import io
 import logging
@@ -15,6 +16,8 @@ from typing import TypeVar
 from etils import epath
 import numpy as np
 from PIL import Image
+
+from posergen_jax.io import errors
 
 # (left, top, right, bottom) in pixels; right and bottom are exclusive.
 Box = tuple[int, int, int, int]
@@ -26,7 +29,7 @@ STACKGAN_BBOX_SCALE = 1.5
 _T = TypeVar("_T")
 
 
-class BadImageError(ValueError):
+class BadImageError(errors.UserError, ValueError):
   """An image file that cannot be used: unreadable, not an image, corrupt or truncated."""
 
 
@@ -65,8 +68,12 @@ def stackgan_crop_box(bbox: tuple[int, int, int, int], width: int, height: int) 
   x, y, w, h = bbox
   radius = int(max(w, h) * STACKGAN_BBOX_SCALE / 2)
   center_x, center_y = (2 * x + w) // 2, (2 * y + h) // 2
-  box = (max(0, center_x - radius), max(0, center_y - radius),
-         min(width, center_x + radius), min(height, center_y + radius))
+  box = (
+      max(0, center_x - radius),
+      max(0, center_y - radius),
+      min(width, center_x + radius),
+      min(height, center_y + radius),
+  )
   if box[2] <= box[0] or box[3] <= box[1]:
     raise BadImageError(f"bounding box {bbox} lies outside the {width}x{height} image")
   return box
@@ -92,8 +99,9 @@ def resize_box(image: Image.Image, box: Box, size: int) -> np.ndarray:
   return np.asarray(image.crop(box).resize((size, size), Image.Resampling.BICUBIC), np.uint8)
 
 
-def read_images(items: Iterable[_T], prepare: Callable[[_T], np.ndarray],
-                what: str) -> Iterator[tuple[_T, np.ndarray]]:
+def read_images(
+    items: Iterable[_T], prepare: Callable[[_T], np.ndarray], what: str
+) -> Iterator[tuple[_T, np.ndarray]]:
   """Yields `(item, prepare(item))`, skipping the items whose image cannot be used.
 
   Args:
@@ -106,22 +114,29 @@ def read_images(items: Iterable[_T], prepare: Callable[[_T], np.ndarray],
   the count and the first `MAX_NAMES_LOGGED` errors (each names its file).
 
   Raises:
-    ValueError: none of the (one or more) items could be used.
+    InputError: none of the (one or more) items could be used.
   """
-  errors, total = [], 0
+  failures, total = [], 0
   for item in items:
     total += 1
     try:
       image = prepare(item)
     except BadImageError as e:
-      errors.append(str(e))
+      failures.append(str(e))
       continue
     yield item, image
-  if errors and len(errors) == total:
-    raise ValueError(f"{what}: none of the {total} image files could be used; first errors: "
-                     + "; ".join(errors[:MAX_NAMES_LOGGED]))
-  if errors:
-    logging.warning("%s: skipped %d of %d image files that could not be used "
-                    "(unreadable, corrupt or truncated); first %d: %s", what, len(errors),
-                    total, min(len(errors), MAX_NAMES_LOGGED),
-                    "; ".join(errors[:MAX_NAMES_LOGGED]))
+  if failures and len(failures) == total:
+    raise errors.InputError(
+        f"{what}: none of the {total} image files could be used; first errors: "
+        + "; ".join(failures[:MAX_NAMES_LOGGED])
+    )
+  if failures:
+    logging.warning(
+        "%s: skipped %d of %d image files that could not be used "
+        "(unreadable, corrupt or truncated); first %d: %s",
+        what,
+        len(failures),
+        total,
+        min(len(failures), MAX_NAMES_LOGGED),
+        "; ".join(failures[:MAX_NAMES_LOGGED]),
+    )

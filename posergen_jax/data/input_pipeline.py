@@ -4,6 +4,7 @@ Each process reads its own even slice of the split, so the same code runs on one
 CPU, a GPU box and a multi-host TPU slice. Preprocessing is a function of the
 example and a per-example seed, which makes random augmentation deterministic.
 """
+
 from collections.abc import Callable, Iterator
 import logging
 
@@ -14,6 +15,7 @@ import tensorflow_datasets as tfds
 
 # Registers the project's own builders with TFDS.
 import posergen_jax.data  # noqa: F401
+from posergen_jax.io import errors
 
 # (example, seed[2]) -> preprocessed example; seed is an int64 stateless-RNG seed.
 PreprocessFn = Callable[[dict[str, tf.Tensor], tf.Tensor], dict[str, tf.Tensor]]
@@ -29,13 +31,21 @@ def get_builder(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
   builder = tfds.builder(config.name, data_dir=config.data_dir)
   manual_dir = config.get("manual_dir")
   builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None)
+      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
+  )
   return builder
 
 
-def create_dataset(config: ml_collections.ConfigDict, split: str, *,
-                   global_batch_size: int, preprocess: PreprocessFn, train: bool,
-                   seed: int, num_examples: int | None = None) -> tf.data.Dataset:
+def create_dataset(
+    config: ml_collections.ConfigDict,
+    split: str,
+    *,
+    global_batch_size: int,
+    preprocess: PreprocessFn,
+    train: bool,
+    seed: int,
+    num_examples: int | None = None,
+) -> tf.data.Dataset:
   """Builds this process's batches of one split.
 
   Args:
@@ -54,8 +64,10 @@ def create_dataset(config: ml_collections.ConfigDict, split: str, *,
   """
   num_processes = jax.process_count()
   if global_batch_size % num_processes:
-    raise ValueError(f"Batch size {global_batch_size} is not divisible by the "
-                     f"number of processes {num_processes}.")
+    raise errors.ConfigError(
+        f"Batch size {global_batch_size} is not divisible by the "
+        f"number of processes {num_processes}."
+    )
   builder = get_builder(config)
   if num_examples is not None:
     split = f"{split}[:{num_examples}]"
@@ -70,8 +82,11 @@ def create_dataset(config: ml_collections.ConfigDict, split: str, *,
   # Per-example seeds: (seed, running index) — deterministic whatever the parallelism.
   ds = ds.enumerate().map(
       lambda index, example: preprocess(
-          example, tf.stack([tf.constant(seed, tf.int64) + jax.process_index(), index])),
-      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+          example, tf.stack([tf.constant(seed, tf.int64) + jax.process_index(), index])
+      ),
+      num_parallel_calls=tf.data.AUTOTUNE,
+      deterministic=True,
+  )
   ds = ds.batch(global_batch_size // num_processes, drop_remainder=True)
   return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -97,7 +112,8 @@ class GlobalBatches:
   def __next__(self) -> dict[str, jax.Array]:
     batch = next(self._iterator)
     return jax.tree.map(
-        lambda x: jax.make_array_from_process_local_data(self._sharding, x.numpy()), batch)
+        lambda x: jax.make_array_from_process_local_data(self._sharding, x.numpy()), batch
+    )
 
   def save(self, prefix: str) -> None:
     """Writes this process's iterator position under the file prefix `prefix`."""
@@ -111,6 +127,8 @@ class GlobalBatches:
 def log_dataset(config: ml_collections.ConfigDict) -> None:
   """Logs the dataset name, splits and sizes."""
   info = get_builder(config).info
-  logging.info("Dataset %s: %s", config.name,
-               {name: split.num_examples for name, split in info.splits.items()})
-
+  logging.info(
+      "Dataset %s: %s",
+      config.name,
+      {name: split.num_examples for name, split in info.splits.items()},
+  )

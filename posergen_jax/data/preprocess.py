@@ -1,4 +1,5 @@
 """Per-example preprocessing ops (TF, inside tf.data)."""
+
 from collections.abc import Callable, Sequence
 
 import tensorflow as tf
@@ -25,8 +26,10 @@ def center_square_resize(image: tf.Tensor, size: int) -> tf.Tensor:
 def image_feature(example: Example, image_key: str) -> tf.Tensor:
   """`example[image_key]`, or a KeyError naming `data.image_key` and the features there are."""
   if image_key not in example:
-    raise KeyError(f"data.image_key={image_key!r} is not a feature of this dataset; "
-                   f"it has {sorted(example)}.")
+    raise KeyError(
+        f"data.image_key={image_key!r} is not a feature of this dataset; "
+        f"it has {sorted(example)}."
+    )
   return example[image_key]
 
 
@@ -41,8 +44,13 @@ def image_key_for_size(size: int) -> str:
   return f"image_{size}"
 
 
-def text_to_image(*, image_key: str, sizes: Sequence[int], random_flip: bool,
-                  text_preprocess: Callable[[Example, tf.Tensor], Example]):
+def text_to_image(
+    *,
+    image_key: str,
+    sizes: Sequence[int],
+    random_flip: bool,
+    text_preprocess: Callable[[Example, tf.Tensor], Example],
+):
   """Returns a `PreprocessFn` for a text-to-image GAN: real images at every scale + text features.
 
   The image is centre-cropped and resized to the largest of `sizes`, flipped at random when
@@ -56,9 +64,13 @@ def text_to_image(*, image_key: str, sizes: Sequence[int], random_flip: bool,
     image = scaled_square(example, image_key, top)
     if random_flip:
       image = tf.image.stateless_random_flip_left_right(image, seed=seed)
-    features = {image_key_for_size(size): tf.clip_by_value(
-        tf.image.resize(image, (size, size), method="bicubic", antialias=True), -1.0, 1.0)
-                for size in sizes if size != top}
+    features = {
+        image_key_for_size(size): tf.clip_by_value(
+            tf.image.resize(image, (size, size), method="bicubic", antialias=True), -1.0, 1.0
+        )
+        for size in sizes
+        if size != top
+    }
     features[image_key_for_size(top)] = image
     return {**features, **text_preprocess(example, seed)}
 
@@ -79,7 +91,8 @@ def make_sr_pair(hr: tf.Tensor, lr_size: int) -> dict[str, tf.Tensor]:
   """
   size = hr.shape[0]
   lowres = tf.clip_by_value(
-      tf.image.resize(hr, (lr_size, lr_size), method="bicubic", antialias=True), -1.0, 1.0)
+      tf.image.resize(hr, (lr_size, lr_size), method="bicubic", antialias=True), -1.0, 1.0
+  )
   cond = tf.clip_by_value(tf.image.resize(lowres, (size, size), method="bicubic"), -1.0, 1.0)
   return {"target": hr, "lowres": lowres, "cond": cond}
 

@@ -4,10 +4,11 @@ A noise level is SR3's l = sqrt(gamma); x_t = l x0 + sqrt(1 - l^2) eps. The netw
 eps ('eps', DDPM/SR3) or v = l eps - sqrt(1 - l^2) x0 ('v', Salimans & Ho 2022). Every function
 takes `noise_level` as a scalar or an array that broadcasts against the images (e.g. [B,1,1,1]).
 """
+
 import jax
 import jax.numpy as jnp
 
-PREDICTIONS = ('eps', 'v')
+PREDICTIONS = ("eps", "v")
 
 
 def check_prediction(prediction: str) -> None:
@@ -44,17 +45,18 @@ def eps_from_x0(x_t: jax.Array, x0: jax.Array, noise_level: jax.Array) -> jax.Ar
 def target(prediction: str, x0: jax.Array, eps: jax.Array, noise_level: jax.Array) -> jax.Array:
   """What a network of kind `prediction` should output for (x0, eps): eps, or v; [B,H,W,C]."""
   check_prediction(prediction)
-  if prediction == 'eps':
+  if prediction == "eps":
     return eps
   return noise_level * eps - noise_std(noise_level) * x0
 
 
-def to_x0_eps(prediction: str, output: jax.Array, x_t: jax.Array,
-              noise_level: jax.Array) -> tuple[jax.Array, jax.Array]:
+def to_x0_eps(
+    prediction: str, output: jax.Array, x_t: jax.Array, noise_level: jax.Array
+) -> tuple[jax.Array, jax.Array]:
   """Turns a network `output` of kind `prediction` at x_t into (x0_hat, eps_hat), each [B,H,W,C]."""
   check_prediction(prediction)
   std = noise_std(noise_level)
-  if prediction == 'eps':
+  if prediction == "eps":
     return (x_t - std * output) / noise_level, output
   # l^2 + std^2 = 1 turns v = l eps - std x0 and x_t = l x0 + std eps around.
   return noise_level * x_t - std * output, std * x_t + noise_level * output

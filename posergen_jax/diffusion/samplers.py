@@ -1,16 +1,17 @@
-"""Samplers for SR3: ancestral DDPM and DDIM sampling conditioned on a low-resolution image.
+"""Ancestral DDPM and DDIM samplers, conditioned on whatever the denoiser reads.
 
 Both run t = T-1 .. 0 as one `lax.fori_loop` (jit-able) and share one key layout: x_T is drawn
 from fold_in(rng, T) and step t's noise from fold_in(rng, t), T being the number of sampling steps.
 """
-from typing import Callable, Sequence
+
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 
 from posergen_jax.diffusion import parameterization
+from posergen_jax.diffusion.losses import DenoiseFn
 from posergen_jax.diffusion.schedules import Schedule, respace
-from posergen_jax.diffusion.sr3 import DenoiseFn
 
 _IMAGE_CHANNELS = 3
 
@@ -18,9 +19,16 @@ _IMAGE_CHANNELS = 3
 _Update = Callable[[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
 
 
-def ddpm_sample(denoise_fn: DenoiseFn, cond: jax.Array, rng: jax.Array, schedule: Schedule, *,
-                shape: Sequence[int] | None = None, clip_denoised: bool = True,
-                prediction: str = 'eps') -> jax.Array:
+def ddpm_sample(
+    denoise_fn: DenoiseFn,
+    cond: jax.Array,
+    rng: jax.Array,
+    schedule: Schedule,
+    *,
+    shape: Sequence[int] | None = None,
+    clip_denoised: bool = True,
+    prediction: str = "eps",
+) -> jax.Array:
   """Ancestral DDPM sampling over every step of `schedule` (`schedules.respace` it for fewer).
 
   At each step the network sees the noise level l = sqrt(gammas[t]); its output gives x0_hat
@@ -29,7 +37,8 @@ def ddpm_sample(denoise_fn: DenoiseFn, cond: jax.Array, rng: jax.Array, schedule
 
   Args:
     denoise_fn: (x_t, cond, noise_level [B]) -> prediction, shaped like x_t.
-    cond: conditioning [B,H,W,Cc].
+    cond: conditioning with a leading batch axis: a low-res image [B,H,W,Cc] (SR3) or a
+      sentence vector [B,E] (the text DDPM, which then passes `shape=`).
     rng: PRNG key; x_T uses fold_in(rng, T) and step t uses fold_in(rng, t).
     schedule: the discrete schedule to sample with.
     shape: output shape [B,H,W,C]; defaults to cond.shape[:-1] + (3,).
@@ -39,20 +48,38 @@ def ddpm_sample(denoise_fn: DenoiseFn, cond: jax.Array, rng: jax.Array, schedule
   Returns:
     float32 samples of `shape` (within [-1, 1] when `clip_denoised`).
   """
+
   def update(t, x_t, x0_hat, eps_hat, noise):
     del eps_hat  # The posterior mean is written with x0_hat and x_t.
     mean = schedule.posterior_mean_coef_x0[t] * x0_hat + schedule.posterior_mean_coef_xt[t] * x_t
     return mean + jnp.sqrt(schedule.posterior_variance[t]) * noise
 
   x_init = _initial_noise(rng, schedule.num_steps, _output_shape(cond, shape))
-  return _sample_loop(denoise_fn, cond, rng, schedule, x_init, update,
-                      clip_denoised=clip_denoised, prediction=prediction)
+  return _sample_loop(
+      denoise_fn,
+      cond,
+      rng,
+      schedule,
+      x_init,
+      update,
+      clip_denoised=clip_denoised,
+      prediction=prediction,
+  )
 
 
-def ddim_sample(denoise_fn: DenoiseFn, cond: jax.Array, rng: jax.Array, schedule: Schedule, *,
-                num_steps: int | None = None, eta: float = 0.0,
-                shape: Sequence[int] | None = None, clip_denoised: bool = True,
-                prediction: str = 'eps', x_init: jax.Array | None = None) -> jax.Array:
+def ddim_sample(
+    denoise_fn: DenoiseFn,
+    cond: jax.Array,
+    rng: jax.Array,
+    schedule: Schedule,
+    *,
+    num_steps: int | None = None,
+    eta: float = 0.0,
+    shape: Sequence[int] | None = None,
+    clip_denoised: bool = True,
+    prediction: str = "eps",
+    x_init: jax.Array | None = None,
+) -> jax.Array:
   """DDIM sampling (Song et al. 2021) over `num_steps` evenly spaced steps of `schedule`.
 
   From step t to the previous kept step s, with x0_hat, eps_hat from the network at level
@@ -63,7 +90,8 @@ def ddim_sample(denoise_fn: DenoiseFn, cond: jax.Array, rng: jax.Array, schedule
 
   Args:
     denoise_fn: (x_t, cond, noise_level [B]) -> prediction, shaped like x_t.
-    cond: conditioning [B,H,W,Cc].
+    cond: conditioning with a leading batch axis: a low-res image [B,H,W,Cc] (SR3) or a
+      sentence vector [B,E] (the text DDPM, which then passes `shape=`).
     rng: PRNG key; x_T uses fold_in(rng, T) and step t uses fold_in(rng, t), T the steps taken.
     schedule: the (training) schedule whose steps are sampled from.
     num_steps: how many steps to take (`schedules.respaced_timesteps`); None takes all of them.
@@ -77,7 +105,7 @@ def ddim_sample(denoise_fn: DenoiseFn, cond: jax.Array, rng: jax.Array, schedule
     float32 samples shaped like x_T (within [-1, 1] when `clip_denoised`).
   """
   if isinstance(eta, (int, float)) and eta < 0:
-    raise ValueError(f'eta must be >= 0, got {eta}')
+    raise ValueError(f"eta must be >= 0, got {eta}")
   if num_steps is not None:
     schedule = respace(schedule, num_steps)
 
@@ -90,8 +118,16 @@ def ddim_sample(denoise_fn: DenoiseFn, cond: jax.Array, rng: jax.Array, schedule
 
   if x_init is None:
     x_init = _initial_noise(rng, schedule.num_steps, _output_shape(cond, shape))
-  return _sample_loop(denoise_fn, cond, rng, schedule, x_init.astype(jnp.float32), update,
-                      clip_denoised=clip_denoised, prediction=prediction)
+  return _sample_loop(
+      denoise_fn,
+      cond,
+      rng,
+      schedule,
+      x_init.astype(jnp.float32),
+      update,
+      clip_denoised=clip_denoised,
+      prediction=prediction,
+  )
 
 
 def _output_shape(cond: jax.Array, shape: Sequence[int] | None) -> tuple[int, ...]:
@@ -102,9 +138,17 @@ def _initial_noise(rng: jax.Array, num_steps: int, shape: tuple[int, ...]) -> ja
   return jax.random.normal(jax.random.fold_in(rng, num_steps), shape, jnp.float32)
 
 
-def _sample_loop(denoise_fn: DenoiseFn, cond: jax.Array, rng: jax.Array, schedule: Schedule,
-                 x_init: jax.Array, update: _Update, *, clip_denoised: bool,
-                 prediction: str) -> jax.Array:
+def _sample_loop(
+    denoise_fn: DenoiseFn,
+    cond: jax.Array,
+    rng: jax.Array,
+    schedule: Schedule,
+    x_init: jax.Array,
+    update: _Update,
+    *,
+    clip_denoised: bool,
+    prediction: str,
+) -> jax.Array:
   """Runs `update` for t = T-1 .. 0 from x_T = `x_init` [B,H,W,C]; returns x_0 [B,H,W,C]."""
   parameterization.check_prediction(prediction)
   num_steps = schedule.num_steps

@@ -3,6 +3,7 @@
 Notation follows SR3: `alphas = 1 - betas`, `gammas = cumprod(alphas)` (DDPM's alpha_bar), so
 `x_t = sqrt(gamma_t) x_0 + sqrt(1 - gamma_t) eps`. SR3 conditions on the noise level `sqrt(gamma)`.
 """
+
 import math
 
 import flax
@@ -10,27 +11,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-SCHEDULE_NAMES = ('linear', 'cosine')
+SCHEDULE_NAMES = ("linear", "cosine")
 
 # Nichol & Dhariwal (2021): offset s of the cosine schedule and the cap on betas near t = T.
 _COSINE_OFFSET = 0.008
 _COSINE_MAX_BETA = 0.999
 
 
-def beta_schedule(name: str, num_steps: int, *, start: float = 1e-6,
-                  end: float = 1e-2) -> np.ndarray:
+def beta_schedule(
+    name: str, num_steps: int, *, start: float = 1e-6, end: float = 1e-2
+) -> np.ndarray:
   """Returns the betas of a named schedule as float64 [num_steps].
 
   'linear': evenly spaced from `start` to `end` (SR3 trains with 1e-6 -> 1e-2, T = 2000).
   'cosine': the improved-DDPM cosine schedule; `start` and `end` do not apply to it.
   """
   if num_steps < 1:
-    raise ValueError(f'num_steps must be >= 1, got {num_steps}')
-  if name == 'linear':
+    raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+  if name == "linear":
     if not 0.0 < start <= end < 1.0:
-      raise ValueError(f'linear schedule needs 0 < start <= end < 1, got start={start}, end={end}')
+      raise ValueError(f"linear schedule needs 0 < start <= end < 1, got start={start}, end={end}")
     return np.linspace(start, end, num_steps, dtype=np.float64)
-  if name == 'cosine':
+  if name == "cosine":
     steps = np.arange(num_steps + 1, dtype=np.float64) / num_steps
     f = np.cos((steps + _COSINE_OFFSET) / (1 + _COSINE_OFFSET) * math.pi / 2) ** 2
     return np.minimum(1.0 - f[1:] / f[:-1], _COSINE_MAX_BETA)
@@ -44,6 +46,7 @@ class Schedule:
   The posterior terms divide by `1 - gamma`, so they are derived in float64 before the cast: near
   t = 0, gamma is within 1e-6 of 1 and float32 `1 - gamma` would be off by several percent.
   """
+
   betas: jax.Array
   alphas: jax.Array
   gammas: jax.Array  # cumprod(alphas), DDPM's alpha_bar
@@ -58,8 +61,7 @@ class Schedule:
     return self.betas.shape[0]
 
 
-def make_schedule(name: str, num_steps: int, *, start: float = 1e-6,
-                  end: float = 1e-2) -> Schedule:
+def make_schedule(name: str, num_steps: int, *, start: float = 1e-6, end: float = 1e-2) -> Schedule:
   """Builds a `Schedule` from `beta_schedule(name, num_steps, start=start, end=end)`."""
   betas = beta_schedule(name, num_steps, start=start, end=end)
   gammas = np.cumprod(1.0 - betas)
@@ -73,8 +75,10 @@ def respaced_timesteps(num_train_steps: int, num_steps: int) -> np.ndarray:
   schedule's noisiest level); a single step keeps the last one.
   """
   if not 1 <= num_steps <= num_train_steps:
-    raise ValueError(f'num_steps must be in [1, {num_train_steps}] to respace a schedule of '
-                     f'{num_train_steps} steps, got {num_steps}')
+    raise ValueError(
+        f"num_steps must be in [1, {num_train_steps}] to respace a schedule of "
+        f"{num_train_steps} steps, got {num_steps}"
+    )
   return np.round(np.linspace(num_train_steps - 1, 0, num_steps))[::-1].astype(np.int32)
 
 
@@ -91,8 +95,7 @@ def respace(schedule: Schedule, num_steps: int) -> Schedule:
   gammas = schedule.gammas[respaced_timesteps(schedule.num_steps, num_steps)]
   gammas_prev = jnp.concatenate([jnp.ones((1,), gammas.dtype), gammas[:-1]])
   # g_prev - g is exact in float32 when g >= g_prev / 2 (Sterbenz): small betas keep their digits.
-  return _schedule((gammas_prev - gammas) / gammas_prev, gammas / gammas_prev, gammas,
-                   gammas_prev)
+  return _schedule((gammas_prev - gammas) / gammas_prev, gammas / gammas_prev, gammas, gammas_prev)
 
 
 def _schedule(betas, alphas, gammas, gammas_prev) -> Schedule:

@@ -9,14 +9,16 @@ are `.npz` files with pytorch-fid's keys `mu` and `sigma`.
 KID (Bińkowski et al. 2018) is the unbiased MMD^2 with the cubic polynomial kernel
 k(x, y) = (x.y / d + 1)^3, averaged over random subsets as torch-fidelity and clean-fid do.
 """
+
 from __future__ import annotations
 
 import os
 import pathlib
-from typing import Callable, Iterable
 
 import numpy as np
 import scipy.linalg
+
+from posergen_jax.io import errors, files
 
 
 class FeatureStats:
@@ -51,8 +53,9 @@ class FeatureStats:
   def merge(self, other: FeatureStats) -> FeatureStats:
     """The stats of both feature sets together (a new object)."""
     if other.total.shape != self.total.shape:
-      raise ValueError(f"cannot merge stats of dims {self.total.shape[0]} and "
-                       f"{other.total.shape[0]}")
+      raise ValueError(
+          f"cannot merge stats of dims {self.total.shape[0]} and " f"{other.total.shape[0]}"
+      )
     merged = FeatureStats(self.total.shape[0])
     merged.count = self.count + other.count
     merged.total = self.total + other.total
@@ -73,8 +76,9 @@ class FeatureStats:
     return (self.outer - self.count * np.outer(mu, mu)) / (self.count - 1)
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     eps: float = 1e-6) -> float:
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6
+) -> float:
   """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), as pytorch-fid computes it.
 
   Args:
@@ -95,8 +99,10 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
   sigma2 = np.atleast_2d(np.asarray(sigma2, np.float64))
   dim = mu1.shape[0]
   if mu2.shape != (dim,) or sigma1.shape != (dim, dim) or sigma2.shape != (dim, dim):
-    raise ValueError(f"mismatched statistics: mu1 {mu1.shape}, sigma1 {sigma1.shape}, "
-                     f"mu2 {mu2.shape}, sigma2 {sigma2.shape}")
+    raise ValueError(
+        f"mismatched statistics: mu1 {mu1.shape}, sigma1 {sigma1.shape}, "
+        f"mu2 {mu2.shape}, sigma2 {sigma2.shape}"
+    )
   covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
   if not np.isfinite(covmean).all():
     offset = np.eye(dim) * eps
@@ -110,11 +116,6 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
   return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
 
 
-def fid_from_stats(stats1: FeatureStats, stats2: FeatureStats) -> float:
-  """FID between two feature sets given their streamed stats."""
-  return frechet_distance(stats1.mean(), stats1.covariance(), stats2.mean(), stats2.covariance())
-
-
 def polynomial_mmd(x: np.ndarray, y: np.ndarray) -> float:
   """Unbiased MMD^2 of samples x [m, D] and y [m, D] under k(a, b) = (a.b / D + 1)^3.
 
@@ -124,18 +125,23 @@ def polynomial_mmd(x: np.ndarray, y: np.ndarray) -> float:
   x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
   m, dim = x.shape
   if y.shape != (m, dim) or m < 2:
-    raise ValueError(f"polynomial_mmd needs two [m>=2, D] samples of one shape; got {x.shape}, "
-                     f"{y.shape}")
+    raise ValueError(
+        f"polynomial_mmd needs two [m>=2, D] samples of one shape; got {x.shape}, " f"{y.shape}"
+    )
   k_xx = (x @ x.T / dim + 1.0) ** 3
   k_yy = (y @ y.T / dim + 1.0) ** 3
   k_xy = (x @ y.T / dim + 1.0) ** 3
   within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
-  return float(within - 2.0 * k_xy.sum() / m ** 2)
+  return float(within - 2.0 * k_xy.sum() / m**2)
 
 
-def kernel_inception_distance(features1: np.ndarray, features2: np.ndarray,
-                              num_subsets: int = 100, subset_size: int = 1000,
-                              seed: int = 0) -> tuple[float, float]:
+def kernel_inception_distance(
+    features1: np.ndarray,
+    features2: np.ndarray,
+    num_subsets: int = 100,
+    subset_size: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
   """KID: mean and std of `polynomial_mmd` over random subsets (torch-fidelity's defaults).
 
   Args:
@@ -151,24 +157,28 @@ def kernel_inception_distance(features1: np.ndarray, features2: np.ndarray,
   features1, features2 = np.asarray(features1), np.asarray(features2)
   m = min(subset_size, features1.shape[0], features2.shape[0])
   rng = np.random.default_rng(seed)
-  values = [polynomial_mmd(features1[rng.choice(features1.shape[0], m, replace=False)],
-                           features2[rng.choice(features2.shape[0], m, replace=False)])
-            for _ in range(num_subsets)]
+  values = [
+      polynomial_mmd(
+          features1[rng.choice(features1.shape[0], m, replace=False)],
+          features2[rng.choice(features2.shape[0], m, replace=False)],
+      )
+      for _ in range(num_subsets)
+  ]
   return float(np.mean(values)), float(np.std(values))
 
 
-def save_reference_stats(path: str | os.PathLike, mu: np.ndarray, sigma: np.ndarray,
-                         features: np.ndarray | None = None) -> None:
+def save_reference_stats(
+    path: str | os.PathLike, mu: np.ndarray, sigma: np.ndarray, features: np.ndarray | None = None
+) -> None:
   """Writes pytorch-fid style stats: an `.npz` with `mu` [D] and `sigma` [D, D]; atomic.
 
   `features` [N, D], when given, are kept too (KID needs them; pytorch-fid ignores the key).
   """
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  partial = path.with_name(f"{path.name}.tmp{os.getpid()}.npz")
   extra = {} if features is None else {"features": np.asarray(features)}
-  np.savez(partial, mu=np.asarray(mu), sigma=np.asarray(sigma), **extra)
-  os.replace(partial, path)
+  with files.atomic_path(path) as partial, partial.open("wb") as f:
+    np.savez(f, mu=np.asarray(mu), sigma=np.asarray(sigma), **extra)
 
 
 def load_reference_features(path: str | os.PathLike) -> np.ndarray | None:
@@ -183,33 +193,12 @@ def load_reference_stats(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarra
     with np.load(path) as f:
       mu, sigma = f["mu"], f["sigma"]
   except (OSError, ValueError, KeyError) as e:
-    raise ValueError(f"FID reference stats {os.fspath(path)}: not an npz with `mu` and "
-                     f"`sigma` ({e})") from e
+    raise errors.InputError(
+        f"FID reference stats {os.fspath(path)}: not an npz with `mu` and " f"`sigma` ({e})"
+    ) from e
   if mu.ndim != 1 or sigma.shape != (mu.shape[0],) * 2:
-    raise ValueError(f"FID reference stats {os.fspath(path)}: mu {mu.shape} and sigma "
-                     f"{sigma.shape} do not fit together")
+    raise errors.InputError(
+        f"FID reference stats {os.fspath(path)}: mu {mu.shape} and sigma "
+        f"{sigma.shape} do not fit together"
+    )
   return mu, sigma
-
-
-def cached_reference_stats(path: str | os.PathLike,
-                           feature_batches: Callable[[], Iterable[np.ndarray]]
-                           ) -> tuple[np.ndarray, np.ndarray]:
-  """Reference (mu, sigma) of one dataset split, computed once and kept at `path`.
-
-  Args:
-    path: the `.npz` for this dataset and split (e.g. `<cache>/posters-test-fid.npz`).
-    feature_batches: called only when `path` does not exist; yields feature batches [B, D].
-
-  Returns:
-    (mu float64 [D], sigma float64 [D, D]) as `load_reference_stats` reads them.
-  """
-  if not pathlib.Path(path).is_file():
-    stats = None
-    for batch in feature_batches():
-      stats = FeatureStats(np.shape(batch)[-1]) if stats is None else stats
-      stats.add(batch)
-    if stats is None:
-      raise ValueError(f"FID reference stats {os.fspath(path)}: no feature batches to compute "
-                       "them from")
-    save_reference_stats(path, stats.mean(), stats.covariance())
-  return load_reference_stats(path)

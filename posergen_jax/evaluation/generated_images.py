@@ -1,21 +1,27 @@
 """FID, KID and Inception Score of generated images, from FID Inception pool3 features.
 
 Batches stream in (`add`); features are gathered to the host, where `result` fits the Gaussians
-(FID), the polynomial-kernel MMD (KID) against real images, and the Inception Score from the
-2015 Inception's 1008-way head applied to the generated images' features (IS, given the head). The real images' features can be cached per dataset
-split in an `.npz` (`mu`, `sigma` as pytorch-fid writes them, plus `features` for KID), so later
-evaluations only run the network on generated images; a pytorch-fid stats file given by the user
-works for FID.
+(FID), the polynomial-kernel MMD (KID) against real images, and the Inception Score from the 2015
+Inception's 1008-way head applied to the generated images' features (IS, given the head). The real
+images' features can be cached per dataset split in an `.npz` (`mu`, `sigma` as pytorch-fid writes
+them, plus `features` for KID), so later evaluations only run the network on generated images; a
+pytorch-fid stats file given by the user works for FID.
 """
+
 from collections.abc import Callable, Sequence
+import hashlib
+import json
 import logging
 import os
 
 import jax
 from jax.experimental import multihost_utils
+import ml_collections
 import numpy as np
 
 from posergen_jax.evaluation import fid, inception_score
+from posergen_jax.io import errors, weights
+from posergen_jax.models import inception
 
 IMAGE_METRICS = ("fid", "kid", "is")
 # Splits of the generated images the Inception Score is averaged over (Salimans et al.).
@@ -31,19 +37,26 @@ FeaturesFn = Callable[[jax.Array], jax.Array]
 class GeneratedImageMetrics:
   """Accumulates Inception features of generated and real images; computes FID, KID and IS."""
 
-  def __init__(self, metrics: Sequence[str], features_fn: FeaturesFn,
-               reference_path: str | os.PathLike | None = None,
-               classifier: np.ndarray | None = None):
+  def __init__(
+      self,
+      metrics: Sequence[str],
+      features_fn: FeaturesFn,
+      reference_path: str | os.PathLike | None = None,
+      classifier: np.ndarray | None = None,
+  ):
     """`metrics` from IMAGE_METRICS; `reference_path` caches (or gives) the real images' stats;
     `classifier` [D, classes] maps features to the logits IS needs ('is' only)."""
     unknown = sorted(set(metrics) - set(IMAGE_METRICS))
     if unknown:
-      raise ValueError(f"config.evals.image_metrics: unknown {unknown}; valid: "
-                       f"{', '.join(IMAGE_METRICS)}")
+      raise errors.ConfigError(
+          f"config.evals.image_metrics: unknown {unknown}; valid: " f"{', '.join(IMAGE_METRICS)}"
+      )
     if "is" in metrics and classifier is None:
-      raise ValueError("config.evals.image_metrics has 'is', which needs the Inception's 1008-way "
-                       "head: set config.evals.inception_classifier to a pytorch-fid or "
-                       "torch-fidelity Inception weights file (.pth).")
+      raise errors.ConfigError(
+          "config.evals.image_metrics has 'is', which needs the Inception's 1008-way "
+          "head: set config.evals.inception_classifier to a pytorch-fid or "
+          "torch-fidelity Inception weights file (.pth)."
+      )
     self.metrics = tuple(metrics)
     self._classifier = classifier
     self._features_fn = features_fn
@@ -59,7 +72,8 @@ class GeneratedImageMetrics:
   def needs_real_images(self) -> bool:
     """Whether `add` needs the real images (nothing usable is cached for the metrics asked)."""
     return self._cached_features is None and (
-        "kid" in self.metrics or ("fid" in self.metrics and self._stats is None))
+        "kid" in self.metrics or ("fid" in self.metrics and self._stats is None)
+    )
 
   def add(self, generated: jax.Array, real: jax.Array | None) -> None:
     """Adds a global batch of generated [B,H,W,3] and (if `needs_real_images`) real images."""
@@ -74,7 +88,8 @@ class GeneratedImageMetrics:
     results = {}
     if "is" in self.metrics:
       results["is"], results["is_std"] = inception_score.inception_score(
-          generated @ self._classifier, IS_SPLITS, from_logits=True)
+          generated @ self._classifier, IS_SPLITS, from_logits=True
+      )
     if not {"fid", "kid"} & set(self.metrics):
       return results
     real = self._cached_features
@@ -91,9 +106,42 @@ class GeneratedImageMetrics:
       results["fid"] = fid.frechet_distance(stats.mean(), stats.covariance(), *self._stats)
     if "kid" in self.metrics:
       results["kid"], results["kid_std"] = fid.kernel_inception_distance(
-          generated, real, num_subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE)
+          generated, real, num_subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE
+      )
     return results
 
   def _host_features(self, images: jax.Array) -> np.ndarray:
     features = self._features_fn(images)
     return np.asarray(multihost_utils.process_allgather(features, tiled=True), np.float64)
+
+
+def from_config(
+    evals: ml_collections.ConfigDict,
+    data: ml_collections.ConfigDict,
+    data_sharding: jax.sharding.Sharding,
+    replicated: jax.sharding.Sharding,
+) -> GeneratedImageMetrics | None:
+  """The metrics `evals.image_metrics` asks for, or None when it asks for none.
+
+  The FID Inception's params are `replicated` and its features come out split like the images
+  (`data_sharding`, [B,H,W,3] -> [B, 2048]). The real images' stats are read from
+  `evals.fid_reference`, or cached per dataset split and `evals.num_examples` under the
+  weights cache; IS reads the 1008-way head from `evals.inception_classifier`.
+  """
+  if not evals.image_metrics:
+    return None
+  inception_params = jax.device_put(inception.load_params(), replicated)
+  features_fn = jax.jit(
+      lambda images: inception.fid_features(inception_params, images),
+      in_shardings=data_sharding,
+      out_shardings=data_sharding,
+  )
+  key = json.dumps([data.to_dict(), evals.num_examples], sort_keys=True)
+  reference = evals.fid_reference or (
+      weights.cache_dir() / "fid_reference" / f"{data.name.replace('/', '-')}-{data.eval_split}-"
+      f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
+  )
+  classifier = None
+  if "is" in evals.image_metrics and evals.inception_classifier:
+    classifier = inception.load_classifier(evals.inception_classifier)
+  return GeneratedImageMetrics(evals.image_metrics, features_fn, reference, classifier)

@@ -1,4 +1,5 @@
 """Per-image fidelity metrics: PSNR and SSIM (dm-pix), for images in [-1, 1]."""
+
 import dm_pix
 import jax
 import jax.numpy as jnp

@@ -9,16 +9,18 @@ offline (`models/inception.py`) stops at pool3; its head comes from a user's pyt
 torch-fidelity weights file (`inception.load_classifier`), applied to the pool3 features in
 `generated_images.GeneratedImageMetrics`.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import scipy.special
 
 
-def inception_score(predictions: np.ndarray, num_splits: int = 10,
-                    from_logits: bool = False) -> tuple[float, float]:
+def inception_score(
+    predictions: np.ndarray, num_splits: int = 10, from_logits: bool = False
+) -> tuple[float, float]:
   """Inception Score of class predictions.
 
   Args:
@@ -31,28 +33,34 @@ def inception_score(predictions: np.ndarray, num_splits: int = 10,
   """
   predictions = np.asarray(predictions, np.float64)
   if predictions.ndim != 2 or predictions.shape[0] < num_splits or num_splits < 1:
-    raise ValueError(f"inception_score needs [N >= num_splits={num_splits}, K] predictions; got "
-                     f"shape {predictions.shape}")
+    raise ValueError(
+        f"inception_score needs [N >= num_splits={num_splits}, K] predictions; got "
+        f"shape {predictions.shape}"
+    )
   if from_logits:
     probs = scipy.special.softmax(predictions, axis=1)
   else:
     probs = predictions
     if np.any(probs < 0) or not np.allclose(probs.sum(axis=1), 1.0, atol=1e-4):
-      raise ValueError("inception_score predictions must be probabilities (rows >= 0 summing to "
-                       "1); pass from_logits=True for logits")
+      raise ValueError(
+          "inception_score predictions must be probabilities (rows >= 0 summing to "
+          "1); pass from_logits=True for logits"
+      )
   size = probs.shape[0] // num_splits
   scores = []
   for k in range(num_splits):
-    part = probs[k * size:(k + 1) * size]
+    part = probs[k * size : (k + 1) * size]
     marginal = part.mean(axis=0, keepdims=True)
     kl = scipy.special.rel_entr(part, marginal).sum(axis=1)
     scores.append(np.exp(kl.mean()))
   return float(np.mean(scores)), float(np.std(scores))
 
 
-def inception_score_of_images(logits_fn: Callable[[np.ndarray], np.ndarray],
-                              image_batches: Iterable[np.ndarray],
-                              num_splits: int = 10) -> tuple[float, float]:
+def inception_score_of_images(
+    logits_fn: Callable[[np.ndarray], np.ndarray],
+    image_batches: Iterable[np.ndarray],
+    num_splits: int = 10,
+) -> tuple[float, float]:
   """Inception Score of images classified by `logits_fn`.
 
   Args:

@@ -5,14 +5,17 @@ and `num_candidates - 1` others drawn at random from the rest of the evaluated c
 R = 1 (one relevant caption), R-precision is the fraction of images whose own caption has the
 highest cosine similarity (ties count as misses). Chance is 1 / num_candidates. The embeddings
 come from an in-domain text–image encoder trained on the same dataset
-(training/text_image_encoder.py), on the host in float64.
+(families/text_image_encoder.py), on the host in float64.
 """
+
 from collections.abc import Callable, Mapping
 import logging
 
 import jax
 from jax.experimental import multihost_utils
 import numpy as np
+
+from posergen_jax.io import errors
 
 # AttnGAN's setting: the true caption and 99 mismatched ones.
 NUM_CANDIDATES = 100
@@ -21,8 +24,9 @@ NUM_CANDIDATES = 100
 EmbedFn = Callable[[jax.Array, Mapping[str, jax.Array]], tuple[jax.Array, jax.Array]]
 
 
-def r_precision(image_emb: np.ndarray, text_emb: np.ndarray,
-                num_candidates: int = NUM_CANDIDATES, seed: int = 0) -> float:
+def r_precision(
+    image_emb: np.ndarray, text_emb: np.ndarray, num_candidates: int = NUM_CANDIDATES, seed: int = 0
+) -> float:
   """R-precision (R = 1) of N image–caption pairs.
 
   Args:
@@ -36,11 +40,13 @@ def r_precision(image_emb: np.ndarray, text_emb: np.ndarray,
   """
   n = len(image_emb)
   if not 2 <= num_candidates <= n:
-    raise ValueError(f"R-precision with {num_candidates} candidates needs at least that many "
-                     f"evaluated captions; got {n}.")
+    raise errors.ConfigError(
+        f"R-precision with {num_candidates} candidates needs at least that many "
+        f"evaluated captions; got {n}."
+    )
   rng = np.random.default_rng(seed)
   # Row i: num_candidates - 1 distinct indices among the N - 1 other captions.
-  others = np.argsort(rng.random((n, n - 1)), axis=1)[:, :num_candidates - 1]
+  others = np.argsort(rng.random((n, n - 1)), axis=1)[:, : num_candidates - 1]
   others += others >= np.arange(n)[:, None]
   image_emb, text_emb = np.asarray(image_emb, np.float64), np.asarray(text_emb, np.float64)
   own = np.einsum("ne,ne->n", image_emb, text_emb)
@@ -59,8 +65,7 @@ class RPrecision:
 
   def add(self, generated: jax.Array, batch: Mapping[str, jax.Array]) -> None:
     """Adds a global batch of generated images [B,H,W,3] and the eval batch they came from."""
-    for embeddings, out in zip(self._embed_fn(generated, batch),
-                               (self._image_emb, self._text_emb)):
+    for embeddings, out in zip(self._embed_fn(generated, batch), (self._image_emb, self._text_emb)):
       out.append(np.asarray(multihost_utils.process_allgather(embeddings, tiled=True)))
 
   def result(self) -> dict[str, float]:
@@ -69,7 +74,13 @@ class RPrecision:
     image_emb, text_emb = np.concatenate(self._image_emb), np.concatenate(self._text_emb)
     candidates = min(self.num_candidates, len(image_emb))
     if candidates < self.num_candidates:
-      logging.warning("R-precision over %d captions: %d candidates instead of %d.",
-                      len(image_emb), candidates, self.num_candidates)
-    return {"r_precision": r_precision(image_emb, text_emb, candidates),
-            "r_precision_candidates": candidates}
+      logging.warning(
+          "R-precision over %d captions: %d candidates instead of %d.",
+          len(image_emb),
+          candidates,
+          self.num_candidates,
+      )
+    return {
+        "r_precision": r_precision(image_emb, text_emb, candidates),
+        "r_precision_candidates": candidates,
+    }

@@ -1,9 +1,11 @@
-"""Conditioning augmentation (StackGAN, Zhang et al.): a Gaussian text code around a sentence vector.
+"""Conditioning augmentation (StackGAN, Zhang et al.): a Gaussian text code around a sentence
+vector.
 
 A sentence vector is mapped by one Dense layer and a GLU to the mean and log-variance of a diagonal
 Gaussian; the generator is conditioned on a reparameterised sample of it, and the KL divergence to
 N(0, I) keeps that Gaussian smooth. Used by the StackGAN generators and the WGAN generator.
 """
+
 from typing import Any
 
 import flax.linen as nn
@@ -32,23 +34,26 @@ class ConditioningAugmentation(nn.Module):
     c_dim: size of the text code (StackGAN++ GAN.EMBEDDING_DIM, 128).
     dtype: compute dtype; parameters and outputs are float32.
   """
+
   c_dim: int = 128
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, sentence: jax.Array, eps: jax.Array | None = None
-               ) -> tuple[jax.Array, jax.Array, jax.Array]:
+  def __call__(
+      self, sentence: jax.Array, eps: jax.Array | None = None
+  ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """sentence [B,E], eps [B,c_dim] or None -> c, mu, logvar [B,c_dim] float32.
 
     Without `eps`, apply needs rngs={'noise': key} and draws eps ~ N(0, I) from it.
     """
     if sentence.ndim != 2:
-      raise ValueError('ConditioningAugmentation sentence must be [B,E]; '
-                       f'got shape {sentence.shape}')
-    h = nn.Dense(4 * self.c_dim, dtype=self.dtype, param_dtype=jnp.float32, name='fc')(sentence)
+      raise ValueError(
+          "ConditioningAugmentation sentence must be [B,E]; " f"got shape {sentence.shape}"
+      )
+    h = nn.Dense(4 * self.c_dim, dtype=self.dtype, param_dtype=jnp.float32, name="fc")(sentence)
     mu, logvar = jnp.split(jax.nn.glu(h, axis=-1).astype(jnp.float32), 2, axis=-1)
     if eps is None:
-      eps = jax.random.normal(self.make_rng('noise'), mu.shape, jnp.float32)
+      eps = jax.random.normal(self.make_rng("noise"), mu.shape, jnp.float32)
     elif eps.shape != mu.shape:
-      raise ValueError(f'ConditioningAugmentation eps must have shape {mu.shape}; got {eps.shape}')
+      raise ValueError(f"ConditioningAugmentation eps must have shape {mu.shape}; got {eps.shape}")
     return mu + jnp.exp(0.5 * logvar) * eps, mu, logvar

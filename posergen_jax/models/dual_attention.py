@@ -4,6 +4,7 @@ Both modules add their attention output, scaled by a learnable gamma initialised
 input, so they start as the identity and learn how much attention to mix in. Gt-StackGAN puts them
 after the joint conv of its second generator stage.
 """
+
 from typing import Any
 
 import flax.linen as nn
@@ -13,12 +14,12 @@ import jax.numpy as jnp
 # Query/key width of PAM is channels // PAM_REDUCTION (DANet and SAGAN: 8).
 PAM_REDUCTION = 8
 # Values of DualAttention.mode: which modules run (an ablation switch).
-ATTENTION_MODES = ('none', 'pam', 'cam', 'dual')
+ATTENTION_MODES = ("none", "pam", "cam", "dual")
 
 
 def _gamma(module: nn.Module) -> jax.Array:
   """The residual scale: a float32 scalar parameter initialised to 0."""
-  return module.param('gamma', nn.initializers.zeros, (), jnp.float32)
+  return module.param("gamma", nn.initializers.zeros, (), jnp.float32)
 
 
 class PositionAttention(nn.Module):
@@ -28,22 +29,24 @@ class PositionAttention(nn.Module):
   A = softmax_j(q_i . k_j) [B,N,N], out_i = sum_j A_ij v_j, result = gamma * out + x.
   The N x N affinity costs N^2 memory per image (64 MiB at 64x64 in float32).
   """
+
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     batch, height, width, channels = x.shape
     if channels < PAM_REDUCTION:
-      raise ValueError(f'PositionAttention needs at least {PAM_REDUCTION} channels; got {channels}')
-    conv = lambda features, name: nn.Conv(features, (1, 1), dtype=self.dtype,
-                                          param_dtype=jnp.float32, name=name)
+      raise ValueError(f"PositionAttention needs at least {PAM_REDUCTION} channels; got {channels}")
+    conv = lambda features, name: nn.Conv(
+        features, (1, 1), dtype=self.dtype, param_dtype=jnp.float32, name=name
+    )
     flat = lambda h: h.reshape(batch, height * width, h.shape[-1])
-    q = flat(conv(channels // PAM_REDUCTION, 'query')(x))
-    k = flat(conv(channels // PAM_REDUCTION, 'key')(x))
-    v = flat(conv(channels, 'value')(x))
-    energy = jnp.einsum('bnc,bmc->bnm', q, k, preferred_element_type=jnp.float32)
+    q = flat(conv(channels // PAM_REDUCTION, "query")(x))
+    k = flat(conv(channels // PAM_REDUCTION, "key")(x))
+    v = flat(conv(channels, "value")(x))
+    energy = jnp.einsum("bnc,bmc->bnm", q, k, preferred_element_type=jnp.float32)
     attention = jax.nn.softmax(energy, axis=-1).astype(v.dtype)
-    out = jnp.einsum('bnm,bmc->bnc', attention, v).reshape(x.shape)
+    out = jnp.einsum("bnm,bmc->bnc", attention, v).reshape(x.shape)
     return (_gamma(self) * out + x).astype(x.dtype)
 
 
@@ -59,10 +62,10 @@ class ChannelAttention(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     batch, height, width, channels = x.shape
     flat = x.reshape(batch, height * width, channels)
-    energy = jnp.einsum('bnc,bnd->bcd', flat, flat, preferred_element_type=jnp.float32)
+    energy = jnp.einsum("bnc,bnd->bcd", flat, flat, preferred_element_type=jnp.float32)
     energy = jnp.max(energy, axis=-1, keepdims=True) - energy
     attention = jax.nn.softmax(energy, axis=-1).astype(x.dtype)
-    out = jnp.einsum('bcd,bnd->bnc', attention, flat).reshape(x.shape)
+    out = jnp.einsum("bcd,bnd->bnc", attention, flat).reshape(x.shape)
     return (_gamma(self) * out + x).astype(x.dtype)
 
 
@@ -77,15 +80,16 @@ class DualAttention(nn.Module):
     mode: one of ATTENTION_MODES.
     dtype: compute dtype of PAM's convs; parameters are float32.
   """
-  mode: str = 'dual'
+
+  mode: str = "dual"
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     if self.mode not in ATTENTION_MODES:
-      raise ValueError(f'DualAttention mode must be one of {ATTENTION_MODES}; got {self.mode!r}')
-    if self.mode in ('pam', 'dual'):
-      x = PositionAttention(self.dtype, name='pam')(x)
-    if self.mode in ('cam', 'dual'):
-      x = ChannelAttention(name='cam')(x)
+      raise ValueError(f"DualAttention mode must be one of {ATTENTION_MODES}; got {self.mode!r}")
+    if self.mode in ("pam", "dual"):
+      x = PositionAttention(self.dtype, name="pam")(x)
+    if self.mode in ("cam", "dual"):
+      x = ChannelAttention(name="cam")(x)
     return x

@@ -4,6 +4,7 @@ The in-domain text–image encoder (configs/text_image_encoder.py) trains it con
 dataset's image–caption pairs. Its text side gives conditioning vectors where no pretrained text
 weights exist, and the pair of towers scores generated images against captions (R-precision).
 """
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ class ImageEncoder(nn.Module):
     widths: channels of the stem and of each downsampling conv.
     dtype: compute dtype; parameters and the output are float32.
   """
+
   widths: Sequence[int] = (32, 64, 128, 256)
   dtype: Any = jnp.float32
 
@@ -49,6 +51,7 @@ class DualEncoder(nn.Module):
       learnt in log space and capped at `max_logit_scale`.
     max_logit_scale: CLIP's cap, 100.
   """
+
   image_encoder: nn.Module
   text_tower: nn.Module
   emb_dim: int = 256
@@ -59,7 +62,8 @@ class DualEncoder(nn.Module):
     self.image_projection = nn.Dense(self.emb_dim, use_bias=False)
     self.text_projection = nn.Dense(self.emb_dim, use_bias=False)
     self.log_logit_scale = self.param(
-        "log_logit_scale", nn.initializers.constant(-jnp.log(self.init_temperature)), ())
+        "log_logit_scale", nn.initializers.constant(-jnp.log(self.init_temperature)), ()
+    )
 
   def encode_images(self, images: jax.Array) -> jax.Array:
     """Images [B,S,S,C] in [-1, 1] -> float32 unit vectors [B,emb_dim]."""
@@ -77,8 +81,9 @@ class DualEncoder(nn.Module):
     """The float32 scalar that multiplies cosine similarities into logits."""
     return jnp.minimum(jnp.exp(self.log_logit_scale), self.max_logit_scale)
 
-  def __call__(self, images: jax.Array,
-               text: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array, jax.Array]:
+  def __call__(
+      self, images: jax.Array, text: dict[str, jax.Array]
+  ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """-> (image embeddings [B,E], text embeddings [B,E], logit scale [])."""
     return self.encode_images(images), self.encode_text(text), self.logit_scale()
 
@@ -87,8 +92,9 @@ def _unit(x: jax.Array) -> jax.Array:
   return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def contrastive_loss(image_emb: jax.Array, text_emb: jax.Array,
-                     logit_scale: jax.Array) -> jax.Array:
+def contrastive_loss(
+    image_emb: jax.Array, text_emb: jax.Array, logit_scale: jax.Array
+) -> jax.Array:
   """CLIP's symmetric InfoNCE loss -> float32 scalar.
 
   image_emb and text_emb are [B,E] unit vectors paired by row; the logits are
@@ -100,8 +106,9 @@ def contrastive_loss(image_emb: jax.Array, text_emb: jax.Array,
   labels = jnp.arange(logits.shape[0])
   log_image_to_text = jax.nn.log_softmax(logits, axis=1)
   log_text_to_image = jax.nn.log_softmax(logits, axis=0)
-  return -0.5 * (jnp.mean(log_image_to_text[labels, labels]) +
-                 jnp.mean(log_text_to_image[labels, labels]))
+  return -0.5 * (
+      jnp.mean(log_image_to_text[labels, labels]) + jnp.mean(log_text_to_image[labels, labels])
+  )
 
 
 def retrieval_ranks(scores: jax.Array) -> jax.Array:

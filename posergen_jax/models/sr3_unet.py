@@ -2,16 +2,18 @@
 
 The input is the noisy target concatenated on channels with the bicubic-upsampled low-resolution
 image; the network is conditioned on the continuous noise level sqrt(gamma). The layout follows the
-DDPM U-Net: residual blocks per resolution, self-attention at chosen resolutions and skip connections
-from every encoder block. As in the SR3 paper, resolution changes can happen inside BigGAN-style
-residual blocks (`resblock_updown`) and residual sums can be rescaled by 1/sqrt(2)
+DDPM U-Net: residual blocks per resolution, self-attention at chosen resolutions and skip
+connections from every encoder block. As in the SR3 paper, resolution changes can happen inside
+BigGAN-style residual blocks (`resblock_updown`) and residual sums can be rescaled by 1/sqrt(2)
 (`skip_rescale`); otherwise strided-conv downsampling and nearest+conv upsampling (DDPM). With
-`cond_augmentation`, the network also sees the level of the noise added to its low-resolution
-input (Imagen's noise-conditioning augmentation).
+`cond_augmentation`, the network also sees the level of the noise added to its low-resolution input
+(Imagen's noise-conditioning augmentation).
 """
+
+from collections.abc import Sequence
 import functools
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -25,15 +27,17 @@ EMBEDDING_MULT = 4
 
 def _layers(dtype: Any):
   """Conv, Dense and GroupNorm computing in `dtype` with float32 parameters."""
-  return (functools.partial(nn.Conv, dtype=dtype, param_dtype=jnp.float32),
-          functools.partial(nn.Dense, dtype=dtype, param_dtype=jnp.float32),
-          functools.partial(nn.GroupNorm, dtype=dtype, param_dtype=jnp.float32))
+  return (
+      functools.partial(nn.Conv, dtype=dtype, param_dtype=jnp.float32),
+      functools.partial(nn.Dense, dtype=dtype, param_dtype=jnp.float32),
+      functools.partial(nn.GroupNorm, dtype=dtype, param_dtype=jnp.float32),
+  )
 
 
 def noise_level_embedding(noise_level: jax.Array, dim: int) -> jax.Array:
   """Sinusoidal embedding of noise levels [B] (scaled by NOISE_LEVEL_SCALE) -> float32 [B, dim]."""
   if dim % 2:
-    raise ValueError(f'noise-level embedding width must be even, got {dim}')
+    raise ValueError(f"noise-level embedding width must be even, got {dim}")
   half = dim // 2
   frequencies = jnp.exp(-math.log(10000.0) * jnp.arange(half, dtype=jnp.float32) / half)
   angles = NOISE_LEVEL_SCALE * noise_level.astype(jnp.float32)[:, None] * frequencies[None, :]
@@ -44,9 +48,9 @@ def _resample(x: jax.Array, resample: str | None) -> jax.Array:
   """None: x; 'down': 2x2 average pool; 'up': nearest x2. [B,H,W,C] -> [B,H',W',C]."""
   if resample is None:
     return x
-  if resample == 'down':
+  if resample == "down":
     return nn.avg_pool(x, (2, 2), strides=(2, 2))
-  if resample == 'up':
+  if resample == "up":
     return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
   raise ValueError(f"resample must be None, 'down' or 'up'; got {resample!r}")
 
@@ -60,6 +64,7 @@ class ResBlock(nn.Module):
   activation; with `skip_rescale` the sum is divided by sqrt(2).
   [B,H,W,Cin], emb [B,E] -> [B,H',W',out_ch], H' = H, 2H or H/2.
   """
+
   out_ch: int
   num_groups: int
   dropout: float
@@ -70,20 +75,21 @@ class ResBlock(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, emb: jax.Array, *, train: bool) -> jax.Array:
     conv, dense, norm = _layers(self.dtype)
-    h = _resample(nn.swish(norm(self.num_groups, name='norm1')(x)), self.resample)
+    h = _resample(nn.swish(norm(self.num_groups, name="norm1")(x)), self.resample)
     x = _resample(x, self.resample)
-    h = conv(self.out_ch, (3, 3), name='conv1')(h)
-    film = dense(2 * self.out_ch, name='film')(nn.swish(emb))
+    h = conv(self.out_ch, (3, 3), name="conv1")(h)
+    film = dense(2 * self.out_ch, name="film")(nn.swish(emb))
     scale, shift = jnp.split(film[:, None, None, :], 2, axis=-1)
-    h = norm(self.num_groups, name='norm2')(h) * (1 + scale) + shift
+    h = norm(self.num_groups, name="norm2")(h) * (1 + scale) + shift
     h = nn.Dropout(self.dropout, deterministic=not train)(nn.swish(h))
-    h = conv(self.out_ch, (3, 3), name='conv2')(h)
-    skip = x if x.shape[-1] == self.out_ch else conv(self.out_ch, (1, 1), name='skip')(x)
+    h = conv(self.out_ch, (3, 3), name="conv2")(h)
+    skip = x if x.shape[-1] == self.out_ch else conv(self.out_ch, (1, 1), name="skip")(x)
     return (skip + h) / math.sqrt(2.0) if self.skip_rescale else skip + h
 
 
 class AttentionBlock(nn.Module):
   """Single-head self-attention over all pixels with a residual: [B,H,W,C] -> [B,H,W,C]."""
+
   num_groups: int
   dtype: Any = jnp.float32
 
@@ -91,15 +97,16 @@ class AttentionBlock(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     batch, height, width, channels = x.shape
     _, dense, norm = _layers(self.dtype)
-    h = norm(self.num_groups, name='norm')(x)
-    qkv = dense(3 * channels, name='qkv')(h)
+    h = norm(self.num_groups, name="norm")(x)
+    qkv = dense(3 * channels, name="qkv")(h)
     q, k, v = jnp.split(qkv.reshape(batch, height * width, 1, 3 * channels), 3, axis=-1)
     h = jax.nn.dot_product_attention(q, k, v).reshape(batch, height, width, channels)
-    return x + dense(channels, name='proj')(h)
+    return x + dense(channels, name="proj")(h)
 
 
 class Downsample(nn.Module):
   """3x3 conv with stride 2: [B,H,W,C] -> [B,H/2,W/2,C]."""
+
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -110,12 +117,13 @@ class Downsample(nn.Module):
 
 class Upsample(nn.Module):
   """Nearest-neighbour x2 then 3x3 conv: [B,H,W,C] -> [B,2H,2W,C]."""
+
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     conv, _, _ = _layers(self.dtype)
-    return conv(x.shape[-1], (3, 3))(_resample(x, 'up'))
+    return conv(x.shape[-1], (3, 3))(_resample(x, "up"))
 
 
 class UNet(nn.Module):
@@ -141,6 +149,7 @@ class UNet(nn.Module):
       "no text", classifier-free guidance's unconditional input) and added to the embedding.
     dtype: compute dtype; parameters are always float32 and the output is float32.
   """
+
   ch: int = 64
   ch_mult: Sequence[int] = (1, 2, 4, 8)
   num_res_blocks: int = 2
@@ -155,9 +164,16 @@ class UNet(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x_noisy: jax.Array, cond: jax.Array | None, noise_level: jax.Array,
-               aug_level: jax.Array | None = None, *, train: bool,
-               context: jax.Array | None = None) -> jax.Array:
+  def __call__(
+      self,
+      x_noisy: jax.Array,
+      cond: jax.Array | None,
+      noise_level: jax.Array,
+      aug_level: jax.Array | None = None,
+      *,
+      train: bool,
+      context: jax.Array | None = None,
+  ) -> jax.Array:
     """x_noisy [B,H,W,C], cond [B,H,W,Cc] or None, noise_level [B] in (0, 1] -> eps
     [B,H,W,out_ch] f32.
 
@@ -170,13 +186,19 @@ class UNet(nn.Module):
     attention = lambda: AttentionBlock(self.num_groups, self.dtype)
 
     def res_block(mult, resample=None):
-      return ResBlock(self.ch * mult, self.num_groups, self.dropout, resample=resample,
-                      skip_rescale=self.skip_rescale, dtype=self.dtype)
+      return ResBlock(
+          self.ch * mult,
+          self.num_groups,
+          self.dropout,
+          resample=resample,
+          skip_rescale=self.skip_rescale,
+          dtype=self.dtype,
+      )
 
     def resample_block(mult, direction):
       if self.resblock_updown:
         return lambda h: res_block(mult, direction)(h, emb, train=train)
-      return (Downsample if direction == 'down' else Upsample)(self.dtype)
+      return (Downsample if direction == "down" else Upsample)(self.dtype)
 
     emb = noise_level_embedding(noise_level, self.ch)
     if self.cond_augmentation:
@@ -184,11 +206,10 @@ class UNet(nn.Module):
     emb = dense(EMBEDDING_MULT * self.ch)(emb)
     emb = dense(EMBEDDING_MULT * self.ch)(nn.swish(emb))
     if self.text_conditioning:
-      emb = emb + dense(EMBEDDING_MULT * self.ch, use_bias=False, name='context_proj')(context)
+      emb = emb + dense(EMBEDDING_MULT * self.ch, use_bias=False, name="context_proj")(context)
 
-    h = x_noisy if cond is None else jnp.concatenate([x_noisy, cond.astype(x_noisy.dtype)],
-                                                     axis=-1)
-    h = conv(self.ch, (3, 3), name='conv_in')(h)
+    h = x_noisy if cond is None else jnp.concatenate([x_noisy, cond.astype(x_noisy.dtype)], axis=-1)
+    h = conv(self.ch, (3, 3), name="conv_in")(h)
     skips = [h]
     last_level = len(self.ch_mult) - 1
     for level, mult in enumerate(self.ch_mult):
@@ -198,7 +219,7 @@ class UNet(nn.Module):
           h = attention()(h)
         skips.append(h)
       if level != last_level:
-        h = resample_block(mult, 'down')(h)
+        h = resample_block(mult, "down")(h)
         skips.append(h)
 
     h = res_block(self.ch_mult[-1])(h, emb, train=train)
@@ -211,40 +232,58 @@ class UNet(nn.Module):
         if h.shape[1] in self.attn_resolutions:
           h = attention()(h)
       if level != 0:
-        h = resample_block(mult, 'up')(h)
+        h = resample_block(mult, "up")(h)
 
-    h = nn.swish(norm(self.num_groups, name='norm_out')(h))
-    h = conv(self.out_ch, (3, 3), kernel_init=nn.initializers.zeros, name='conv_out')(h)
+    h = nn.swish(norm(self.num_groups, name="norm_out")(h))
+    h = conv(self.out_ch, (3, 3), kernel_init=nn.initializers.zeros, name="conv_out")(h)
     return h.astype(jnp.float32)
 
-  def _check_inputs(self, x_noisy: jax.Array, cond: jax.Array | None, noise_level: jax.Array,
-                    aug_level: jax.Array | None, context: jax.Array | None) -> None:
+  def _check_inputs(
+      self,
+      x_noisy: jax.Array,
+      cond: jax.Array | None,
+      noise_level: jax.Array,
+      aug_level: jax.Array | None,
+      context: jax.Array | None,
+  ) -> None:
     """Raises ValueError naming the offending input or setting."""
     factor = 2 ** (len(self.ch_mult) - 1)
     if x_noisy.ndim != 4 or x_noisy.shape[1] % factor or x_noisy.shape[2] % factor:
       raise ValueError(
-          f'UNet x_noisy must be [B,H,W,C] with H and W divisible by {factor} '
-          f'(2**(len(ch_mult)-1) for ch_mult={tuple(self.ch_mult)}); got shape {x_noisy.shape}')
+          f"UNet x_noisy must be [B,H,W,C] with H and W divisible by {factor} "
+          f"(2**(len(ch_mult)-1) for ch_mult={tuple(self.ch_mult)}); got shape {x_noisy.shape}"
+      )
     if cond is not None and (cond.ndim != 4 or cond.shape[:3] != x_noisy.shape[:3]):
-      raise ValueError(f'UNet cond must be [B,H,W,Cc] matching x_noisy {x_noisy.shape} in B, H, W; '
-                       f'got shape {cond.shape}')
+      raise ValueError(
+          f"UNet cond must be [B,H,W,Cc] matching x_noisy {x_noisy.shape} in B, H, W; "
+          f"got shape {cond.shape}"
+      )
     if noise_level.shape != x_noisy.shape[:1]:
-      raise ValueError(f'UNet noise_level must have shape ({x_noisy.shape[0]},); '
-                       f'got shape {noise_level.shape}')
+      raise ValueError(
+          f"UNet noise_level must have shape ({x_noisy.shape[0]},); "
+          f"got shape {noise_level.shape}"
+      )
     if self.cond_augmentation != (aug_level is not None):
-      raise ValueError('UNet aug_level must be given exactly when cond_augmentation=True '
-                       f'(cond_augmentation={self.cond_augmentation}, aug_level '
-                       f'{"given" if aug_level is not None else "missing"})')
+      raise ValueError(
+          "UNet aug_level must be given exactly when cond_augmentation=True "
+          f"(cond_augmentation={self.cond_augmentation}, aug_level "
+          f'{"given" if aug_level is not None else "missing"})'
+      )
     if self.text_conditioning != (context is not None):
-      raise ValueError('UNet context must be given exactly when text_conditioning=True '
-                       f'(text_conditioning={self.text_conditioning}, context '
-                       f'{"given" if context is not None else "missing"})')
+      raise ValueError(
+          "UNet context must be given exactly when text_conditioning=True "
+          f"(text_conditioning={self.text_conditioning}, context "
+          f'{"given" if context is not None else "missing"})'
+      )
     if context is not None and (context.ndim != 2 or context.shape[0] != x_noisy.shape[0]):
-      raise ValueError(f'UNet context must be [{x_noisy.shape[0]}, E]; got shape {context.shape}')
+      raise ValueError(f"UNet context must be [{x_noisy.shape[0]}, E]; got shape {context.shape}")
     if aug_level is not None and aug_level.shape != x_noisy.shape[:1]:
-      raise ValueError(f'UNet aug_level must have shape ({x_noisy.shape[0]},); '
-                       f'got shape {aug_level.shape}')
+      raise ValueError(
+          f"UNet aug_level must have shape ({x_noisy.shape[0]},); " f"got shape {aug_level.shape}"
+      )
     widths = sorted({self.ch} | {self.ch * m for m in self.ch_mult})
     if any(w % self.num_groups for w in widths):
-      raise ValueError(f'UNet num_groups={self.num_groups} must divide every width {widths} '
-                       f'(ch={self.ch}, ch_mult={tuple(self.ch_mult)})')
+      raise ValueError(
+          f"UNet num_groups={self.num_groups} must divide every width {widths} "
+          f"(ch={self.ch}, ch_mult={tuple(self.ch_mult)})"
+      )

@@ -13,6 +13,7 @@ train=True call apply with mutable=['batch_stats'] and keep the returned statist
 train=False the running averages are used. Parameter initialisation is Flax's default (StackGAN++
 uses orthogonal init).
 """
+
 import functools
 from typing import Any
 
@@ -34,10 +35,18 @@ NUM_RESIDUAL = 2
 
 def _layers(dtype: Any, train: bool):
   """Bias-free conv, Dense and BatchNorm (torch defaults) computing in `dtype`, float32 params."""
-  return (functools.partial(nn.Conv, use_bias=False, dtype=dtype, param_dtype=jnp.float32),
-          functools.partial(nn.Dense, dtype=dtype, param_dtype=jnp.float32),
-          functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
-                            epsilon=1e-5, dtype=dtype, param_dtype=jnp.float32))
+  return (
+      functools.partial(nn.Conv, use_bias=False, dtype=dtype, param_dtype=jnp.float32),
+      functools.partial(nn.Dense, dtype=dtype, param_dtype=jnp.float32),
+      functools.partial(
+          nn.BatchNorm,
+          use_running_average=not train,
+          momentum=0.9,
+          epsilon=1e-5,
+          dtype=dtype,
+          param_dtype=jnp.float32,
+      ),
+  )
 
 
 def _upsample(x: jax.Array) -> jax.Array:
@@ -55,6 +64,7 @@ class GLUBlock(nn.Module):
 
   StackGAN++'s upBlock (upsample=True, H' = 2H) and Block3x3_relu (upsample=False, H' = H).
   """
+
   out_ch: int
   upsample: bool
   dtype: Any = jnp.float32
@@ -70,6 +80,7 @@ class GLUBlock(nn.Module):
 
 class ResBlock(nn.Module):
   """x + BN(conv(GLU(BN(conv(x))))) with 3x3 convs: [B,H,W,C] -> [B,H,W,C]."""
+
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -89,6 +100,7 @@ class InitStage(nn.Module):
   Attributes:
     channels: width at 4x4 (StackGAN++: 16 GF_DIM); must be divisible by 16.
   """
+
   channels: int
   dtype: Any = jnp.float32
 
@@ -96,10 +108,10 @@ class InitStage(nn.Module):
   def __call__(self, z: jax.Array, c: jax.Array, *, train: bool) -> jax.Array:
     _, dense, norm = _layers(self.dtype, train)
     h = jnp.concatenate([c, z], axis=-1)
-    h = norm()(dense(2 * self.channels * BASE_SIDE ** 2, use_bias=False)(h))
+    h = norm()(dense(2 * self.channels * BASE_SIDE**2, use_bias=False)(h))
     h = jax.nn.glu(h, axis=-1).reshape(-1, BASE_SIDE, BASE_SIDE, self.channels)
     for level in range(1, 5):
-      h = GLUBlock(self.channels // 2 ** level, upsample=True, dtype=self.dtype)(h, train=train)
+      h = GLUBlock(self.channels // 2**level, upsample=True, dtype=self.dtype)(h, train=train)
     return h
 
 
@@ -112,15 +124,16 @@ class NextStage(nn.Module):
   Attributes:
     attention: DualAttention mode ('none' | 'pam' | 'cam' | 'dual').
   """
-  attention: str = 'none'
+
+  attention: str = "none"
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, h: jax.Array, c: jax.Array, *, train: bool) -> jax.Array:
     channels = h.shape[-1]
     h = jnp.concatenate([_tile(c, h.shape[1]).astype(h.dtype), h], axis=-1)
-    h = GLUBlock(channels, upsample=False, dtype=self.dtype, name='joint')(h, train=train)
-    h = DualAttention(self.attention, self.dtype, name='attention')(h)
+    h = GLUBlock(channels, upsample=False, dtype=self.dtype, name="joint")(h, train=train)
+    h = DualAttention(self.attention, self.dtype, name="attention")(h)
     for _ in range(NUM_RESIDUAL):
       h = ResBlock(self.dtype)(h, train=train)
     return GLUBlock(channels // 2, upsample=True, dtype=self.dtype)(h, train=train)
@@ -128,6 +141,7 @@ class NextStage(nn.Module):
 
 class GetImage(nn.Module):
   """StackGAN++ GET_IMAGE_G: 3x3 conv (no bias) to RGB -> tanh. [B,H,W,C] -> float32 [B,H,W,3]."""
+
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -151,32 +165,38 @@ class Generator(nn.Module):
     attention: DualAttention mode of the second stage ('none' | 'pam' | 'cam' | 'dual').
     dtype: compute dtype; parameters and outputs are float32.
   """
+
   gf_dim: int = 64
   c_dim: int = 128
   num_stages: int = 2
-  attention: str = 'dual'
+  attention: str = "dual"
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, z: jax.Array, sentence: jax.Array, eps: jax.Array | None = None, *,
-               train: bool) -> tuple[list[jax.Array], jax.Array, jax.Array]:
+  def __call__(
+      self, z: jax.Array, sentence: jax.Array, eps: jax.Array | None = None, *, train: bool
+  ) -> tuple[list[jax.Array], jax.Array, jax.Array]:
     """z [B,Z], sentence [B,E], eps [B,c_dim] | None -> ([B,64·2^i,64·2^i,3] f32 ...), mu, logvar.
 
     mu and logvar are float32 [B,c_dim]. Without `eps`, apply needs rngs={'noise': key} for the
     conditioning augmentation sample; with train=True also mutable=['batch_stats'].
     """
     if self.num_stages < 1 or self.gf_dim % 2 ** (self.num_stages - 1):
-      raise ValueError(f'Generator needs num_stages >= 1 and gf_dim divisible by '
-                       f'2**(num_stages-1); got gf_dim={self.gf_dim}, num_stages={self.num_stages}')
+      raise ValueError(
+          f"Generator needs num_stages >= 1 and gf_dim divisible by "
+          f"2**(num_stages-1); got gf_dim={self.gf_dim}, num_stages={self.num_stages}"
+      )
     if z.ndim != 2 or sentence.ndim != 2 or z.shape[0] != sentence.shape[0]:
-      raise ValueError(f'Generator z [B,Z] and sentence [B,E] must share B; '
-                       f'got shapes {z.shape} and {sentence.shape}')
-    c, mu, logvar = ConditioningAugmentation(self.c_dim, self.dtype, name='ca')(sentence, eps)
+      raise ValueError(
+          f"Generator z [B,Z] and sentence [B,E] must share B; "
+          f"got shapes {z.shape} and {sentence.shape}"
+      )
+    c, mu, logvar = ConditioningAugmentation(self.c_dim, self.dtype, name="ca")(sentence, eps)
     c = c.astype(self.dtype)
     h = InitStage(16 * self.gf_dim, self.dtype)(z.astype(self.dtype), c, train=train)
     images = [GetImage(self.dtype)(h)]
     for stage in range(1, self.num_stages):
-      attention = self.attention if stage == 1 else 'none'
+      attention = self.attention if stage == 1 else "none"
       h = NextStage(attention, self.dtype)(h, c, train=train)
       images.append(GetImage(self.dtype)(h))
     return images, mu, logvar
@@ -196,36 +216,47 @@ class Discriminator(nn.Module):
     df_dim: base width (StackGAN++ GAN.DF_DIM, 64).
     dtype: compute dtype; parameters and logits are float32.
   """
+
   image_size: int = 64
   df_dim: int = 64
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, images: jax.Array, c: jax.Array, *, train: bool
-               ) -> tuple[jax.Array, jax.Array]:
+  def __call__(
+      self, images: jax.Array, c: jax.Array, *, train: bool
+  ) -> tuple[jax.Array, jax.Array]:
     """images [B,S,S,3] in [-1, 1], text code c [B,E] -> cond, uncond logits, float32 [B] each.
 
     With train=True apply needs mutable=['batch_stats'].
     """
     extra = (self.image_size // BASE_IMAGE_SIZE).bit_length() - 1
-    if extra < 0 or self.image_size != BASE_IMAGE_SIZE * 2 ** extra:
-      raise ValueError(f'Discriminator image_size must be 64 * 2**n; got {self.image_size}')
+    if extra < 0 or self.image_size != BASE_IMAGE_SIZE * 2**extra:
+      raise ValueError(f"Discriminator image_size must be 64 * 2**n; got {self.image_size}")
     if images.ndim != 4 or images.shape[1:3] != (self.image_size, self.image_size):
-      raise ValueError(f'Discriminator({self.image_size}) images must be '
-                       f'[B,{self.image_size},{self.image_size},C]; got shape {images.shape}')
+      raise ValueError(
+          f"Discriminator({self.image_size}) images must be "
+          f"[B,{self.image_size},{self.image_size},C]; got shape {images.shape}"
+      )
     conv, _, norm = _layers(self.dtype, train)
     leaky = functools.partial(nn.leaky_relu, negative_slope=LEAKY_SLOPE)
     down = lambda width: conv(width, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))
     block3x3 = lambda h, width: leaky(norm()(conv(width, (3, 3))(h)))
-    logits = lambda h, name: nn.Conv(1, (4, 4), strides=(4, 4), padding='VALID', dtype=self.dtype,
-                                     param_dtype=jnp.float32, name=name)(h).reshape(-1)
+    logits = lambda h, name: nn.Conv(
+        1,
+        (4, 4),
+        strides=(4, 4),
+        padding="VALID",
+        dtype=self.dtype,
+        param_dtype=jnp.float32,
+        name=name,
+    )(h).reshape(-1)
 
     h = leaky(down(self.df_dim)(images.astype(self.dtype)))
     for level in range(1, 4 + extra):
-      h = leaky(norm()(down(self.df_dim * 2 ** level)(h)))
+      h = leaky(norm()(down(self.df_dim * 2**level)(h)))
     for level in reversed(range(3, 3 + extra)):
-      h = block3x3(h, self.df_dim * 2 ** level)
-    uncond = logits(h, 'uncond_logits')
+      h = block3x3(h, self.df_dim * 2**level)
+    uncond = logits(h, "uncond_logits")
     joint = jnp.concatenate([_tile(c, BASE_SIDE).astype(h.dtype), h], axis=-1)
-    cond = logits(block3x3(joint, 8 * self.df_dim), 'cond_logits')
+    cond = logits(block3x3(joint, 8 * self.df_dim), "cond_logits")
     return cond.astype(jnp.float32), uncond.astype(jnp.float32)

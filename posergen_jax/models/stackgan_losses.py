@@ -8,8 +8,9 @@ weighted 1 for means and 5 for covariances) and Gt-StackGAN's fidelity weight µ
 As in StackGAN++, discriminators see the CA mean mu (with stop_gradient when training D), not the
 sampled code; mismatched pairs pair each real image with the next sample's text code.
 """
-import itertools
+
 from collections.abc import Sequence
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -41,8 +42,9 @@ def mismatched_text(c: jax.Array) -> jax.Array:
   return jnp.roll(c, 1, axis=0)
 
 
-def discriminator_loss(real: Logits, wrong: Logits, fake: Logits,
-                       uncond_weight: float = UNCOND_WEIGHT) -> jax.Array:
+def discriminator_loss(
+    real: Logits, wrong: Logits, fake: Logits, uncond_weight: float = UNCOND_WEIGHT
+) -> jax.Array:
   """StackGAN++ train_Dnet for one scale: logits of (real, text), (real, wrong text), (fake, text).
 
   Conditional logits: real -> 1, wrong -> 0, fake -> 0. With uncond_weight > 0 the unconditional
@@ -72,7 +74,7 @@ def mean_covariance(images: jax.Array) -> tuple[jax.Array, jax.Array]:
   images = images.astype(jnp.float32)
   mu = jnp.mean(images, axis=(1, 2))
   centred = (images - mu[:, None, None, :]).reshape(images.shape[0], -1, images.shape[-1])
-  return mu, jnp.einsum('bnc,bnd->bcd', centred, centred) / centred.shape[1]
+  return mu, jnp.einsum("bnc,bnd->bcd", centred, centred) / centred.shape[1]
 
 
 def color_consistency_loss(images: Sequence[jax.Array]) -> jax.Array:
@@ -86,8 +88,9 @@ def color_consistency_loss(images: Sequence[jax.Array]) -> jax.Array:
   for lower, higher in itertools.pairwise(images):
     mu_lo, cov_lo = jax.lax.stop_gradient(mean_covariance(lower))
     mu_hi, cov_hi = mean_covariance(higher)
-    total += (COLOR_MEAN_WEIGHT * jnp.mean(jnp.square(mu_hi - mu_lo))
-              + COLOR_COV_WEIGHT * jnp.mean(jnp.square(cov_hi - cov_lo)))
+    total += COLOR_MEAN_WEIGHT * jnp.mean(jnp.square(mu_hi - mu_lo)) + COLOR_COV_WEIGHT * jnp.mean(
+        jnp.square(cov_hi - cov_lo)
+    )
   return total
 
 
@@ -100,12 +103,19 @@ def fidelity_loss(fake_features: jax.Array, real_features: jax.Array) -> jax.Arr
   return jnp.mean(jnp.abs(fake_features.astype(jnp.float32) - real_features))
 
 
-def generator_loss(fake_logits: Sequence[Logits], mu: jax.Array, logvar: jax.Array,
-                   fake_images: Sequence[jax.Array], fake_features: jax.Array | None = None,
-                   real_features: jax.Array | None = None, *,
-                   uncond_weight: float = UNCOND_WEIGHT, kl_weight: float = KL_WEIGHT,
-                   color_weight: float = COLOR_WEIGHT, fidelity_weight: float = FIDELITY_WEIGHT
-                   ) -> tuple[jax.Array, dict[str, jax.Array]]:
+def generator_loss(
+    fake_logits: Sequence[Logits],
+    mu: jax.Array,
+    logvar: jax.Array,
+    fake_images: Sequence[jax.Array],
+    fake_features: jax.Array | None = None,
+    real_features: jax.Array | None = None,
+    *,
+    uncond_weight: float = UNCOND_WEIGHT,
+    kl_weight: float = KL_WEIGHT,
+    color_weight: float = COLOR_WEIGHT,
+    fidelity_weight: float = FIDELITY_WEIGHT,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
   """StackGAN++ train_Gnet plus Gt-StackGAN's fidelity term: -> (total scalar, {term: scalar}).
 
   Args:
@@ -117,17 +127,22 @@ def generator_loss(fake_logits: Sequence[Logits], mu: jax.Array, logvar: jax.Arr
       required when fidelity_weight > 0.
     uncond_weight, kl_weight, color_weight, fidelity_weight: weights of the terms.
   """
-  terms = {'adversarial': sum(generator_adversarial_loss(logits, uncond_weight)
-                              for logits in fake_logits),
-           'kl': kl_loss(mu, logvar)}
-  total = terms['adversarial'] + kl_weight * terms['kl']
+  terms = {
+      "adversarial": sum(
+          generator_adversarial_loss(logits, uncond_weight) for logits in fake_logits
+      ),
+      "kl": kl_loss(mu, logvar),
+  }
+  total = terms["adversarial"] + kl_weight * terms["kl"]
   if color_weight > 0:
-    terms['color'] = color_consistency_loss(fake_images)
-    total += color_weight * terms['color']
+    terms["color"] = color_consistency_loss(fake_images)
+    total += color_weight * terms["color"]
   if fidelity_weight > 0:
     if fake_features is None or real_features is None:
-      raise ValueError('generator_loss needs fake_features and real_features when '
-                       f'fidelity_weight > 0 (got fidelity_weight={fidelity_weight})')
-    terms['fidelity'] = fidelity_loss(fake_features, real_features)
-    total += fidelity_weight * terms['fidelity']
+      raise ValueError(
+          "generator_loss needs fake_features and real_features when "
+          f"fidelity_weight > 0 (got fidelity_weight={fidelity_weight})"
+      )
+    terms["fidelity"] = fidelity_loss(fake_features, real_features)
+    total += fidelity_weight * terms["fidelity"]
   return total, terms

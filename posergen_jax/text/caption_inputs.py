@@ -6,13 +6,16 @@ pieces or Reed's character ids. For datasets with 5 Chinese then 5 English capti
 (synthetic_posters), `language` ('zh' | 'en' | 'any') restricts the choice to one language;
 monolingual datasets use 'any'.
 """
+
 from collections.abc import Callable
 import threading
 
 import numpy as np
 import tensorflow as tf
 
-from posergen_jax.text import char_cnn_rnn, tokenizer as tokenizer_lib
+from posergen_jax.io import errors
+from posergen_jax.text import char_cnn_rnn
+from posergen_jax.text import tokenizer as tokenizer_lib
 
 # Which captions a language may pick, as (part, parts): captions[k*n/parts : (k+1)*n/parts].
 LANGUAGES = {"any": (0, 1), "zh": (0, 2), "en": (1, 2)}
@@ -28,7 +31,9 @@ CaptionOp = Callable[[tf.Tensor], Example]
 def check_language(language: str) -> None:
   """Raises ValueError naming `config.text.language` unless it is one of LANGUAGES."""
   if language not in LANGUAGES:
-    raise ValueError(f"config.text.language={language!r} is not one of {sorted(LANGUAGES)}.")
+    raise errors.ConfigError(
+        f"config.text.language={language!r} is not one of {sorted(LANGUAGES)}."
+    )
 
 
 def pick_caption(num_captions: int, language: str, seed: tf.Tensor, train: bool) -> tf.Tensor:
@@ -39,21 +44,26 @@ def pick_caption(num_captions: int, language: str, seed: tf.Tensor, train: bool)
   """
   part, parts = LANGUAGES[language]
   if num_captions % parts:
-    raise ValueError(f"language {language!r} needs captions in {parts} equal halves; the "
-                     f"dataset has {num_captions}.")
+    raise ValueError(
+        f"language {language!r} needs captions in {parts} equal halves; the "
+        f"dataset has {num_captions}."
+    )
   size = num_captions // parts
   offset = tf.zeros((), tf.int32)
   if train:
-    offset = tf.random.stateless_uniform((), tf.random.experimental.stateless_fold_in(seed, 1),
-                                         minval=0, maxval=size, dtype=tf.int32)
+    offset = tf.random.stateless_uniform(
+        (), tf.random.experimental.stateless_fold_in(seed, 1), minval=0, maxval=size, dtype=tf.int32
+    )
   return part * size + offset
 
 
 def text_feature(example: Example, key: str, option: str) -> tf.Tensor:
   """`example[key]`, or a KeyError naming `config.text.<option>` and the dataset's features."""
   if key not in example:
-    raise KeyError(f"config.text.{option}={key!r} is not a feature of this dataset; it has "
-                   f"{sorted(example)}.")
+    raise KeyError(
+        f"config.text.{option}={key!r} is not a feature of this dataset; it has "
+        f"{sorted(example)}."
+    )
   return example[key]
 
 
@@ -64,8 +74,8 @@ def one_caption(captions_key: str, language: str, caption_op: CaptionOp):
   def preprocess_fn(train: bool):
     def preprocess(example: Example, seed: tf.Tensor) -> Example:
       captions = text_feature(example, captions_key, "captions_key")
-      return caption_op(tf.gather(captions, pick_caption(captions.shape[0], language, seed,
-                                                         train)))
+      return caption_op(tf.gather(captions, pick_caption(captions.shape[0], language, seed, train)))
+
     return preprocess
 
   return preprocess_fn

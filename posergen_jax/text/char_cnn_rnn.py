@@ -12,8 +12,9 @@ other input (there is no mask). A caption's embedding is therefore a function of
 `max_length` characters alone, independent of the other captions in the batch, but it does depend
 on `max_length`: encode with the length the encoder was trained at.
 """
-import functools
+
 from collections.abc import Sequence
+import functools
 from typing import Any
 
 import flax.linen as nn
@@ -38,14 +39,15 @@ def encode_chars(texts: Sequence[str], max_length: int = DOC_LENGTH) -> np.ndarr
   position in ALPHABET, characters outside it become 0 in place, and 0 pads the tail.
   """
   if isinstance(texts, str):
-    raise TypeError('encode_chars takes a sequence of captions, not one string; '
-                    f'got {texts[:40]!r}')
+    raise TypeError(
+        "encode_chars takes a sequence of captions, not one string; " f"got {texts[:40]!r}"
+    )
   if max_length < 1:
-    raise ValueError(f'encode_chars max_length must be positive; got {max_length}')
+    raise ValueError(f"encode_chars max_length must be positive; got {max_length}")
   ids = np.zeros((len(texts), max_length), np.int32)
   for row, text in enumerate(texts):
     chars = text.lower()[:max_length]
-    ids[row, :len(chars)] = [_CHAR_IDS.get(c, 0) for c in chars]
+    ids[row, : len(chars)] = [_CHAR_IDS.get(c, 0) for c in chars]
   return ids
 
 
@@ -70,12 +72,13 @@ class CharCnnRnn(nn.Module):
     cell: 'gru' or 'rnn'.
     dtype: compute dtype; parameters and the output are float32.
   """
+
   emb_dim: int = 1024
   conv_features: Sequence[int] = (384, 512)
   cnn_dim: int = 512
   kernel_size: int = 4
   pools: Sequence[tuple[int, int] | None] = ((3, 3), (3, 3), (3, 2))
-  cell: str = 'gru'
+  cell: str = "gru"
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -83,29 +86,40 @@ class CharCnnRnn(nn.Module):
     """ids int [B,L] (0 = padding/unknown, else 1..ALPHABET_SIZE) -> float32 [B,emb_dim]."""
     features = (*self.conv_features, self.cnn_dim)
     if len(self.pools) != len(features):
-      raise ValueError(f'CharCnnRnn needs one pool entry per conv ({len(features)}); '
-                       f'got pools={self.pools}')
+      raise ValueError(
+          f"CharCnnRnn needs one pool entry per conv ({len(features)}); " f"got pools={self.pools}"
+      )
     if ids.ndim != 2 or not jnp.issubdtype(ids.dtype, jnp.integer):
-      raise ValueError(f'CharCnnRnn ids must be integer [B,L]; got {ids.dtype} {ids.shape}')
-    cells = {'gru': nn.GRUCell, 'rnn': functools.partial(nn.SimpleCell, activation_fn=nn.relu)}
+      raise ValueError(f"CharCnnRnn ids must be integer [B,L]; got {ids.dtype} {ids.shape}")
+    cells = {"gru": nn.GRUCell, "rnn": functools.partial(nn.SimpleCell, activation_fn=nn.relu)}
     if self.cell not in cells:
       raise ValueError(f"CharCnnRnn cell must be one of {sorted(cells)}; got {self.cell!r}")
 
     x = jax.nn.one_hot(ids - 1, ALPHABET_SIZE, dtype=self.dtype)  # id 0 -> all zeros
     for i, (width, pool) in enumerate(zip(features, self.pools)):
       if x.shape[1] < self.kernel_size + (pool[0] - 1 if pool else 0):
-        raise ValueError(f'CharCnnRnn input of length {ids.shape[1]} is too short for conv {i} '
-                         f'of {self.kernel_size}, pool {pool}')
-      x = nn.Conv(width, (self.kernel_size,), padding='VALID', dtype=self.dtype,
-                  param_dtype=jnp.float32, name=f'conv{i}')(x)
+        raise ValueError(
+            f"CharCnnRnn input of length {ids.shape[1]} is too short for conv {i} "
+            f"of {self.kernel_size}, pool {pool}"
+        )
+      x = nn.Conv(
+          width,
+          (self.kernel_size,),
+          padding="VALID",
+          dtype=self.dtype,
+          param_dtype=jnp.float32,
+          name=f"conv{i}",
+      )(x)
       x = nn.relu(x)
       if pool:
         x = nn.max_pool(x, (pool[0],), strides=(pool[1],))
-    rnn = nn.RNN(cells[self.cell](self.cnn_dim, dtype=self.dtype, param_dtype=jnp.float32),
-                 name='rnn')
+    rnn = nn.RNN(
+        cells[self.cell](self.cnn_dim, dtype=self.dtype, param_dtype=jnp.float32), name="rnn"
+    )
     h = jnp.mean(rnn(x).astype(jnp.float32), axis=1)
-    return nn.Dense(self.emb_dim, dtype=self.dtype, param_dtype=jnp.float32,
-                    name='fc')(h).astype(jnp.float32)
+    return nn.Dense(self.emb_dim, dtype=self.dtype, param_dtype=jnp.float32, name="fc")(h).astype(
+        jnp.float32
+    )
 
 
 # Layout of Reed's released CUB encoder (icml2016, `lm_sje_nc4_cub_hybrid_gru18_a1_c512`), which
@@ -114,8 +128,7 @@ class CharCnnRnn(nn.Module):
 CharCnnRnnLong = functools.partial(CharCnnRnn, pools=((3, 3), (3, 3), None))
 
 
-def joint_embedding_loss(text_emb: jax.Array, image_emb: jax.Array,
-                         labels: jax.Array) -> jax.Array:
+def joint_embedding_loss(text_emb: jax.Array, image_emb: jax.Array, labels: jax.Array) -> jax.Array:
   """Reed et al.'s symmetric structured joint embedding (SJE) hinge loss -> float32 scalar.
 
   text_emb [B,E] and image_emb [B,E] are paired by row; labels int [B] are their classes. With
@@ -125,11 +138,14 @@ def joint_embedding_loss(text_emb: jax.Array, image_emb: jax.Array,
   are divided by B*B, the number of (image, text) pairs, and added. Same-class pairs contribute 0.
   """
   if text_emb.ndim != 2 or text_emb.shape != image_emb.shape:
-    raise ValueError('joint_embedding_loss needs text_emb and image_emb of one shape [B,E]; got '
-                     f'{text_emb.shape} and {image_emb.shape}')
+    raise ValueError(
+        "joint_embedding_loss needs text_emb and image_emb of one shape [B,E]; got "
+        f"{text_emb.shape} and {image_emb.shape}"
+    )
   if labels.shape != text_emb.shape[:1]:
-    raise ValueError(f'joint_embedding_loss labels must be [{text_emb.shape[0]}]; '
-                     f'got {labels.shape}')
+    raise ValueError(
+        f"joint_embedding_loss labels must be [{text_emb.shape[0]}]; " f"got {labels.shape}"
+    )
   scores = image_emb.astype(jnp.float32) @ text_emb.astype(jnp.float32).T  # [image, text]
   matched = jnp.diagonal(scores)
   negative = labels[:, None] != labels[None, :]

@@ -15,6 +15,7 @@
 
 `config.text.language` restricts the choice of caption to one language (caption_inputs.py).
 """
+
 from collections.abc import Callable, Sequence
 import dataclasses
 
@@ -23,6 +24,7 @@ import jax.numpy as jnp
 import ml_collections
 import tensorflow as tf
 
+from posergen_jax.io import errors
 from posergen_jax.text import caption_inputs, embedding_cache, frozen_tower
 
 SOURCES = ("dataset", "encoder", "cache")
@@ -44,13 +46,15 @@ class TextConditioning:
     encode_prompts: prompts (B strings) -> float32 [B,E], for the 'encoder' and 'cache'
       sources (e.g. to generate from a user's prompt); None for 'dataset', which has no tower.
   """
+
   preprocess_fn: Callable[[bool], Callable[[Example, tf.Tensor], Example]]
   encode: Callable[[dict[str, jax.Array]], jax.Array]
   encode_prompts: Callable[[Sequence[str]], jax.Array] | None
 
 
-def make_text_conditioning(config: ml_collections.ConfigDict,
-                           data: ml_collections.ConfigDict | None = None) -> TextConditioning:
+def make_text_conditioning(
+    config: ml_collections.ConfigDict, data: ml_collections.ConfigDict | None = None
+) -> TextConditioning:
   """The conditioning `config` (the `text` section) describes.
 
   Args:
@@ -69,10 +73,11 @@ def make_text_conditioning(config: ml_collections.ConfigDict,
     return _encoder_conditioning(config)
   if config.source == "cache":
     if data is None:
-      raise ValueError("config.text.source='cache' embeds a dataset's captions; pass its "
-                       "`data` section.")
+      raise errors.ConfigError(
+          "config.text.source='cache' embeds a dataset's captions; pass its " "`data` section."
+      )
     return _cache_conditioning(config, data)
-  raise ValueError(f"config.text.source={config.source!r} is not one of {SOURCES}.")
+  raise errors.ConfigError(f"config.text.source={config.source!r} is not one of {SOURCES}.")
 
 
 def _one_embedding(language: str, caption_embeddings: Callable[[Example], tf.Tensor]):
@@ -84,6 +89,7 @@ def _one_embedding(language: str, caption_embeddings: Callable[[Example], tf.Ten
       embeddings = caption_embeddings(example)
       index = caption_inputs.pick_caption(embeddings.shape[0], language, seed, train)
       return {EMBEDDING_KEY: tf.cast(tf.gather(embeddings, index), tf.float32)}
+
     return preprocess
 
   return preprocess_fn
@@ -96,9 +102,15 @@ def _read_embedding(batch: dict[str, jax.Array]) -> jax.Array:
 def _dataset_conditioning(config: ml_collections.ConfigDict) -> TextConditioning:
   """Precomputed caption embeddings `[captions, E]` in the example."""
   return TextConditioning(
-      preprocess_fn=_one_embedding(config.language, lambda example: caption_inputs.text_feature(
-          example, config.embedding_key, "embedding_key")),
-      encode=_read_embedding, encode_prompts=None)
+      preprocess_fn=_one_embedding(
+          config.language,
+          lambda example: caption_inputs.text_feature(
+              example, config.embedding_key, "embedding_key"
+          ),
+      ),
+      encode=_read_embedding,
+      encode_prompts=None,
+  )
 
 
 def _encoder_conditioning(config: ml_collections.ConfigDict) -> TextConditioning:
@@ -106,28 +118,42 @@ def _encoder_conditioning(config: ml_collections.ConfigDict) -> TextConditioning
   frozen = frozen_tower.FrozenTower.load(config)
   return TextConditioning(
       preprocess_fn=caption_inputs.one_caption(
-          config.captions_key, config.language,
-          caption_inputs.tokenize_op(frozen.tokenizer, config.max_length)),
+          config.captions_key,
+          config.language,
+          caption_inputs.tokenize_op(frozen.tokenizer, config.max_length),
+      ),
       encode=lambda batch: frozen.encode_tokens(*(batch[k] for k in caption_inputs.TOKEN_KEYS)),
-      encode_prompts=frozen.encode_prompts)
+      encode_prompts=frozen.encode_prompts,
+  )
 
 
-def _cache_conditioning(config: ml_collections.ConfigDict,
-                        data: ml_collections.ConfigDict) -> TextConditioning:
+def _cache_conditioning(
+    config: ml_collections.ConfigDict, data: ml_collections.ConfigDict
+) -> TextConditioning:
   """The tower's caption embeddings of every split, computed once, looked up by TFDS id."""
   frozen = frozen_tower.FrozenTower.load(config)
   ids, embeddings = embedding_cache.load_all_splits(data, config, frozen)
   rows = tf.lookup.StaticHashTable(
-      tf.lookup.KeyValueTensorInitializer(tf.constant(ids),
-                                          tf.range(len(ids), dtype=tf.int64)), default_value=-1)
+      tf.lookup.KeyValueTensorInitializer(tf.constant(ids), tf.range(len(ids), dtype=tf.int64)),
+      default_value=-1,
+  )
   table = tf.constant(embeddings)
 
   def caption_embeddings(example: Example) -> tf.Tensor:
     row = rows.lookup(example[embedding_cache.TFDS_ID])  # input_pipeline adds the id.
-    with tf.control_dependencies([tf.debugging.assert_non_negative(
-        row, message="An example is missing from the caption embedding cache; delete "
-        f"{embedding_cache.cache_dir(data)} to rebuild it.")]):
+    with tf.control_dependencies(
+        [
+            tf.debugging.assert_non_negative(
+                row,
+                message="An example is missing from the caption embedding cache; delete "
+                f"{embedding_cache.cache_dir(data)} to rebuild it.",
+            )
+        ]
+    ):
       return tf.gather(table, row)
 
-  return TextConditioning(preprocess_fn=_one_embedding(config.language, caption_embeddings),
-                          encode=_read_embedding, encode_prompts=frozen.encode_prompts)
+  return TextConditioning(
+      preprocess_fn=_one_embedding(config.language, caption_embeddings),
+      encode=_read_embedding,
+      encode_prompts=frozen.encode_prompts,
+  )

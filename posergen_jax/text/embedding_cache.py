@@ -8,6 +8,7 @@ what the vectors depend on (weights, tokenizer, max_length, captions feature). L
 the file. `conditioning`'s 'cache' source looks each example up by its `tfds_id` instead of
 running the tower in every train step.
 """
+
 import hashlib
 import io
 import json
@@ -19,8 +20,8 @@ import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 
-from posergen_jax import files
 from posergen_jax.data import input_pipeline
+from posergen_jax.io import errors, files
 from posergen_jax.text import frozen_tower
 
 CACHE_DIR = "caption_embeddings"
@@ -35,16 +36,18 @@ def cache_dir(data: ml_collections.ConfigDict) -> epath.Path:
   return epath.Path(input_pipeline.get_builder(data).data_dir) / CACHE_DIR
 
 
-def cache_path(data: ml_collections.ConfigDict, split: str,
-               text: ml_collections.ConfigDict) -> epath.Path:
+def cache_path(
+    data: ml_collections.ConfigDict, split: str, text: ml_collections.ConfigDict
+) -> epath.Path:
   """Where the cache of `split` for the tower `text` describes lives."""
   key = json.dumps([text.weights, text.tokenizer, text.max_length, text.captions_key])
   digest = hashlib.sha256(key.encode()).hexdigest()[:12]
   return cache_dir(data) / f"{split.replace('/', '_')}-{digest}.npz"
 
 
-def compute(data: ml_collections.ConfigDict, split: str, captions_key: str,
-            frozen: frozen_tower.FrozenTower) -> tuple[np.ndarray, np.ndarray]:
+def compute(
+    data: ml_collections.ConfigDict, split: str, captions_key: str, frozen: frozen_tower.FrozenTower
+) -> tuple[np.ndarray, np.ndarray]:
   """Every caption of `split` through the tower, sharded over this process's devices.
 
   Returns:
@@ -54,26 +57,35 @@ def compute(data: ml_collections.ConfigDict, split: str, captions_key: str,
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
   encode = jax.jit(frozen.encode_tokens, in_shardings=(sharding, sharding))
   ds = input_pipeline.get_builder(data).as_dataset(
-      split=split, shuffle_files=False, read_config=tfds.ReadConfig(add_tfds_id=True))
+      split=split, shuffle_files=False, read_config=tfds.ReadConfig(add_tfds_id=True)
+  )
   ids, embeddings = [], []
   for example in ds.batch(EXAMPLES_PER_CALL).as_numpy_iterator():
     if captions_key not in example:
-      raise KeyError(f"config.text.captions_key={captions_key!r} is not a feature of "
-                     f"{data.name}; it has {sorted(example)}.")
+      raise KeyError(
+          f"config.text.captions_key={captions_key!r} is not a feature of "
+          f"{data.name}; it has {sorted(example)}."
+      )
     captions = example[captions_key]  # [b, C] bytes
     flat = [caption.decode("utf-8") for caption in captions.reshape(-1)]
     flat += flat[:1] * (-len(flat) % mesh.size)
     tokens = frozen.tokenizer.encode(flat, frozen.max_length)
     pooled = np.asarray(encode(tokens["input_ids"], tokens["attention_mask"]))
-    embeddings.append(pooled[:captions.size].reshape(*captions.shape, -1))
+    embeddings.append(pooled[: captions.size].reshape(*captions.shape, -1))
     ids.append(example[TFDS_ID])
   if not ids:
-    raise ValueError(f"config.data.name={data.name!r} split {split!r} has no examples to embed.")
+    raise errors.ConfigError(
+        f"config.data.name={data.name!r} split {split!r} has no examples to embed."
+    )
   return np.concatenate(ids).astype(bytes), np.concatenate(embeddings)
 
 
-def load_or_build(data: ml_collections.ConfigDict, split: str, text: ml_collections.ConfigDict,
-                  frozen: frozen_tower.FrozenTower) -> tuple[np.ndarray, np.ndarray]:
+def load_or_build(
+    data: ml_collections.ConfigDict,
+    split: str,
+    text: ml_collections.ConfigDict,
+    frozen: frozen_tower.FrozenTower,
+) -> tuple[np.ndarray, np.ndarray]:
   """The cached (ids bytes [N], embeddings float32 [N, captions, E]) of `split`, computed and
   written (by process 0, atomically) the first time."""
   path = cache_path(data, split, text)
@@ -82,8 +94,9 @@ def load_or_build(data: ml_collections.ConfigDict, split: str, text: ml_collecti
       cached = np.load(io.BytesIO(f.read()), allow_pickle=False)
       return cached["ids"], cached["embeddings"]
   ids, embeddings = compute(data, split, text.captions_key, frozen)
-  logging.info("Embedded %d captions of %s %s.", embeddings.shape[0] * embeddings.shape[1],
-               data.name, split)
+  logging.info(
+      "Embedded %d captions of %s %s.", embeddings.shape[0] * embeddings.shape[1], data.name, split
+  )
   if jax.process_index() == 0:
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -93,11 +106,16 @@ def load_or_build(data: ml_collections.ConfigDict, split: str, text: ml_collecti
   return ids, embeddings
 
 
-def load_all_splits(data: ml_collections.ConfigDict, text: ml_collections.ConfigDict,
-                    frozen: frozen_tower.FrozenTower) -> tuple[np.ndarray, np.ndarray]:
+def load_all_splits(
+    data: ml_collections.ConfigDict,
+    text: ml_collections.ConfigDict,
+    frozen: frozen_tower.FrozenTower,
+) -> tuple[np.ndarray, np.ndarray]:
   """(ids bytes [N], embeddings float32 [N, captions, E]) of every split of `data`'s dataset,
   each split loaded or built by `load_or_build`; TFDS ids are unique over splits."""
   splits = sorted(input_pipeline.get_builder(data).info.splits)
   caches = [load_or_build(data, split, text, frozen) for split in splits]
-  return (np.concatenate([ids for ids, _ in caches]),
-          np.concatenate([embeddings for _, embeddings in caches]))
+  return (
+      np.concatenate([ids for ids, _ in caches]),
+      np.concatenate([embeddings for _, embeddings in caches]),
+  )

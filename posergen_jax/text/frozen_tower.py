@@ -3,6 +3,7 @@
 The tower's params are held here, not in a train state: they are never trained or
 checkpointed, and jit sees them as constants, replicated on every device.
 """
+
 from collections.abc import Sequence
 import dataclasses
 
@@ -10,38 +11,46 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from posergen_jax.text import bert, load_weights, tokenizer as tokenizer_lib
+from posergen_jax.io import errors
+from posergen_jax.text import bert, bert_weights
+from posergen_jax.text import tokenizer as tokenizer_lib
 
 # `config.text.weights` = "random:<bert preset>": a randomly initialised tower (tests and quick
 # CPU runs only; its vectors carry no meaning).
 RANDOM_PREFIX = "random:"
 
 
-def load_text_encoder(config: ml_collections.ConfigDict,
-                      vocab_size: int) -> tuple[bert.BertTextTower, dict]:
+def load_text_encoder(
+    config: ml_collections.ConfigDict, vocab_size: int
+) -> tuple[bert.BertTextTower, dict]:
   """The frozen tower and its params: 'random:<preset>' or a weights spec for `load_weights`.
 
   A random tower is the preset with the tokenizer's `vocab_size` and enough positions for
   `max_length`, initialised from a fixed key, so every process builds the same one.
   """
   if config.weights.startswith(RANDOM_PREFIX):
-    preset = config.weights[len(RANDOM_PREFIX):]
+    preset = config.weights[len(RANDOM_PREFIX) :]
     if preset not in bert.PRESETS:
-      raise ValueError(f"config.text.weights={config.weights!r}: no BERT preset {preset!r}; "
-                       f"use one of {sorted(bert.PRESETS)}.")
+      raise errors.ConfigError(
+          f"config.text.weights={config.weights!r}: no BERT preset {preset!r}; "
+          f"use one of {sorted(bert.PRESETS)}."
+      )
     bert_config = bert.PRESETS[preset]
     bert_config = dataclasses.replace(
-        bert_config, vocab_size=vocab_size,
-        max_position_embeddings=max(config.max_length, bert_config.max_position_embeddings))
+        bert_config,
+        vocab_size=vocab_size,
+        max_position_embeddings=max(config.max_length, bert_config.max_position_embeddings),
+    )
     tower = bert.BertTextTower(bert_config)
     ids = jnp.zeros((1, config.max_length), jnp.int32)
     return tower, tower.init(jax.random.key(0), ids, jnp.ones_like(ids))["params"]
-  return load_weights.load_text_tower(config.weights)
+  return bert_weights.load_text_tower(config.weights)
 
 
 @dataclasses.dataclass(frozen=True)
 class FrozenTower:
   """A loaded tokenizer and BERT tower with its (constant) params."""
+
   tokenizer: tokenizer_lib.PromptTokenizer
   tower: bert.BertTextTower
   params: dict

@@ -9,23 +9,25 @@ prompt by index and repr:
 - a prompt whose word pieces are all [UNK] (no character the vocabulary knows) raises ValueError;
 - a prompt longer than `max_length` tokens is truncated, with a logging warning.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 import logging
 import os
 import unicodedata
-from collections.abc import Sequence
 
 import numpy as np
 import transformers
 
-from posergen_jax import weights
+from posergen_jax.io import errors, weights
 
 _SHOWN_CHARS = 60  # How much of a prompt an error message quotes.
 
 
 def clean_prompt(prompt: str) -> str:
-  """The prompt with whitespace controls (\\t, \\n, ...) as spaces and other control/format chars removed."""
+  """The prompt with whitespace controls (\\t, \\n, ...) as spaces and other control/format
+  characters removed."""
   kept = []
   for char in prompt:
     if unicodedata.category(char) in ("Cc", "Cf"):
@@ -91,20 +93,31 @@ class PromptTokenizer:
     if isinstance(prompts, str):
       raise TypeError(f"encode takes a sequence of prompts, not one string: {prompts!r}")
     if max_length < 3:
-      raise ValueError(f"max_length must leave room for [CLS], a token and [SEP]; got {max_length}")
+      raise errors.ConfigError(
+          f"max_length must leave room for [CLS], a token and [SEP]; got {max_length}"
+      )
     cleaned = [clean_prompt(p) for p in prompts]
     for i, (prompt, text) in enumerate(zip(prompts, cleaned)):
       if not text.strip():
-        raise ValueError(f"{describe_prompt(i, prompt)} is empty or whitespace-only")
+        raise errors.InputError(f"{describe_prompt(i, prompt)} is empty or whitespace-only")
     full = self.tokenizer(cleaned, add_special_tokens=False, truncation=False)["input_ids"]
     for i, (prompt, ids) in enumerate(zip(prompts, full)):
       if all(t == self.tokenizer.unk_token_id for t in ids):
-        raise ValueError(f"{describe_prompt(i, prompt)} has only characters the vocabulary "
-                         f"does not know (every word piece is {self.tokenizer.unk_token})")
+        raise errors.InputError(
+            f"{describe_prompt(i, prompt)} has only characters the vocabulary "
+            f"does not know (every word piece is {self.tokenizer.unk_token})"
+        )
       if len(ids) + 2 > max_length:
-        logging.warning("%s has %d tokens; truncated to max_length %d", describe_prompt(i, prompt),
-                        len(ids) + 2, max_length)
-    batch = self.tokenizer(cleaned, padding="max_length", truncation=True, max_length=max_length,
-                           return_tensors="np")
-    return {"input_ids": batch["input_ids"].astype(np.int32),
-            "attention_mask": batch["attention_mask"].astype(np.int32)}
+        logging.warning(
+            "%s has %d tokens; truncated to max_length %d",
+            describe_prompt(i, prompt),
+            len(ids) + 2,
+            max_length,
+        )
+    batch = self.tokenizer(
+        cleaned, padding="max_length", truncation=True, max_length=max_length, return_tensors="np"
+    )
+    return {
+        "input_ids": batch["input_ids"].astype(np.int32),
+        "attention_mask": batch["attention_mask"].astype(np.int32),
+    }

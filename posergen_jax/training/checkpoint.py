@@ -1,4 +1,5 @@
 """Orbax checkpoints under `workdir/checkpoints`: save the whole state, resume automatically."""
+
 import logging
 
 from etils import epath
@@ -6,6 +7,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from posergen_jax.data import input_pipeline
+from posergen_jax.io import errors, files
 
 
 def checkpoints_dir(workdir: epath.PathLike) -> epath.Path:
@@ -20,8 +22,9 @@ def make_manager(workdir: str, *, max_to_keep: int) -> ocp.CheckpointManager:
   renames it when complete), so a half-written checkpoint is never restored.
   """
   options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
-  return ocp.CheckpointManager(checkpoints_dir(workdir), options=options,
-                               item_handlers=ocp.StandardCheckpointHandler())
+  return ocp.CheckpointManager(
+      checkpoints_dir(workdir), options=options, item_handlers=ocp.StandardCheckpointHandler()
+  )
 
 
 def has_checkpoint(workdir: epath.PathLike) -> bool:
@@ -56,14 +59,16 @@ def restore_latest(manager: ocp.CheckpointManager, state):
   return manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(errors.UserError, ValueError):
   """A checkpoint does not fit the state the config builds."""
 
 
 def _shapes_by_name(tree) -> dict[str, tuple[int, ...]]:
   """{"params.conv_in.kernel": shape, ...} for every array leaf of `tree`."""
-  return {jax.tree_util.keystr(path, simple=True, separator="."): tuple(leaf.shape)
-          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+  return {
+      jax.tree_util.keystr(path, simple=True, separator="."): tuple(leaf.shape)
+      for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]
+  }
 
 
 def check_compatible(manager: ocp.CheckpointManager, step: int, state) -> None:
@@ -82,39 +87,43 @@ def check_compatible(manager: ocp.CheckpointManager, step: int, state) -> None:
     raise CheckpointMismatchError(
         f"{where} is not of this model: it lacks {len(missing)} arrays this config builds "
         f"(first: {missing[:1]}) and has {len(unexpected)} it does not (first: "
-        f"{unexpected[:1]}). Use another --workdir, or the config it was trained with.")
+        f"{unexpected[:1]}). Use another --workdir, or the config it was trained with."
+    )
   for name in wanted:  # In the state's order: parameters before optimizer state.
     if saved[name] != wanted[name]:
       raise CheckpointMismatchError(
           f"{where} has {name} of shape {saved[name]}, but this config builds "
-          f"{wanted[name]}: the config differs from the one the checkpoint was trained with.")
+          f"{wanted[name]}: the config differs from the one the checkpoint was trained with."
+      )
 
 
 def _data_state_dir(workdir: epath.Path, step: int) -> epath.Path:
   return epath.Path(workdir) / "data_state" / f"step_{step}" / f"process_{jax.process_index()}"
 
 
-def save_data_state(batches: input_pipeline.GlobalBatches, workdir: epath.PathLike,
-                    step: int) -> None:
+def save_data_state(
+    batches: input_pipeline.GlobalBatches, workdir: epath.PathLike, step: int
+) -> None:
   """Saves this process's input position after `step` batches, atomically.
 
-  Written to a temporary folder and renamed, so a kill mid-write leaves no
-  partial state under the final name. Saved before the step's Orbax
-  checkpoint starts, so every complete Orbax step has its data state.
+  Written to a temporary folder and renamed (`files.atomic_path`), so a kill
+  mid-write leaves no partial state under the final name. Saved before the
+  step's Orbax checkpoint starts, so every complete Orbax step has its data
+  state.
   """
   final = _data_state_dir(workdir, step)
   if final.exists():
     return
-  tmp = final.parent / f".tmp_{final.name}"
-  if tmp.exists():
-    tmp.rmtree()
-  tmp.mkdir(parents=True)
-  batches.save(str(tmp / "iterator"))
-  tmp.rename(final)
+  files.remove_temporaries(final)  # Of an earlier, killed save: only this process writes here.
+  final.parent.mkdir(parents=True, exist_ok=True)
+  with files.atomic_path(final) as tmp:
+    tmp.mkdir()
+    batches.save(str(tmp / "iterator"))
 
 
-def restore_data_state(batches: input_pipeline.GlobalBatches, workdir: epath.PathLike,
-                       step: int) -> bool:
+def restore_data_state(
+    batches: input_pipeline.GlobalBatches, workdir: epath.PathLike, step: int
+) -> bool:
   """Restores the input position saved at `step`; False if none was saved."""
   path = _data_state_dir(workdir, step)
   if not path.exists():
@@ -132,6 +141,7 @@ def prune_data_states(workdir: epath.PathLike, keep_from_step: int) -> None:
     step = step_dir.name.removeprefix("step_")
     if step.isdigit() and int(step) < keep_from_step:
       mine = _data_state_dir(workdir, int(step))
+      files.remove_temporaries(mine)
       if mine.exists():
         mine.rmtree()
       if jax.process_index() == 0 and not any(step_dir.iterdir()):

@@ -5,6 +5,7 @@ jits them with the mesh's shardings and owns everything else (data, loop,
 checkpoints, logging, evaluation). GANs keep their critic/generator
 alternation inside `train_step`, so the loop never branches on the family.
 """
+
 from collections.abc import Callable, Sequence
 import dataclasses
 from typing import Any
@@ -18,6 +19,21 @@ Metrics = dict[str, jax.Array]
 
 
 @dataclasses.dataclass(frozen=True)
+class Scorer:
+  """An extra evaluation of generated images that reads features of its own from each example.
+
+  Attributes:
+    metrics: `add(generated [B,H,W,C] in [-1, 1], batch)` per eval batch, then `result()` ->
+      {name: float}.
+    preprocess: tf.data (example, seed) -> the features `metrics.add` reads from `batch`, added
+      to the family's eval features.
+  """
+
+  metrics: Any
+  preprocess: PreprocessFn
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Family:
   """Pure functions a model family plugs into the trainer.
 
@@ -31,16 +47,21 @@ class Family:
     eval_step: (params, batch, rng) -> per-example metrics, each `[B]`; a generative family
       also returns its generated images and the real ones under `evaluate.GENERATED` and
       `evaluate.REAL` (`[B, H, W, C]` in [-1, 1]) for FID/KID.
-    sample: (params, batch, rng) -> generated images `[B, H, W, C]` in [-1, 1] from the
-      batch's conditioning (for super-resolution, `batch["cond"]`); what cascades chain.
     sample_columns: (params, batch, rng) -> images `[B, H, W, C]` in [-1, 1],
       one per grid column (e.g. low-res | sample | target).
     learning_rate_fn: step -> learning rate, for logging.
+    sample: (params, batch, rng) -> generated images `[B, H, W, C]` in [-1, 1] from the
+      batch's conditioning (for super-resolution, `batch["cond"]`); what cascades chain. None
+      for a family that generates nothing (the text-image encoder).
+    make_scorers: replicated sharding -> the Scorers evaluation runs besides `eval_step` (e.g.
+      R-precision by a trained encoder); none by default.
   """
+
   make_preprocess: Callable[[bool], PreprocessFn]
   init_state: Callable[[jax.Array, Batch], Any]
   train_step: Callable[[Any, Batch, jax.Array], tuple[Any, Metrics]]
   eval_step: Callable[[Any, Batch, jax.Array], Metrics]
-  sample: Callable[[Any, Batch, jax.Array], jax.Array]
   sample_columns: Callable[[Any, Batch, jax.Array], Sequence[jax.Array]]
   learning_rate_fn: Callable[[int], Any]
+  sample: Callable[[Any, Batch, jax.Array], jax.Array] | None = None
+  make_scorers: Callable[[jax.sharding.Sharding], Sequence[Scorer]] = lambda replicated: ()

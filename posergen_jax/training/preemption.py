@@ -1,4 +1,5 @@
 """SIGTERM/SIGINT handling: finish the current step, checkpoint, stop cleanly."""
+
 import logging
 import signal
 import threading

@@ -1,10 +1,15 @@
 """The device mesh and the shardings built from it, once, at start-up."""
-from collections.abc import Sequence
+
+from collections.abc import Callable, Sequence
 import dataclasses
 import math
+from typing import Any
 
 import jax
-from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from posergen_jax.io import errors
 
 DATA_AXIS = "data"
 MODEL_AXIS = "model"
@@ -19,13 +24,15 @@ class MeshShardings:
     data: batch arrays, leading (batch) axis split over the data axis.
     replicated: a full copy on every device (state, rngs, scalars).
   """
+
   mesh: jax.sharding.Mesh
   data: NamedSharding
   replicated: NamedSharding
 
 
-def make_mesh(axes: Sequence[tuple[str, int]],
-              devices: Sequence[jax.Device] | None = None) -> jax.sharding.Mesh:
+def make_mesh(
+    axes: Sequence[tuple[str, int]], devices: Sequence[jax.Device] | None = None
+) -> jax.sharding.Mesh:
   """Builds a mesh from `[(axis_name, size), ...]`; one size may be -1 (the rest).
 
   Args:
@@ -39,25 +46,28 @@ def make_mesh(axes: Sequence[tuple[str, int]],
   names = tuple(name for name, _ in axes)
   sizes = [int(size) for _, size in axes]
   if DATA_AXIS not in names:
-    raise ValueError(f"config.mesh={list(axes)} needs a {DATA_AXIS!r} axis.")
+    raise errors.ConfigError(f"config.mesh={list(axes)} needs a {DATA_AXIS!r} axis.")
   if sizes.count(-1) > 1:
-    raise ValueError(f"config.mesh={list(axes)}: at most one axis may have size -1.")
+    raise errors.ConfigError(f"config.mesh={list(axes)}: at most one axis may have size -1.")
   known = math.prod(s for s in sizes if s != -1)
   if -1 in sizes:
     if len(devices) % known:
-      raise ValueError(f"config.mesh={list(axes)} does not divide {len(devices)} devices.")
+      raise errors.ConfigError(f"config.mesh={list(axes)} does not divide {len(devices)} devices.")
     sizes[sizes.index(-1)] = len(devices) // known
   if math.prod(sizes) != len(devices):
-    raise ValueError(
-        f"config.mesh={list(axes)} has {math.prod(sizes)} devices, but {len(devices)} are present.")
-  return jax.make_mesh(tuple(sizes), names, axis_types=(AxisType.Auto,) * len(names),
-                       devices=devices)
+    raise errors.ConfigError(
+        f"config.mesh={list(axes)} has {math.prod(sizes)} devices, but {len(devices)} are present."
+    )
+  return jax.make_mesh(
+      tuple(sizes), names, axis_types=(AxisType.Auto,) * len(names), devices=devices
+  )
 
 
 def make_shardings(mesh: jax.sharding.Mesh) -> MeshShardings:
   """Returns the data-parallel and replicated shardings over `mesh`."""
-  return MeshShardings(mesh=mesh, data=NamedSharding(mesh, P(DATA_AXIS)),
-                       replicated=NamedSharding(mesh, P()))
+  return MeshShardings(
+      mesh=mesh, data=NamedSharding(mesh, P(DATA_AXIS)), replicated=NamedSharding(mesh, P())
+  )
 
 
 def data_axis_size(mesh: jax.sharding.Mesh) -> int:
@@ -84,3 +94,21 @@ def state_shardings(state_shapes, shardings: MeshShardings):
     return shardings.replicated
 
   return jax.tree.map(leaf_sharding, state_shapes)
+
+
+def init_sharded(
+    init_fn: Callable[[jax.Array, Any], Any], shardings: MeshShardings, rng: jax.Array, batch: Any
+) -> tuple[Any, Any]:
+  """Runs `init_fn(rng, batch) -> state` under jit with its output created already sharded.
+
+  Args:
+    init_fn: a family's `init_state`; `batch` (arrays `[B, ...]`) fixes the input shapes.
+    shardings: the mesh's shardings; the state's come from `state_shardings`.
+    rng: the init key.
+    batch: an example global batch.
+
+  Returns:
+    (state, its shardings): the pytree of shardings the train step is jitted with.
+  """
+  shardings_tree = state_shardings(jax.eval_shape(init_fn, rng, batch), shardings)
+  return jax.jit(init_fn, out_shardings=shardings_tree)(rng, batch), shardings_tree

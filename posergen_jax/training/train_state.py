@@ -1,4 +1,5 @@
 """Train state with EMA parameters, updated inside the jitted step."""
+
 from typing import Any
 
 import flax
@@ -17,6 +18,7 @@ class TrainState(flax.struct.PyTreeNode):
     ema_params: EMA of `params`; evaluation and sampling read these.
     tx: the Optax transformation (static, not saved).
   """
+
   step: jax.Array
   params: Any
   opt_state: Any
@@ -26,8 +28,13 @@ class TrainState(flax.struct.PyTreeNode):
   @classmethod
   def create(cls, *, params, tx: optax.GradientTransformation) -> "TrainState":
     """Fresh state at step 0 with `ema_params` equal to `params`."""
-    return cls(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-               ema_params=params, tx=tx)
+    return cls(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        opt_state=tx.init(params),
+        ema_params=params,
+        tx=tx,
+    )
 
   def apply_gradients(self, grads, *, ema_decay: float) -> "TrainState":
     """One optimizer update followed by the EMA update.
@@ -38,8 +45,12 @@ class TrainState(flax.struct.PyTreeNode):
     updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
     params = optax.apply_updates(self.params, updates)
     step = self.step + 1
-    return self.replace(step=step, params=params, opt_state=opt_state,
-                        ema_params=ema_update(self.ema_params, params, step, ema_decay))
+    return self.replace(
+        step=step,
+        params=params,
+        opt_state=opt_state,
+        ema_params=ema_update(self.ema_params, params, step, ema_decay),
+    )
 
 
 def ema_update(ema_params, params, step: jax.Array, ema_decay: float):

@@ -1,14 +1,13 @@
 """The one generic train loop: mesh, data, jit, checkpoints, logging, evaluation.
 
-Model families plug in pure functions (`training/family.py`); nothing here
-knows which model it trains.
+Model families plug in pure functions (`training/family.py`), handed in by the caller
+(`families/registry.py`); nothing here knows which model it trains.
 """
-from collections.abc import Iterator
+
+from collections.abc import Callable, Iterator, Sequence
 import dataclasses
 import errno
 import functools
-import hashlib
-import json
 import logging
 import re
 import time
@@ -23,28 +22,17 @@ import orbax.checkpoint as ocp
 import tensorflow as tf
 
 from posergen_jax.data import input_pipeline
-from posergen_jax import weights
-from posergen_jax.evaluation import evaluate, generated_images
-from posergen_jax.models import inception
-from posergen_jax.training import checkpoint, family as family_lib, image_grid, optimizers
-from posergen_jax.training import preemption, r_precision_scorer, sharding
-from posergen_jax.training import attn_stackgan, sr3, text_ddpm, text_image_encoder, wgan
-
-# config.family -> module exposing `make_family(config) -> Family`.
-FAMILIES = {"attn_stackgan": attn_stackgan, "sr3": sr3, "text_ddpm": text_ddpm,
-            "text_image_encoder": text_image_encoder, "wgan": wgan}
-
-
-def get_family(config: ml_collections.ConfigDict) -> family_lib.Family:
-  """The family named by `config.family`."""
-  if config.family not in FAMILIES:
-    raise ValueError(f"config.family={config.family!r} is not one of {sorted(FAMILIES)}.")
-  return FAMILIES[config.family].make_family(config)
+from posergen_jax.evaluation import generated_images, report
+from posergen_jax.io import errors
+from posergen_jax.io import images as image_io
+from posergen_jax.training import checkpoint, optimizers, preemption, sharding
+from posergen_jax.training import family as family_lib
 
 
 @dataclasses.dataclass
 class Run:
   """Everything built once at start-up and passed down."""
+
   config: ml_collections.ConfigDict
   workdir: epath.Path
   family: family_lib.Family
@@ -60,63 +48,93 @@ class Run:
 
 
 def _check_batch_sizes(config: ml_collections.ConfigDict, shards: int) -> None:
-  for name, size in (("train.batch_size", config.train.batch_size),
-                     ("evals.batch_size", config.evals.batch_size),
-                     ("evals.grid_size", config.evals.grid_size)):
+  for name, size in (
+      ("train.batch_size", config.train.batch_size),
+      ("evals.batch_size", config.evals.batch_size),
+      ("evals.grid_size", config.evals.grid_size),
+  ):
     if size % shards:
-      raise ValueError(f"config.{name}={size} must be a multiple of the {shards} "
-                       "data-parallel devices.")
+      raise errors.ConfigError(
+          f"config.{name}={size} must be a multiple of the {shards} " "data-parallel devices."
+      )
   if config.evals.num_examples % config.evals.batch_size:
-    raise ValueError(f"config.evals.num_examples={config.evals.num_examples} must be a "
-                     f"multiple of config.evals.batch_size={config.evals.batch_size}.")
+    raise errors.ConfigError(
+        f"config.evals.num_examples={config.evals.num_examples} must be a "
+        f"multiple of config.evals.batch_size={config.evals.batch_size}."
+    )
 
 
-def _eval_batches(config: ml_collections.ConfigDict, family: family_lib.Family,
-                  shardings: sharding.MeshShardings, batch_size: int,
-                  extra_preprocess: input_pipeline.PreprocessFn | None = None
-                  ) -> Iterator[dict[str, jax.Array]]:
-  """Ordered global batches of the first `config.evals.num_examples` eval examples, with
-  `extra_preprocess`'s features added when given."""
-  preprocess = family.make_preprocess(False)
-  if extra_preprocess is not None:
-    family_preprocess = preprocess
-    preprocess = lambda example, seed: {**family_preprocess(example, seed),
-                                        **extra_preprocess(example, seed)}
+def _eval_batches(
+    config: ml_collections.ConfigDict,
+    family: family_lib.Family,
+    shardings: sharding.MeshShardings,
+    batch_size: int,
+    scorers: Sequence[family_lib.Scorer] = (),
+) -> Iterator[dict[str, jax.Array]]:
+  """Ordered global batches of the first `config.evals.num_examples` eval examples, with the
+  features each of `scorers` reads added."""
+  preprocess_fns = [family.make_preprocess(False), *(s.preprocess for s in scorers)]
+
+  def preprocess(example, seed):
+    return {key: value for fn in preprocess_fns for key, value in fn(example, seed).items()}
+
   ds = input_pipeline.create_dataset(
-      config.data, config.data.eval_split, global_batch_size=batch_size,
-      preprocess=preprocess, train=False, seed=config.seed,
-      num_examples=config.evals.num_examples)
+      config.data,
+      config.data.eval_split,
+      global_batch_size=batch_size,
+      preprocess=preprocess,
+      train=False,
+      seed=config.seed,
+      num_examples=config.evals.num_examples,
+  )
   return input_pipeline.GlobalBatches(ds, shardings.data)
 
 
-def setup(config: ml_collections.ConfigDict, workdir: str) -> Run:
-  """Builds the mesh, the family and the (restored) sharded train state."""
+def setup(config: ml_collections.ConfigDict, workdir: str, family: family_lib.Family) -> Run:
+  """Builds the mesh and `family`'s (restored) sharded train state, for the run of `config` in
+  `workdir`."""
   workdir = epath.Path(workdir)
   if not workdir.is_absolute():  # Orbax needs absolute paths; gs:// paths already are.
     workdir = workdir.absolute()
   mesh = sharding.make_mesh(config.mesh)
   shardings = sharding.make_shardings(mesh)
   _check_batch_sizes(config, sharding.data_axis_size(mesh))
-  logging.info("Mesh %s over %d devices (%d processes).", dict(mesh.shape),
-               jax.device_count(), jax.process_count())
+  logging.info(
+      "Mesh %s over %d devices (%d processes).",
+      dict(mesh.shape),
+      jax.device_count(),
+      jax.process_count(),
+  )
   input_pipeline.log_dataset(config.data)
-  family = get_family(config)
-
   example = next(_eval_batches(config, family, shardings, config.evals.batch_size))
-  init_rng = jax.random.key(config.seed)
-  state_shapes = jax.eval_shape(family.init_state, init_rng, example)
-  state_shardings = sharding.state_shardings(state_shapes, shardings)
-  state = jax.jit(family.init_state, out_shardings=state_shardings)(init_rng, example)
+  state, state_shardings = sharding.init_sharded(
+      family.init_state, shardings, jax.random.key(config.seed), example
+  )
   manager = checkpoint.make_manager(workdir, max_to_keep=config.ckpt.max_to_keep)
   state = checkpoint.restore_latest(manager, state)
   return Run(config, workdir, family, shardings, manager, state, state_shardings)
 
 
+def jit_train_step(
+    train_step: Callable, state_shardings: Any, shardings: sharding.MeshShardings
+) -> Callable:
+  """`train_step(state, batch, rng) -> (state, metrics)` jitted as the loop runs it: the state
+  sharded by `state_shardings` and donated, the batch split over the data axis, the rng and the
+  metrics replicated."""
+  return jax.jit(
+      train_step,
+      in_shardings=(state_shardings, shardings.data, shardings.replicated),
+      out_shardings=(state_shardings, shardings.replicated),
+      donate_argnums=0,
+  )
+
+
 def _jit_sample_columns(run: Run):
-  return jax.jit(run.family.sample_columns,
-                 in_shardings=(run.ema_shardings, run.shardings.data,
-                               run.shardings.replicated),
-                 out_shardings=run.shardings.data)
+  return jax.jit(
+      run.family.sample_columns,
+      in_shardings=(run.ema_shardings, run.shardings.data, run.shardings.replicated),
+      out_shardings=run.shardings.data,
+  )
 
 
 def write_sample_grid(run: Run, writer: metric_writers.MetricWriter, step: int) -> epath.Path:
@@ -125,67 +143,51 @@ def write_sample_grid(run: Run, writer: metric_writers.MetricWriter, step: int) 
   rng = jax.random.fold_in(jax.random.key(run.config.seed), 1)
   columns = _jit_sample_columns(run)(run.state.ema_params, batch, rng)
   columns = [multihost_utils.process_allgather(c, tiled=True) for c in columns]
-  grid = image_grid.make_grid(columns)
+  grid = image_io.make_grid(columns)
   writer.write_images(step, {"samples": grid[None]})
   path = run.workdir / "samples" / f"step_{step:06d}.png"
   if jax.process_index() == 0:
-    image_grid.write_png(path, grid)
+    image_io.write_png(path, grid)
   return path
-
-
-def generated_image_metrics(run: Run) -> generated_images.GeneratedImageMetrics | None:
-  """FID/KID/IS over `config.evals.image_metrics`, with the FID Inception sharded like the data."""
-  config = run.config
-  if not config.evals.image_metrics:
-    return None
-  inception_params = jax.device_put(inception.load_params(), run.shardings.replicated)
-  features_fn = jax.jit(lambda images: inception.fid_features(inception_params, images),
-                        in_shardings=run.shardings.data, out_shardings=run.shardings.data)
-  key = json.dumps([config.data.to_dict(), config.evals.num_examples], sort_keys=True)
-  reference = config.evals.fid_reference or (
-      weights.cache_dir() / "fid_reference" /
-      f"{config.data.name.replace('/', '-')}-{config.data.eval_split}-"
-      f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz")
-  classifier = None
-  if "is" in config.evals.image_metrics and config.evals.inception_classifier:
-    classifier = inception.load_classifier(config.evals.inception_classifier)
-  return generated_images.GeneratedImageMetrics(config.evals.image_metrics, features_fn,
-                                                reference, classifier)
 
 
 def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, float]:
   """Evaluates the EMA params on `config.evals.num_examples` test examples.
 
   Per-example metrics from the family's eval step are averaged; with `config.evals.image_metrics`,
-  its generated and real images also give FID/KID, and with `config.evals.r_precision` an
-  encoder's R-precision. Writes eval.json, eval.md and TensorBoard.
+  its generated and real images also give FID/KID/IS, and each of the family's scorers adds its
+  metrics (e.g. an encoder's R-precision). Writes eval.json, eval.md and TensorBoard.
   """
   step = int(run.state.step)
   start = time.perf_counter()
   eval_fn = jax.jit(
-      lambda params, batch, rng: evaluate.split_outputs(run.family.eval_step(params, batch, rng)),
+      lambda params, batch, rng: report.split_outputs(run.family.eval_step(params, batch, rng)),
       in_shardings=(run.ema_shardings, run.shardings.data, run.shardings.replicated),
-      out_shardings=(run.shardings.replicated, run.shardings.data))
-  image_metrics = generated_image_metrics(run)
-  scoring = r_precision_scorer.make_scoring(run.config, run.shardings.replicated)
+      out_shardings=(run.shardings.replicated, run.shardings.data),
+  )
+  image_metrics = generated_images.from_config(
+      run.config.evals, run.config.data, run.shardings.data, run.shardings.replicated
+  )
+  scorers = run.family.make_scorers(run.shardings.replicated)
 
   def on_outputs(images, batch):
     if image_metrics:
-      image_metrics.add(images[evaluate.GENERATED], images.get(evaluate.REAL))
-    if scoring:
-      scoring.metrics.add(images[evaluate.GENERATED], batch)
+      image_metrics.add(images[report.GENERATED], images.get(report.REAL))
+    for scorer in scorers:
+      scorer.metrics.add(images[report.GENERATED], batch)
 
   rng = jax.random.fold_in(jax.random.key(run.config.seed), 2)
-  batches = _eval_batches(run.config, run.family, run.shardings, run.config.evals.batch_size,
-                          scoring and scoring.preprocess)
-  metrics = evaluate.average_metrics(eval_fn, run.state.ema_params, batches, rng, on_outputs)
-  for extra in (image_metrics, scoring and scoring.metrics):
+  batches = _eval_batches(
+      run.config, run.family, run.shardings, run.config.evals.batch_size, scorers
+  )
+  metrics = report.average_metrics(eval_fn, run.state.ema_params, batches, rng, on_outputs)
+  for extra in (image_metrics, *(scorer.metrics for scorer in scorers)):
     if extra:
       metrics.update(extra.result())
   seconds = time.perf_counter() - start
   writer.write_scalars(step, {f"eval_{k}": v for k, v in metrics.items()})
-  evaluate.write_report(run.workdir, step, metrics, seconds)
-  evaluate.log_table(step, metrics)
+  report.write_report(run.workdir, step, metrics, seconds)
+  report.log_table(step, metrics)
   return metrics
 
 
@@ -195,36 +197,47 @@ def _train_batches(run: Run, start_step: int) -> input_pipeline.GlobalBatches:
 
   def make(seed: int) -> input_pipeline.GlobalBatches:
     ds = input_pipeline.create_dataset(
-        config.data, config.data.train_split, global_batch_size=config.train.batch_size,
-        preprocess=run.family.make_preprocess(True), train=True, seed=seed)
+        config.data,
+        config.data.train_split,
+        global_batch_size=config.train.batch_size,
+        preprocess=run.family.make_preprocess(True),
+        train=True,
+        seed=seed,
+    )
     return input_pipeline.GlobalBatches(ds, run.shardings.data)
 
   batches = make(config.seed)
   if start_step and not checkpoint.restore_data_state(batches, run.workdir, start_step):
-    logging.warning("No input-pipeline state saved at step %d: continuing with a fresh "
-                    "data order (seed %d), so the run is not bit-identical to an "
-                    "uninterrupted one.", start_step, config.seed + start_step)
+    logging.warning(
+        "No input-pipeline state saved at step %d: continuing with a fresh "
+        "data order (seed %d), so the run is not bit-identical to an "
+        "uninterrupted one.",
+        start_step,
+        config.seed + start_step,
+    )
     batches = make(config.seed + start_step)
   return batches
 
 
-class NonFiniteError(FloatingPointError):
+class NonFiniteError(errors.UserError, FloatingPointError):
   """Too many consecutive steps had a non-finite loss or gradients."""
 
 
-class BatchTooLargeError(MemoryError):
+class BatchTooLargeError(errors.UserError, MemoryError):
   """The train step ran out of device memory."""
 
 
-def _out_of_memory(error: jax.errors.JaxRuntimeError, batch_size: int,
-                   step: int) -> BatchTooLargeError | None:
+def _out_of_memory(
+    error: jax.errors.JaxRuntimeError, batch_size: int, step: int
+) -> BatchTooLargeError | None:
   """A BatchTooLargeError suggesting a smaller batch, if `error` is an out-of-memory."""
   if "RESOURCE_EXHAUSTED" not in str(error):
     return None
   return BatchTooLargeError(
       f"Out of device memory at step {step} with config.train.batch_size={batch_size} "
       f"({str(error).splitlines()[0][:200]}). Try --config.train.batch_size="
-      f"{max(1, batch_size // 2)}.")
+      f"{max(1, batch_size // 2)}."
+  )
 
 
 def _save(run: Run, batches: input_pipeline.GlobalBatches, step: int) -> None:
@@ -242,14 +255,19 @@ def _save(run: Run, batches: input_pipeline.GlobalBatches, step: int) -> None:
 
 def _check_finite(run: Run, step: int) -> int:
   """Returns the total of skipped non-finite steps; raises after too many in a row."""
-  streak, total = jax.device_get((optimizers.nonfinite_streak(run.state.opt_state),
-                                  optimizers.nonfinite_total(run.state.opt_state)))
+  streak, total = jax.device_get(
+      (
+          optimizers.nonfinite_streak(run.state.opt_state),
+          optimizers.nonfinite_total(run.state.opt_state),
+      )
+  )
   if streak >= run.config.train.max_nonfinite_steps:
     raise NonFiniteError(
         f"Stopped at step {step}: the last {int(streak)} steps had a non-finite loss or "
         f"gradients (updates skipped). The last checkpoint, step "
         f"{run.manager.latest_step()}, holds finite parameters; lower the learning rate "
-        "or check the data.")
+        "or check the data."
+    )
   return int(total)
 
 
@@ -271,30 +289,28 @@ def train(run: Run, writer: metric_writers.MetricWriter) -> bool:
     logging.info("Training already complete at step %d.", start_step)
     return True
   logging.info("Training from step %d to %d.", start_step, num_steps)
-  jit_train_step = jax.jit(
-      run.family.train_step,
-      in_shardings=(run.state_shardings, run.shardings.data, run.shardings.replicated),
-      out_shardings=(run.state_shardings, run.shardings.replicated),
-      donate_argnums=0)
+  step_fn = jit_train_step(run.family.train_step, run.state_shardings, run.shardings)
   train_rng = jax.random.fold_in(jax.random.key(config.seed), 0)
-  report = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer)
+  progress = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer)
   batches = _train_batches(run, start_step)
   metric_sums, metric_count = None, 0
   with preemption.PreemptionGuard() as guard:
     for step in range(start_step + 1, num_steps + 1):
       try:
         with jax.profiler.StepTraceAnnotation("train", step_num=step):
-          run.state, metrics = jit_train_step(run.state, next(batches), train_rng)
+          run.state, metrics = step_fn(run.state, next(batches), train_rng)
       except jax.errors.JaxRuntimeError as e:
         raise _out_of_memory(e, config.train.batch_size, step) or e
-      metric_sums = metrics if metric_sums is None else jax.tree.map(
-          lambda a, b: a + b, metric_sums, metrics)
+      metric_sums = (
+          metrics if metric_sums is None else jax.tree.map(lambda a, b: a + b, metric_sums, metrics)
+      )
       metric_count += 1
-      report(step)
+      progress(step)
       is_last = step == num_steps
       if step % config.train.log_every == 0 or is_last:
-        means = {f"train_{k}": float(v) / metric_count
-                 for k, v in jax.device_get(metric_sums).items()}
+        means = {
+            f"train_{k}": float(v) / metric_count for k, v in jax.device_get(metric_sums).items()
+        }
         means["train_learning_rate"] = float(run.family.learning_rate_fn(step - 1))
         means["train_nonfinite_skipped"] = _check_finite(run, step)
         writer.write_scalars(step, means)
@@ -302,8 +318,11 @@ def train(run: Run, writer: metric_writers.MetricWriter) -> bool:
       if guard.should_stop():
         _save(run, batches, step)
         run.manager.wait_until_finished()
-        logging.warning("Stopped by %s after step %d; checkpoint saved. Run the same "
-                        "command to resume.", guard.signal_name, step)
+        logging.warning(
+            "Stopped by %s after step %d; checkpoint saved. Run the same " "command to resume.",
+            guard.signal_name,
+            step,
+        )
         return False
       if step % config.ckpt.every == 0 or is_last:
         _save(run, batches, step)
@@ -315,46 +334,56 @@ def train(run: Run, writer: metric_writers.MetricWriter) -> bool:
 def make_writer(workdir: epath.Path) -> metric_writers.MetricWriter:
   """stdout logging everywhere; TensorBoard events from process 0 only."""
   return metric_writers.create_default_writer(
-      workdir, just_logging=jax.process_index() > 0, asynchronous=False)
+      workdir, just_logging=jax.process_index() > 0, asynchronous=False
+  )
 
 
-class DiskFullError(OSError):
+class DiskFullError(errors.UserError, OSError):
   """The workdir's disk filled up while a checkpoint or the input position was written."""
 
 
 def _disk_full(error: BaseException, run: Run) -> DiskFullError | None:
   """A DiskFullError naming the workdir and the newest complete checkpoint, if `error` is one."""
   text = str(error)
-  if not ("No space left on device" in text or "RESOURCE_EXHAUSTED: Error writing" in text
-          or getattr(error, "errno", None) == errno.ENOSPC):
+  if not (
+      "No space left on device" in text
+      or "RESOURCE_EXHAUSTED: Error writing" in text
+      or getattr(error, "errno", None) == errno.ENOSPC
+  ):
     return None
   latest = run.manager.latest_step()
-  kept = (f"the newest complete checkpoint, step {latest}, is intact" if latest is not None
-          else "no checkpoint was completed")
+  kept = (
+      f"the newest complete checkpoint, step {latest}, is intact"
+      if latest is not None
+      else "no checkpoint was completed"
+  )
   written = re.search(re.escape(str(run.workdir)) + r"[^\s\"';]*", text)
   where = f" (writing {written.group(0)})" if written else ""
   # Orbax's cancelled writes would otherwise each log a traceback at exit, after this error.
   logging.getLogger("asyncio").setLevel(logging.CRITICAL)
   return DiskFullError(
       f"The disk of --workdir={run.workdir} is full{where}; {kept}. Free space or move the "
-      "workdir, then run the same command to resume.")
+      "workdir, then run the same command to resume."
+  )
 
 
 def _with_run(mode_fn, *, needs_checkpoint: bool):
-  """Wraps `mode_fn(run, writer)` as `(config, workdir) -> result` with set-up and clean-up.
+  """Wraps `mode_fn(run, writer)` as `(config, workdir, family) -> result` with set-up and
+  clean-up.
 
   Pending asynchronous checkpoint saves are finished even when `mode_fn` fails; a full disk
   becomes one DiskFullError (half-written checkpoints stay in temporary folders, never read).
   """
 
   @functools.wraps(mode_fn)
-  def wrapper(config: ml_collections.ConfigDict, workdir: str):
-    run = setup(config, workdir)
+  def wrapper(config: ml_collections.ConfigDict, workdir: str, family: family_lib.Family):
+    run = setup(config, workdir, family)
     try:
       try:
         if needs_checkpoint and run.manager.latest_step() is None:
-          raise FileNotFoundError(
-              f"No checkpoint in {run.manager.directory}; train first with --mode=train.")
+          raise errors.MissingFileError(
+              f"No checkpoint in {run.manager.directory}; train first with --mode=train."
+          )
         writer = make_writer(run.workdir)
         result = mode_fn(run, writer)
         writer.flush()
@@ -373,9 +402,9 @@ def _train_then_evaluate(run: Run, writer: metric_writers.MetricWriter) -> None:
     run_evaluation(run, writer)
 
 
-# The entry points of `--mode=train|eval|sample`: (config, workdir) -> result.
+# The entry points of `--mode=train|eval|sample`: (config, workdir, family) -> result.
 train_and_evaluate = _with_run(_train_then_evaluate, needs_checkpoint=False)
 evaluate_checkpoint = _with_run(run_evaluation, needs_checkpoint=True)
 sample_checkpoint = _with_run(
-    lambda run, writer: write_sample_grid(run, writer, int(run.state.step)),
-    needs_checkpoint=True)
+    lambda run, writer: write_sample_grid(run, writer, int(run.state.step)), needs_checkpoint=True
+)

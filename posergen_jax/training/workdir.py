@@ -1,10 +1,13 @@
 """Workdir checks done before any work, so a bad path fails in the first second."""
+
 import uuid
 
 from etils import epath
 
+from posergen_jax.io import errors
 
-class WorkdirError(OSError):
+
+class WorkdirError(errors.UserError, OSError):
   """The workdir cannot be created or written."""
 
 

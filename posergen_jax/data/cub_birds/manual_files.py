@@ -10,6 +10,7 @@ Layout (`<manual_dir>/...`):
 Everything but the image pixels is read and checked here, before the build
 decodes any image, so a wrong manual_dir fails at once with the file named.
 """
+
 from collections.abc import Callable
 import dataclasses
 import pickle
@@ -18,18 +19,26 @@ from typing import TypeVar
 from etils import epath
 import numpy as np
 
+from posergen_jax.io import errors
+
 NUM_CLASSES = 200
 NUM_CAPTIONS = 10
 EMBEDDING_DIM = 1024
 EMBEDDING_SPLITS = ("train", "test")
 
-_CUB_HINT = ("download CUB_200_2011.tgz from "
-             "https://www.vision.caltech.edu/datasets/cub_200_2011/ and extract it there")
-_TEXT_HINT = ("StackGAN's bird captions: the text_c10 folder of birds.zip from "
-              "https://github.com/hanzhanggit/StackGAN (Reed et al.'s cvpr2016_cub captions)")
-_EMBEDDING_HINT = ("StackGAN's char-CNN-RNN embeddings for birds, from "
-                   "https://github.com/hanzhanggit/StackGAN (Data/birds/{train,test}); "
-                   "or use a config without the '_emb' suffix")
+_CUB_HINT = (
+    "download CUB_200_2011.tgz from "
+    "https://www.vision.caltech.edu/datasets/cub_200_2011/ and extract it there"
+)
+_TEXT_HINT = (
+    "StackGAN's bird captions: the text_c10 folder of birds.zip from "
+    "https://github.com/hanzhanggit/StackGAN (Reed et al.'s cvpr2016_cub captions)"
+)
+_EMBEDDING_HINT = (
+    "StackGAN's char-CNN-RNN embeddings for birds, from "
+    "https://github.com/hanzhanggit/StackGAN (Data/birds/{train,test}); "
+    "or use a config without the '_emb' suffix"
+)
 
 INSTRUCTIONS = f"""\
 Put these in the manual_dir (by default `<data_dir>/downloads/manual/`):
@@ -58,6 +67,7 @@ class Bird:
     captions: the first NUM_CAPTIONS non-blank lines of its text_c10 file, in order.
     is_train: train_test_split.txt's flag.
   """
+
   filename: str
   path: epath.Path
   bbox: tuple[int, int, int, int]
@@ -72,8 +82,8 @@ class Bird:
     return self.filename.rsplit(".", 1)[0]
 
 
-def _missing(path: epath.Path, hint: str) -> FileNotFoundError:
-  return FileNotFoundError(f"cub_birds: expected {path} ({hint}).\n{INSTRUCTIONS}")
+def _missing(path: epath.Path, hint: str) -> errors.MissingFileError:
+  return errors.MissingFileError(f"cub_birds: expected {path} ({hint}).\n{INSTRUCTIONS}")
 
 
 def _read_table(path: epath.Path, parse: Callable[[list[str]], _T]) -> dict[int, _T]:
@@ -88,9 +98,11 @@ def _read_table(path: epath.Path, parse: Callable[[list[str]], _T]) -> dict[int,
     try:
       image_id, value = int(fields[0]), parse(fields[1:])
     except (ValueError, IndexError) as e:
-      raise ValueError(f"cub_birds: {path}:{line_number}: cannot parse {line!r} ({e}).") from e
+      raise errors.InputError(
+          f"cub_birds: {path}:{line_number}: cannot parse {line!r} ({e})."
+      ) from e
     if image_id in table:
-      raise ValueError(f"cub_birds: {path}:{line_number}: id {image_id} appears twice.")
+      raise errors.InputError(f"cub_birds: {path}:{line_number}: id {image_id} appears twice.")
     table[image_id] = value
   return table
 
@@ -127,8 +139,9 @@ def _captions(path: epath.Path) -> tuple[str, ...]:
   lines = [line.strip() for line in path.read_bytes().decode("utf-8", "replace").splitlines()]
   captions = tuple(line for line in lines if line)
   if len(captions) < NUM_CAPTIONS:
-    raise ValueError(f"cub_birds: {path} has {len(captions)} captions; "
-                     f"expected {NUM_CAPTIONS}, one a line.")
+    raise errors.InputError(
+        f"cub_birds: {path} has {len(captions)} captions; " f"expected {NUM_CAPTIONS}, one a line."
+    )
   return captions[:NUM_CAPTIONS]
 
 
@@ -144,19 +157,31 @@ def read_birds(manual_dir: epath.PathLike) -> list[Bird]:
   manual_dir = epath.Path(manual_dir)
   cub = manual_dir / "CUB_200_2011"
   text_dir = manual_dir / "text_c10"
-  files = {name: cub / name for name in ("images.txt", "train_test_split.txt",
-                                         "bounding_boxes.txt", "image_class_labels.txt",
-                                         "classes.txt")}
+  files = {
+      name: cub / name
+      for name in (
+          "images.txt",
+          "train_test_split.txt",
+          "bounding_boxes.txt",
+          "image_class_labels.txt",
+          "classes.txt",
+      )
+  }
   images = _read_table(files["images.txt"], _one)
   is_train = _read_table(files["train_test_split.txt"], _split_flag)
   bboxes = _read_table(files["bounding_boxes.txt"], _bbox)
   labels = _read_table(files["image_class_labels.txt"], _class_id)
   class_names = _read_table(files["classes.txt"], _one)
-  for name, table in (("train_test_split.txt", is_train), ("bounding_boxes.txt", bboxes),
-                      ("image_class_labels.txt", labels)):
+  for name, table in (
+      ("train_test_split.txt", is_train),
+      ("bounding_boxes.txt", bboxes),
+      ("image_class_labels.txt", labels),
+  ):
     if missing := sorted(set(images) - set(table)):
-      raise ValueError(f"cub_birds: {files[name]} has no line for image id(s) {missing[:5]} "
-                       f"of {files['images.txt']}.")
+      raise errors.InputError(
+          f"cub_birds: {files[name]} has no line for image id(s) {missing[:5]} "
+          f"of {files['images.txt']}."
+      )
   if not text_dir.exists():
     raise _missing(text_dir, _TEXT_HINT)
   birds = []
@@ -166,13 +191,20 @@ def read_birds(manual_dir: epath.PathLike) -> list[Bird]:
       raise _missing(path, f"listed as id {image_id} in {files['images.txt']}")
     class_id = labels[image_id]
     if class_id not in class_names:
-      raise ValueError(f"cub_birds: {files['classes.txt']} has no class {class_id} "
-                       f"(of image id {image_id}).")
-    birds.append(Bird(
-        filename=filename, path=path, bbox=bboxes[image_id], label=class_id - 1,
-        label_name=class_names[class_id],
-        captions=_captions(text_dir / (filename.rsplit(".", 1)[0] + ".txt")),
-        is_train=is_train[image_id]))
+      raise errors.InputError(
+          f"cub_birds: {files['classes.txt']} has no class {class_id} " f"(of image id {image_id})."
+      )
+    birds.append(
+        Bird(
+            filename=filename,
+            path=path,
+            bbox=bboxes[image_id],
+            label=class_id - 1,
+            label_name=class_names[class_id],
+            captions=_captions(text_dir / (filename.rsplit(".", 1)[0] + ".txt")),
+            is_train=is_train[image_id],
+        )
+    )
   return birds
 
 
@@ -197,16 +229,22 @@ def read_embeddings(manual_dir: epath.PathLike, birds: list[Bird]) -> dict[str, 
   rows = {}
   for split in EMBEDDING_SPLITS:
     folder = epath.Path(manual_dir) / "birds" / split
-    names = [n.decode("latin1") if isinstance(n, bytes) else str(n)
-             for n in _load_pickle(folder / "filenames.pickle")]
+    names = [
+        n.decode("latin1") if isinstance(n, bytes) else str(n)
+        for n in _load_pickle(folder / "filenames.pickle")
+    ]
     embedding_path = folder / "char-CNN-RNN-embeddings.pickle"
     embeddings = np.asarray(_load_pickle(embedding_path), np.float32)
     if embeddings.shape != (len(names), NUM_CAPTIONS, EMBEDDING_DIM):
-      raise ValueError(f"cub_birds: {embedding_path} holds an array of shape {embeddings.shape}; "
-                       f"expected ({len(names)}, {NUM_CAPTIONS}, {EMBEDDING_DIM}) to match "
-                       f"{folder / 'filenames.pickle'}.")
+      raise errors.InputError(
+          f"cub_birds: {embedding_path} holds an array of shape {embeddings.shape}; "
+          f"expected ({len(names)}, {NUM_CAPTIONS}, {EMBEDDING_DIM}) to match "
+          f"{folder / 'filenames.pickle'}."
+      )
     rows.update(zip(names, embeddings))
   if missing := [bird.stem for bird in birds if bird.stem not in rows]:
-    raise ValueError(f"cub_birds: {len(missing)} image(s) have no char-CNN-RNN embedding in "
-                     f"{epath.Path(manual_dir) / 'birds'}/*/filenames.pickle, e.g. {missing[:3]}.")
+    raise errors.InputError(
+        f"cub_birds: {len(missing)} image(s) have no char-CNN-RNN embedding in "
+        f"{epath.Path(manual_dir) / 'birds'}/*/filenames.pickle, e.g. {missing[:3]}."
+    )
   return {bird.filename: rows[bird.stem] for bird in birds}

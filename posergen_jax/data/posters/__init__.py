@@ -1,5 +1,5 @@
 """The `posters` TFDS dataset; importing this package registers the builder."""
-from posergen_jax.data.posters.posters import Posters
-from posergen_jax.data.posters.posters import PostersConfig
+
+from posergen_jax.data.posters.posters import Posters, PostersConfig
 
 __all__ = ["Posters", "PostersConfig"]

@@ -10,6 +10,7 @@ Captions are fixed at NUM_CAPTIONS per poster by `fixed_captions`: fewer are
 repeated in order (a, b, c -> a, b, c, a, b, c, a, b, c, a), more are cut to
 the first NUM_CAPTIONS.
 """
+
 from collections.abc import Sequence
 import dataclasses
 import hashlib
@@ -17,6 +18,8 @@ import itertools
 import json
 
 from etils import epath
+
+from posergen_jax.io import errors
 
 CAPTIONS_FILE = "captions.jsonl"
 NUM_CAPTIONS = 10
@@ -44,6 +47,7 @@ class Poster:
     label: index of its category in the config's list, or -1 when it has none.
     split: "train" or "test".
   """
+
   filename: str
   path: epath.Path
   captions: tuple[str, ...]
@@ -90,11 +94,18 @@ def _parse_line(line: str, manual_dir: epath.Path, categories: Sequence[str]) ->
   if not isinstance(record, dict):
     raise ValueError("expected a JSON object")
   filename, captions = record.get("image"), record.get("captions")
-  if not isinstance(filename, str) or not filename or filename.startswith("/") or (
-      ".." in filename.split("/")):
+  if (
+      not isinstance(filename, str)
+      or not filename
+      or filename.startswith("/")
+      or (".." in filename.split("/"))
+  ):
     raise ValueError(f'"image" must be a path inside the manual_dir, not {filename!r}')
-  if not isinstance(captions, list) or not captions or not all(
-      isinstance(c, str) and c.strip() for c in captions):
+  if (
+      not isinstance(captions, list)
+      or not captions
+      or not all(isinstance(c, str) and c.strip() for c in captions)
+  ):
     raise ValueError('"captions" must be a non-empty list of non-empty strings')
   split = record.get("split") or hash_split(filename)
   if split not in SPLITS:
@@ -105,9 +116,13 @@ def _parse_line(line: str, manual_dir: epath.Path, categories: Sequence[str]) ->
   path = manual_dir / filename
   if not path.exists():
     raise FileNotFoundError(f"expected the image {path}")
-  return Poster(filename=filename, path=path,
-                captions=fixed_captions([c.strip() for c in captions]),
-                label=category_label(category, categories), split=split)
+  return Poster(
+      filename=filename,
+      path=path,
+      captions=fixed_captions([c.strip() for c in captions]),
+      label=category_label(category, categories),
+      split=split,
+  )
 
 
 def read_posters(manual_dir: epath.PathLike, categories: Sequence[str]) -> list[Poster]:
@@ -126,7 +141,7 @@ def read_posters(manual_dir: epath.PathLike, categories: Sequence[str]) -> list[
   manual_dir = epath.Path(manual_dir)
   captions_path = manual_dir / CAPTIONS_FILE
   if not captions_path.exists():
-    raise FileNotFoundError(f"posters: expected {captions_path}\n{INSTRUCTIONS}")
+    raise errors.MissingFileError(f"posters: expected {captions_path}\n{INSTRUCTIONS}")
   posters, first_line = [], {}
   lines = captions_path.read_text(encoding="utf-8-sig").splitlines()
   for line_number, line in enumerate(lines, start=1):
@@ -136,14 +151,15 @@ def read_posters(manual_dir: epath.PathLike, categories: Sequence[str]) -> list[
     try:
       poster = _parse_line(line, manual_dir, categories)
     except FileNotFoundError as e:
-      raise FileNotFoundError(f"{where}: {e}") from e
+      raise errors.MissingFileError(f"{where}: {e}") from e
     except ValueError as e:
-      raise ValueError(f"{where}: {e}") from e
+      raise errors.InputError(f"{where}: {e}") from e
     if poster.filename in first_line:
-      raise ValueError(f"{where}: {poster.filename!r} is already on line "
-                       f"{first_line[poster.filename]}")
+      raise errors.InputError(
+          f"{where}: {poster.filename!r} is already on line " f"{first_line[poster.filename]}"
+      )
     first_line[poster.filename] = line_number
     posters.append(poster)
   if not posters:
-    raise ValueError(f"posters: {captions_path} lists no posters.")
+    raise errors.InputError(f"posters: {captions_path} lists no posters.")
   return posters

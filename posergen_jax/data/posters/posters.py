@@ -19,6 +19,7 @@ Configs `64`, `128`, `256`, `512` (stored side); the default `256` serves the 64
 GAN and each SR3 stage up to 256 through the pipeline's resizing, `512` the paper-scale third
 SR3 stage.
 """
+
 import dataclasses
 
 import numpy as np
@@ -37,13 +38,17 @@ to 10) and an optional category, read from a manual_dir with captions.jsonl.
 @dataclasses.dataclass(eq=False, kw_only=True)
 class PostersConfig(tfds.core.BuilderConfig):
   """Stored image side in pixels and the category names (normalized) of `label`."""
+
   image_size: int = 256
   categories: tuple[str, ...] = catalog.POSTER_TYPES
 
 
 def _config(image_size: int) -> PostersConfig:
-  return PostersConfig(name=str(image_size), image_size=image_size,
-                       description=f"{image_size}x{image_size} centre crops, 20 poster types.")
+  return PostersConfig(
+      name=str(image_size),
+      image_size=image_size,
+      description=f"{image_size}x{image_size} centre crops, 20 poster types.",
+  )
 
 
 class Posters(tfds.core.GeneratorBasedBuilder):
@@ -60,13 +65,16 @@ class Posters(tfds.core.GeneratorBasedBuilder):
     return tfds.core.DatasetInfo(
         builder=self,
         description=_DESCRIPTION,
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(config.image_size, config.image_size, 3)),
-            "captions": tfds.features.Sequence(tfds.features.Text(),
-                                               length=captions_file.NUM_CAPTIONS),
-            "label": tfds.features.ClassLabel(names=config.categories),
-            "filename": tfds.features.Text(),
-        }),
+        features=tfds.features.FeaturesDict(
+            {
+                "image": tfds.features.Image(shape=(config.image_size, config.image_size, 3)),
+                "captions": tfds.features.Sequence(
+                    tfds.features.Text(), length=captions_file.NUM_CAPTIONS
+                ),
+                "label": tfds.features.ClassLabel(names=config.categories),
+                "filename": tfds.features.Text(),
+            }
+        ),
         supervised_keys=None,
         homepage=None,
     )
@@ -74,8 +82,11 @@ class Posters(tfds.core.GeneratorBasedBuilder):
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     posters = captions_file.read_posters(dl_manager.manual_dir, self.builder_config.categories)
     by_split = {split: [p for p in posters if p.split == split] for split in captions_file.SPLITS}
-    return {split: self._generate_examples(split, entries)
-            for split, entries in by_split.items() if entries}
+    return {
+        split: self._generate_examples(split, entries)
+        for split, entries in by_split.items()
+        if entries
+    }
 
   def _generate_examples(self, split: str, posters: list[captions_file.Poster]):
     size = self.builder_config.image_size

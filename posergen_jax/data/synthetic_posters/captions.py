@@ -3,6 +3,7 @@
 Each caption names the poster type and quotes the title, and adds what was
 drawn: colours by name, the layout, the picture, the motifs, the background.
 """
+
 from posergen_jax.data.synthetic_posters import catalog
 
 NUM_CAPTIONS_PER_LANGUAGE = 5
@@ -19,8 +20,10 @@ def _with_article(phrase: str) -> str:
 def _words(description: dict, language: int) -> dict:
   """Colour, layout, picture and gradient words; `language` 0 = English, 1 = Chinese."""
   return {
-      "color": {k: (catalog.COLORS[v].en, catalog.COLORS[v].zh)[language]
-                for k, v in description["colors"].items()},
+      "color": {
+          k: (catalog.COLORS[v].en, catalog.COLORS[v].zh)[language]
+          for k, v in description["colors"].items()
+      },
       "layout": catalog.LAYOUTS[description["layout"]][language],
       "picture": catalog.PICTURES[description["picture"]][language],
       "gradient": catalog.GRADIENTS[description["gradient"]][language],

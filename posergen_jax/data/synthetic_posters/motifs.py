@@ -6,7 +6,8 @@ overlay of `side` x `side` pixels, a numpy Generator and the poster's
 never a pixel-count-dependent number of them, so one seed gives the same
 motif at every resolution.
 """
-from typing import Callable
+
+from collections.abc import Callable
 
 import numpy as np
 from PIL import ImageDraw
@@ -64,8 +65,10 @@ def _stars(draw, side, rng, palette):
   for _ in range(rng.integers(5, 12)):
     x, y = rng.random(2) * side
     r = rng.uniform(0.02, 0.06) * side
-    draw.polygon(star_polygon(x, y, r, rng.uniform(0, np.pi)),
-                 fill=_rgba(palette.accent, rng.uniform(0.6, 0.95)))
+    draw.polygon(
+        star_polygon(x, y, r, rng.uniform(0, np.pi)),
+        fill=_rgba(palette.accent, rng.uniform(0.6, 0.95)),
+    )
 
 
 def _triangles(draw, side, rng, palette):
@@ -111,8 +114,13 @@ def _waves(draw, side, rng, palette):
 
 
 def _confetti(draw, side, rng, palette):
-  colors = (palette.accent, palette.background_2, catalog.COLORS["yellow"].rgb,
-            catalog.COLORS["sky blue"].rgb, catalog.COLORS["pink"].rgb)
+  colors = (
+      palette.accent,
+      palette.background_2,
+      catalog.COLORS["yellow"].rgb,
+      catalog.COLORS["sky blue"].rgb,
+      catalog.COLORS["pink"].rgb,
+  )
   for _ in range(rng.integers(25, 40)):
     x, y = rng.random(2) * side
     rect = rotated_rect(x, y, 0.025 * side, 0.012 * side, rng.uniform(0, np.pi))
@@ -122,8 +130,10 @@ def _confetti(draw, side, rng, palette):
 def _hearts(draw, side, rng, palette):
   for _ in range(rng.integers(3, 8)):
     x, y = rng.random(2) * side
-    draw.polygon(heart_polygon(x, y, rng.uniform(0.03, 0.08) * side),
-                 fill=_rgba(palette.accent, rng.uniform(0.5, 0.85)))
+    draw.polygon(
+        heart_polygon(x, y, rng.uniform(0.03, 0.08) * side),
+        fill=_rgba(palette.accent, rng.uniform(0.5, 0.85)),
+    )
 
 
 def _notes(draw, side, rng, palette):
@@ -134,16 +144,19 @@ def _notes(draw, side, rng, palette):
     draw.ellipse((x - 1.3 * r, y - r, x + 1.3 * r, y + r), fill=fill)
     stem_x, top = x + 1.1 * r, y - 4 * r
     draw.line([(stem_x, y), (stem_x, top)], fill=fill, width=max(1, round(0.35 * r)))
-    draw.line([(stem_x, top), (stem_x + 1.5 * r, top + 1.5 * r)], fill=fill,
-              width=max(1, round(0.5 * r)))
+    draw.line(
+        [(stem_x, top), (stem_x + 1.5 * r, top + 1.5 * r)], fill=fill, width=max(1, round(0.5 * r))
+    )
 
 
 def _diamonds(draw, side, rng, palette):
   for _ in range(rng.integers(4, 9)):
     x, y = rng.random(2) * side
     w, h = rng.uniform(0.02, 0.05) * side, rng.uniform(0.04, 0.08) * side
-    draw.polygon([(x, y - h), (x + w, y), (x, y + h), (x - w, y)],
-                 fill=_rgba(palette.accent, rng.uniform(0.5, 0.9)))
+    draw.polygon(
+        [(x, y - h), (x + w, y), (x, y + h), (x - w, y)],
+        fill=_rgba(palette.accent, rng.uniform(0.5, 0.9)),
+    )
 
 
 def _bars(draw, side, rng, palette):
@@ -152,8 +165,10 @@ def _bars(draw, side, rng, palette):
   width = side / count
   for k, height in enumerate(heights):
     x = k * width
-    draw.rectangle((x + 0.15 * width, side * (1 - height), x + 0.85 * width, side),
-                   fill=_rgba(palette.accent, 0.5))
+    draw.rectangle(
+        (x + 0.15 * width, side * (1 - height), x + 0.85 * width, side),
+        fill=_rgba(palette.accent, 0.5),
+    )
 
 
 def _text_lines(draw, side, rng, palette):
@@ -175,9 +190,14 @@ def _rays(draw, side, rng, palette):
     a0 = start + 2 * np.pi * k / count
     a1 = a0 + np.pi / count
     far = 2 * side
-    draw.polygon([(cx, cy), (cx + far * np.cos(a0), cy + far * np.sin(a0)),
-                  (cx + far * np.cos(a1), cy + far * np.sin(a1))],
-                 fill=_rgba(palette.accent, 0.25))
+    draw.polygon(
+        [
+            (cx, cy),
+            (cx + far * np.cos(a0), cy + far * np.sin(a0)),
+            (cx + far * np.cos(a1), cy + far * np.sin(a1)),
+        ],
+        fill=_rgba(palette.accent, 0.25),
+    )
 
 
 def _crosses(draw, side, rng, palette):
@@ -193,7 +213,7 @@ def _network(draw, side, rng, palette):
   nodes = rng.random((rng.integers(8, 15), 2)) * side
   fill = _rgba(palette.accent, 0.7)
   for i, a in enumerate(nodes):
-    for b in nodes[i + 1:]:
+    for b in nodes[i + 1 :]:
       if np.linalg.norm(a - b) < 0.35 * side:
         draw.line([tuple(a), tuple(b)], fill=fill, width=max(1, round(0.006 * side)))
   r = 0.015 * side
@@ -207,8 +227,9 @@ def _zigzag(draw, side, rng, palette):
     amplitude = rng.uniform(0.02, 0.05) * side
     xs = np.linspace(0, side, 13)
     ys = y0 + amplitude * (np.arange(13) % 2 * 2 - 1)
-    draw.line(list(zip(xs, ys)), fill=_rgba(palette.accent, 0.75),
-              width=max(1, round(0.015 * side)))
+    draw.line(
+        list(zip(xs, ys)), fill=_rgba(palette.accent, 0.75), width=max(1, round(0.015 * side))
+    )
 
 
 def _balloons(draw, side, rng, palette):
@@ -216,10 +237,14 @@ def _balloons(draw, side, rng, palette):
   for _ in range(rng.integers(3, 7)):
     x, y = rng.uniform(0.05, 0.95) * side, rng.uniform(0.05, 0.7) * side
     r = rng.uniform(0.04, 0.07) * side
-    draw.line([(x, y + 1.2 * r), (x + 0.3 * r, y + 3.5 * r)], fill=(60, 60, 60, 160),
-              width=max(1, round(0.004 * side)))
-    draw.ellipse((x - r, y - 1.2 * r, x + r, y + 1.2 * r),
-                 fill=_rgba(colors[rng.integers(len(colors))], 0.9))
+    draw.line(
+        [(x, y + 1.2 * r), (x + 0.3 * r, y + 3.5 * r)],
+        fill=(60, 60, 60, 160),
+        width=max(1, round(0.004 * side)),
+    )
+    draw.ellipse(
+        (x - r, y - 1.2 * r, x + r, y + 1.2 * r), fill=_rgba(colors[rng.integers(len(colors))], 0.9)
+    )
 
 
 def _curtain(draw, side, rng, palette):
@@ -236,15 +261,34 @@ def _curtain(draw, side, rng, palette):
 
 
 PAINTERS: dict[str, Painter] = {
-    "circles": _circles, "rings": _rings, "stars": _stars, "triangles": _triangles,
-    "stripes": _stripes, "dots": _dots, "waves": _waves, "confetti": _confetti,
-    "hearts": _hearts, "notes": _notes, "diamonds": _diamonds, "bars": _bars,
-    "text_lines": _text_lines, "rays": _rays, "crosses": _crosses, "network": _network,
-    "zigzag": _zigzag, "balloons": _balloons, "curtain": _curtain,
+    "circles": _circles,
+    "rings": _rings,
+    "stars": _stars,
+    "triangles": _triangles,
+    "stripes": _stripes,
+    "dots": _dots,
+    "waves": _waves,
+    "confetti": _confetti,
+    "hearts": _hearts,
+    "notes": _notes,
+    "diamonds": _diamonds,
+    "bars": _bars,
+    "text_lines": _text_lines,
+    "rays": _rays,
+    "crosses": _crosses,
+    "network": _network,
+    "zigzag": _zigzag,
+    "balloons": _balloons,
+    "curtain": _curtain,
 }
 
 
-def draw_motif(name: str, draw: ImageDraw.ImageDraw, side: int, rng: np.random.Generator,
-               palette: catalog.Palette) -> None:
+def draw_motif(
+    name: str,
+    draw: ImageDraw.ImageDraw,
+    side: int,
+    rng: np.random.Generator,
+    palette: catalog.Palette,
+) -> None:
   """Draws motif `name` (a key of `catalog.MOTIFS`) over a `side` x `side` RGBA overlay."""
   PAINTERS[name](draw, side, rng, palette)

@@ -5,13 +5,13 @@ of `w` x `h` pixels that the scene fills completely, a numpy Generator and the
 poster's `catalog.Palette`. Random numbers are drawn in picture-relative units
 only, so one seed gives the same scene at every resolution.
 """
-from typing import Callable
+
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from posergen_jax.data.synthetic_posters import catalog
-from posergen_jax.data.synthetic_posters import motifs
+from posergen_jax.data.synthetic_posters import catalog, motifs
 
 Painter = Callable[[ImageDraw.ImageDraw, int, int, np.random.Generator, catalog.Palette], None]
 
@@ -34,8 +34,9 @@ def _vertical_gradient(draw, w, h, top, bottom, y0=0.0, y1=1.0):
 
 def _pale_backdrop(draw, w, h, palette, whiteness):
   """A gradient from `palette.background_2` washed with `whiteness` of white down to itself."""
-  _vertical_gradient(draw, w, h, _mix(palette.background_2, _color("white"), whiteness),
-                     palette.background_2)
+  _vertical_gradient(
+      draw, w, h, _mix(palette.background_2, _color("white"), whiteness), palette.background_2
+  )
 
 
 def _disc(draw, x, y, r, fill):
@@ -46,14 +47,20 @@ def _person(draw, x, y_top, height, fill):
   """A head-and-shoulders silhouette `height` pixels tall, head top at y_top."""
   head = 0.2 * height
   _disc(draw, x, y_top + head, head, fill)
-  draw.ellipse((x - 0.42 * height, y_top + 0.46 * height, x + 0.42 * height, y_top + 1.5 * height),
-               fill=fill)
+  draw.ellipse(
+      (x - 0.42 * height, y_top + 0.46 * height, x + 0.42 * height, y_top + 1.5 * height), fill=fill
+  )
 
 
 def _sun(draw, w, h, rng):
   x, y = rng.uniform(0.2, 0.8) * w, rng.uniform(0.12, 0.35) * h
-  _disc(draw, x, y, rng.uniform(0.07, 0.12) * min(w, h),
-        _color("yellow") if rng.random() < 0.5 else _color("orange"))
+  _disc(
+      draw,
+      x,
+      y,
+      rng.uniform(0.07, 0.12) * min(w, h),
+      _color("yellow") if rng.random() < 0.5 else _color("orange"),
+  )
 
 
 def _landscape(draw, w, h, rng, palette):
@@ -62,14 +69,17 @@ def _landscape(draw, w, h, rng, palette):
   for k, name in enumerate(("teal", "green")):
     peaks = rng.uniform(0.3 + 0.15 * k, 0.6 + 0.15 * k, 6) * h
     xs = np.linspace(-0.1 * w, 1.1 * w, 6)
-    draw.polygon(list(zip(xs, peaks)) + [(1.1 * w, h), (-0.1 * w, h)],
-                 fill=_mix(_color(name), palette.background_2, 0.2))
+    draw.polygon(
+        list(zip(xs, peaks)) + [(1.1 * w, h), (-0.1 * w, h)],
+        fill=_mix(_color(name), palette.background_2, 0.2),
+    )
 
 
 def _seaside(draw, w, h, rng, palette):
   horizon = rng.uniform(0.45, 0.6)
-  _vertical_gradient(draw, w, h, _mix(_color("sky blue"), palette.background_2, 0.2),
-                     _color("white"), 0, horizon)
+  _vertical_gradient(
+      draw, w, h, _mix(_color("sky blue"), palette.background_2, 0.2), _color("white"), 0, horizon
+  )
   _sun(draw, w, h, rng)
   _vertical_gradient(draw, w, h, _color("blue"), _color("teal"), horizon, 0.85)
   for k in range(4):
@@ -95,8 +105,13 @@ def _skyline(draw, w, h, rng, palette):
 
 def _portrait(draw, w, h, rng, palette):
   _pale_backdrop(draw, w, h, palette, 0.5)
-  _disc(draw, rng.uniform(0.3, 0.7) * w, 0.45 * h, 0.35 * min(w, h),
-        _mix(palette.accent, _color("white"), 0.3))
+  _disc(
+      draw,
+      rng.uniform(0.3, 0.7) * w,
+      0.45 * h,
+      0.35 * min(w, h),
+      _mix(palette.accent, _color("white"), 0.3),
+  )
   _person(draw, w / 2, 0.15 * h, 0.7 * h, _mix(_color("black"), palette.background, 0.2))
 
 
@@ -109,8 +124,11 @@ def _food(draw, w, h, rng, palette):
     x, y = cx + rng.uniform(-0.35, 0.35) * r, cy + rng.uniform(-0.35, 0.35) * r
     rx, ry = rng.uniform(0.12, 0.25) * r, rng.uniform(0.1, 0.2) * r
     draw.ellipse((x - rx, y - ry, x + rx, y + ry), fill=_color(name))
-  draw.line([(0.88 * w, 0.1 * h), (0.8 * w, 0.95 * h)], fill=_color("black"),
-            width=max(1, round(0.02 * w)))
+  draw.line(
+      [(0.88 * w, 0.1 * h), (0.8 * w, 0.95 * h)],
+      fill=_color("black"),
+      width=max(1, round(0.02 * w)),
+  )
 
 
 def _stage(draw, w, h, rng, palette):
@@ -118,9 +136,10 @@ def _stage(draw, w, h, rng, palette):
   for _ in range(rng.integers(2, 4)):
     x = rng.uniform(0.1, 0.9) * w
     spread = rng.uniform(0.15, 0.3) * w
-    draw.polygon([(x - 0.02 * w, 0), (x + 0.02 * w, 0),
-                  (x + spread, 0.8 * h), (x - spread, 0.8 * h)],
-                 fill=_mix(palette.accent, _color("white"), 0.4))
+    draw.polygon(
+        [(x - 0.02 * w, 0), (x + 0.02 * w, 0), (x + spread, 0.8 * h), (x - spread, 0.8 * h)],
+        fill=_mix(palette.accent, _color("white"), 0.4),
+    )
   draw.polygon([(0, 0.8 * h), (w, 0.8 * h), (w, h), (0, h)], fill=_color("brown"))
   _person(draw, rng.uniform(0.35, 0.65) * w, 0.35 * h, 0.5 * h, _color("black"))
 
@@ -133,18 +152,23 @@ def _chart(draw, w, h, rng, palette):
   for k, height in enumerate(heights):
     x = 0.12 * w + k * slot
     color = palette.accent if k % 2 == 0 else _mix(palette.background_2, _color("black"), 0.2)
-    draw.rectangle((x + 0.15 * slot, (0.9 - 0.8 * height) * h, x + 0.85 * slot, 0.9 * h),
-                   fill=color)
+    draw.rectangle(
+        (x + 0.15 * slot, (0.9 - 0.8 * height) * h, x + 0.85 * slot, 0.9 * h), fill=color
+    )
   width = max(1, round(0.015 * min(w, h)))
-  draw.line([(0.1 * w, 0.05 * h), (0.1 * w, 0.9 * h), (0.95 * w, 0.9 * h)],
-            fill=_color("black"), width=width)
+  draw.line(
+      [(0.1 * w, 0.05 * h), (0.1 * w, 0.9 * h), (0.95 * w, 0.9 * h)],
+      fill=_color("black"),
+      width=width,
+  )
 
 
 def _ball(draw, w, h, rng, palette):
   field = _color("green")
   for k in range(6):
-    draw.rectangle((0, k * h / 6, w, (k + 1) * h / 6),
-                   fill=_mix(field, _color("black"), 0.1 * (k % 2)))
+    draw.rectangle(
+        (0, k * h / 6, w, (k + 1) * h / 6), fill=_mix(field, _color("black"), 0.1 * (k % 2))
+    )
   line = max(1, round(0.012 * min(w, h)))
   draw.line([(0.5 * w, 0), (0.5 * w, h)], fill=_color("white"), width=line)
   draw.ellipse((0.3 * w, 0.3 * h, 0.7 * w, 0.7 * h), outline=_color("white"), width=line)
@@ -168,12 +192,15 @@ def _cake(draw, w, h, rng, palette):
     height = 0.18 * h
     color = (_color("pink"), _color("white"), _color("cream"))[k]
     draw.rectangle((0.5 * w - half, top * h - height, 0.5 * w + half, top * h), fill=color)
-    draw.rectangle((0.5 * w - half, top * h - height, 0.5 * w + half, top * h - 0.8 * height),
-                   fill=palette.accent)
+    draw.rectangle(
+        (0.5 * w - half, top * h - height, 0.5 * w + half, top * h - 0.8 * height),
+        fill=palette.accent,
+    )
     top -= 0.18
   for x in np.linspace(0.4, 0.6, rng.integers(3, 6)):
-    draw.rectangle((x * w - 0.01 * w, (top - 0.1) * h, x * w + 0.01 * w, top * h),
-                   fill=_color("sky blue"))
+    draw.rectangle(
+        (x * w - 0.01 * w, (top - 0.1) * h, x * w + 0.01 * w, top * h), fill=_color("sky blue")
+    )
     _disc(draw, x * w, (top - 0.12) * h, 0.02 * min(w, h), _color("orange"))
 
 
@@ -183,8 +210,10 @@ def _building(draw, w, h, rng, palette):
   top = rng.uniform(0.12, 0.3) * h
   facade = _color("beige") if rng.random() < 0.5 else _color("grey")
   draw.rectangle((x0, top, x1, h), fill=facade)
-  draw.polygon([(x0 - 0.03 * w, top), ((x0 + x1) / 2, top - 0.1 * h), (x1 + 0.03 * w, top)],
-               fill=palette.accent)
+  draw.polygon(
+      [(x0 - 0.03 * w, top), ((x0 + x1) / 2, top - 0.1 * h), (x1 + 0.03 * w, top)],
+      fill=palette.accent,
+  )
   window = _mix(_color("navy"), _color("sky blue"), 0.4)
   for wx in np.linspace(x0 + 0.1 * (x1 - x0), x1 - 0.18 * (x1 - x0), 5):
     for wy in np.linspace(top + 0.06 * h, 0.72 * h, 4):
@@ -194,8 +223,10 @@ def _building(draw, w, h, rng, palette):
 
 def _heart(draw, w, h, rng, palette):
   _pale_backdrop(draw, w, h, palette, 0.7)
-  draw.polygon(motifs.heart_polygon(0.5 * w, 0.5 * h, 0.38 * min(w, h)),
-               fill=_color("red") if rng.random() < 0.5 else palette.accent)
+  draw.polygon(
+      motifs.heart_polygon(0.5 * w, 0.5 * h, 0.38 * min(w, h)),
+      fill=_color("red") if rng.random() < 0.5 else palette.accent,
+  )
   for _ in range(4):
     x, y = rng.random(2) * [w, h]
     draw.polygon(motifs.heart_polygon(x, y, 0.06 * min(w, h)), fill=_color("pink"))
@@ -261,8 +292,9 @@ def _dumbbell(draw, w, h, rng, palette):
   draw.rectangle((0.15 * w, y - 0.03 * h, 0.85 * w, y + 0.03 * h), fill=metal)
   for x in (0.2, 0.7):
     draw.rectangle((x * w, y - 0.22 * h, (x + 0.1) * w, y + 0.22 * h), fill=_color("black"))
-    draw.rectangle(((x + 0.02) * w, y - 0.16 * h, (x + 0.08) * w, y + 0.16 * h),
-                   fill=palette.accent)
+    draw.rectangle(
+        ((x + 0.02) * w, y - 0.16 * h, (x + 0.08) * w, y + 0.16 * h), fill=palette.accent
+    )
 
 
 def _wedding_rings(draw, w, h, rng, palette):
@@ -271,18 +303,23 @@ def _wedding_rings(draw, w, h, rng, palette):
   width = max(1, round(0.05 * min(w, h)))
   offset = rng.uniform(0.12, 0.18) * w
   for dx in (-offset, offset):
-    draw.ellipse((0.5 * w + dx - r, 0.55 * h - r, 0.5 * w + dx + r, 0.55 * h + r),
-                 outline=_color("gold"), width=width)
+    draw.ellipse(
+        (0.5 * w + dx - r, 0.55 * h - r, 0.5 * w + dx + r, 0.55 * h + r),
+        outline=_color("gold"),
+        width=width,
+    )
   x, y = 0.5 * w - offset, 0.55 * h - r
-  draw.polygon([(x, y - 0.12 * h), (x + 0.06 * w, y - 0.05 * h),
-                (x, y), (x - 0.06 * w, y - 0.05 * h)],
-               fill=_color("sky blue"))
+  draw.polygon(
+      [(x, y - 0.12 * h), (x + 0.06 * w, y - 0.05 * h), (x, y), (x - 0.06 * w, y - 0.05 * h)],
+      fill=_color("sky blue"),
+  )
 
 
 def _runway(draw, w, h, rng, palette):
   draw.rectangle((0, 0, w, h), fill=_color("black"))
-  draw.polygon([(0.42 * w, 0.3 * h), (0.58 * w, 0.3 * h), (0.9 * w, h), (0.1 * w, h)],
-               fill=_color("grey"))
+  draw.polygon(
+      [(0.42 * w, 0.3 * h), (0.58 * w, 0.3 * h), (0.9 * w, h), (0.1 * w, h)], fill=_color("grey")
+  )
   x = rng.uniform(0.42, 0.58) * w
   body = palette.accent
   _disc(draw, x, 0.2 * h, 0.05 * h, body)
@@ -300,11 +337,16 @@ def _podium(draw, w, h, rng, palette):
   draw.rectangle((0.08 * w, 0.08 * h, 0.62 * w, 0.5 * h), fill=_color("white"))
   for k in range(rng.integers(3, 6)):
     y = (0.15 + 0.07 * k) * h
-    draw.line([(0.14 * w, y), (rng.uniform(0.3, 0.56) * w, y)], fill=palette.accent,
-              width=max(1, round(0.02 * h)))
+    draw.line(
+        [(0.14 * w, y), (rng.uniform(0.3, 0.56) * w, y)],
+        fill=palette.accent,
+        width=max(1, round(0.02 * h)),
+    )
   _person(draw, 0.78 * w, 0.3 * h, 0.4 * h, _color("black"))
-  draw.polygon([(0.64 * w, 0.55 * h), (0.92 * w, 0.55 * h), (0.88 * w, h), (0.68 * w, h)],
-               fill=_color("brown"))
+  draw.polygon(
+      [(0.64 * w, 0.55 * h), (0.92 * w, 0.55 * h), (0.88 * w, h), (0.68 * w, h)],
+      fill=_color("brown"),
+  )
 
 
 def _pulse(draw, w, h, rng, palette):
@@ -316,21 +358,40 @@ def _pulse(draw, w, h, rng, palette):
   beat = rng.uniform(0.3, 0.6)
   xs = np.array([0, beat - 0.1, beat - 0.05, beat, beat + 0.05, beat + 0.1, 1]) * w
   ys = np.array([0.55, 0.55, 0.2, 0.85, 0.45, 0.55, 0.55]) * h
-  draw.line(list(zip(xs, ys)), fill=_color("red") if rng.random() < 0.5 else palette.accent,
-            width=max(1, round(0.025 * min(w, h))))
+  draw.line(
+      list(zip(xs, ys)),
+      fill=_color("red") if rng.random() < 0.5 else palette.accent,
+      width=max(1, round(0.025 * min(w, h))),
+  )
 
 
 PAINTERS: dict[str, Painter] = {
-    "landscape": _landscape, "seaside": _seaside, "skyline": _skyline, "portrait": _portrait,
-    "food": _food, "stage": _stage, "chart": _chart, "ball": _ball, "cake": _cake,
-    "building": _building, "heart": _heart, "flower": _flower, "abstract": _abstract,
-    "circuit": _circuit, "crowd": _crowd, "dumbbell": _dumbbell, "wedding_rings": _wedding_rings,
-    "runway": _runway, "podium": _podium, "pulse": _pulse,
+    "landscape": _landscape,
+    "seaside": _seaside,
+    "skyline": _skyline,
+    "portrait": _portrait,
+    "food": _food,
+    "stage": _stage,
+    "chart": _chart,
+    "ball": _ball,
+    "cake": _cake,
+    "building": _building,
+    "heart": _heart,
+    "flower": _flower,
+    "abstract": _abstract,
+    "circuit": _circuit,
+    "crowd": _crowd,
+    "dumbbell": _dumbbell,
+    "wedding_rings": _wedding_rings,
+    "runway": _runway,
+    "podium": _podium,
+    "pulse": _pulse,
 }
 
 
-def draw_picture(name: str, size: tuple[int, int], rng: np.random.Generator,
-                 palette: catalog.Palette) -> Image.Image:
+def draw_picture(
+    name: str, size: tuple[int, int], rng: np.random.Generator, palette: catalog.Palette
+) -> Image.Image:
   """Paints scene `name` (a key of `catalog.PICTURES`) on a new RGB image of `size` (w, h)."""
   image = Image.new("RGB", size)
   PAINTERS[name](ImageDraw.Draw(image), size[0], size[1], rng, palette)

@@ -6,13 +6,12 @@ the target size and downsamples with Lanczos. Random numbers never depend on the
 pixel count, except the film grain, which has its own stream; so one seed gives
 the same poster at every size (the 64, 128 and 256 configs hold the same posters).
 """
+
 import numpy as np
 from PIL import Image, ImageDraw
 
-from posergen_jax.data.synthetic_posters import catalog
-from posergen_jax.data.synthetic_posters import fonts
-from posergen_jax.data.synthetic_posters import motifs
-from posergen_jax.data.synthetic_posters import pictures
+from posergen_jax.data.synthetic_posters import catalog, motifs, pictures
+from posergen_jax.io import fonts
 
 SUPERSAMPLE = 2
 
@@ -21,18 +20,30 @@ Box = tuple[float, float, float, float]  # (x0, y0, x1, y1) as fractions of the 
 # Where each layout puts its parts.
 LAYOUT_BOXES: dict[str, dict[str, Box]] = {
     "picture_top": {
-        "picture": (0.08, 0.07, 0.92, 0.60), "title_zh": (0.06, 0.63, 0.94, 0.76),
-        "title_en": (0.06, 0.77, 0.94, 0.85), "subtitle": (0.10, 0.88, 0.90, 0.94)},
+        "picture": (0.08, 0.07, 0.92, 0.60),
+        "title_zh": (0.06, 0.63, 0.94, 0.76),
+        "title_en": (0.06, 0.77, 0.94, 0.85),
+        "subtitle": (0.10, 0.88, 0.90, 0.94),
+    },
     "title_top": {
-        "title_zh": (0.06, 0.05, 0.94, 0.18), "title_en": (0.06, 0.19, 0.94, 0.26),
-        "picture": (0.08, 0.30, 0.92, 0.86), "subtitle": (0.10, 0.89, 0.90, 0.95)},
+        "title_zh": (0.06, 0.05, 0.94, 0.18),
+        "title_en": (0.06, 0.19, 0.94, 0.26),
+        "picture": (0.08, 0.30, 0.92, 0.86),
+        "subtitle": (0.10, 0.89, 0.90, 0.95),
+    },
     "full_picture": {
-        "picture": (0.04, 0.04, 0.96, 0.96), "band": (0.04, 0.64, 0.96, 0.93),
-        "title_zh": (0.07, 0.66, 0.93, 0.78), "title_en": (0.07, 0.79, 0.93, 0.86),
-        "subtitle": (0.10, 0.87, 0.90, 0.92)},
+        "picture": (0.04, 0.04, 0.96, 0.96),
+        "band": (0.04, 0.64, 0.96, 0.93),
+        "title_zh": (0.07, 0.66, 0.93, 0.78),
+        "title_en": (0.07, 0.79, 0.93, 0.86),
+        "subtitle": (0.10, 0.87, 0.90, 0.92),
+    },
     "round_picture": {
-        "title_zh": (0.06, 0.05, 0.94, 0.18), "title_en": (0.06, 0.19, 0.94, 0.26),
-        "picture": (0.22, 0.31, 0.78, 0.87), "subtitle": (0.10, 0.90, 0.90, 0.96)},
+        "title_zh": (0.06, 0.05, 0.94, 0.18),
+        "title_en": (0.06, 0.19, 0.94, 0.26),
+        "picture": (0.22, 0.31, 0.78, 0.87),
+        "subtitle": (0.10, 0.90, 0.90, 0.96),
+    },
 }
 
 # Independent random streams of one seed.
@@ -61,10 +72,14 @@ def _contrast(a: catalog.RGB, b: catalog.RGB) -> float:
 
 def _text_color_name(background: str, background_2: str, accent: str) -> str:
   """The accent if it stands out on both background colours, else white or black."""
+
   def worst_contrast(name):
     rgb = catalog.COLORS[name].rgb
-    return min(_contrast(rgb, catalog.COLORS[background].rgb),
-               _contrast(rgb, catalog.COLORS[background_2].rgb))
+    return min(
+        _contrast(rgb, catalog.COLORS[background].rgb),
+        _contrast(rgb, catalog.COLORS[background_2].rgb),
+    )
+
   if worst_contrast(accent) >= _MIN_TITLE_CONTRAST:
     return accent
   return max(_TEXT_CANDIDATES, key=worst_contrast)
@@ -107,8 +122,13 @@ def describe_poster(seed: int) -> dict:
       "layout": layout,
       "gradient": list(catalog.GRADIENTS)[rng.integers(len(catalog.GRADIENTS))],
       "texture": list(catalog.TEXTURES)[rng.integers(len(catalog.TEXTURES))],
-      "colors": {"background": background, "background_2": background_2, "accent": accent,
-                 "text": text, "frame": _frame_color_name(background, accent, text)},
+      "colors": {
+          "background": background,
+          "background_2": background_2,
+          "accent": accent,
+          "text": text,
+          "frame": _frame_color_name(background, accent, text),
+      },
       "motifs": [str(m) for m in rng.choice(kind.motifs, size=motif_count, replace=False)],
       "picture": kind.pictures[rng.integers(len(kind.pictures))],
       "title_en": f"{modifier[0]} {noun[0]}",
@@ -123,8 +143,9 @@ def _jittered(name: str, rng: np.random.Generator) -> np.ndarray:
   return np.clip(rgb + rng.integers(-_COLOR_JITTER, _COLOR_JITTER + 1, 3), 0, 255)
 
 
-def _background(description: dict, side: int, rng: np.random.Generator,
-                grain_rng: np.random.Generator) -> np.ndarray:
+def _background(
+    description: dict, side: int, rng: np.random.Generator, grain_rng: np.random.Generator
+) -> np.ndarray:
   """Gradient plus texture, float32 [side, side, 3] in 0..255."""
   top = _jittered(description["colors"]["background"], rng)
   bottom = _jittered(description["colors"]["background_2"], rng)
@@ -142,8 +163,9 @@ def _background(description: dict, side: int, rng: np.random.Generator,
   return np.clip(image * _texture_shade(description["texture"], x, y, grain_rng), 0, 255)
 
 
-def _texture_shade(texture: str, x: np.ndarray, y: np.ndarray,
-                   grain_rng: np.random.Generator) -> np.ndarray:
+def _texture_shade(
+    texture: str, x: np.ndarray, y: np.ndarray, grain_rng: np.random.Generator
+) -> np.ndarray:
   """Brightness factor [side, side, 1] of `texture` over pixel-centre grids x, y in (0, 1)."""
   if texture == "grain":
     return 1 + grain_rng.normal(0, 0.04, (*x.shape, 1))
@@ -178,8 +200,9 @@ def _shape_drawer(image: Image.Image, layout: str):
   return draw.ellipse if layout == "round_picture" else draw.rectangle
 
 
-def _draw_picture(canvas: Image.Image, description: dict, palette: catalog.Palette,
-                  rng: np.random.Generator) -> None:
+def _draw_picture(
+    canvas: Image.Image, description: dict, palette: catalog.Palette, rng: np.random.Generator
+) -> None:
   """Pastes the framed, shadowed picture (and the title band of full-page layouts)."""
   side, layout = canvas.size[0], description["layout"]
   boxes = LAYOUT_BOXES[layout]
@@ -187,22 +210,27 @@ def _draw_picture(canvas: Image.Image, description: dict, palette: catalog.Palet
   picture = pictures.draw_picture(description["picture"], (x1 - x0, y1 - y0), rng, palette)
   offset = max(1, round(0.015 * side))
   shadow = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
-  _shape_drawer(shadow, layout)((x0 + offset, y0 + offset, x1 + offset, y1 + offset),
-                                fill=(0, 0, 0, 90))
+  _shape_drawer(shadow, layout)(
+      (x0 + offset, y0 + offset, x1 + offset, y1 + offset), fill=(0, 0, 0, 90)
+  )
   canvas.alpha_composite(shadow)
   mask = Image.new("L", picture.size, 0)
   _shape_drawer(mask, layout)((0, 0, x1 - x0 - 1, y1 - y0 - 1), fill=255)
   canvas.paste(picture, (x0, y0), mask)
-  _shape_drawer(canvas, layout)((x0, y0, x1 - 1, y1 - 1), width=offset,
-                                outline=catalog.COLORS[description["colors"]["frame"]].rgb)
+  _shape_drawer(canvas, layout)(
+      (x0, y0, x1 - 1, y1 - 1),
+      width=offset,
+      outline=catalog.COLORS[description["colors"]["frame"]].rgb,
+  )
   if "band" in boxes:
     band = Image.new("RGBA", canvas.size, (0, 0, 0, 0))
     ImageDraw.Draw(band).rectangle(_pixels(boxes["band"], side), fill=(*palette.background, 225))
     canvas.alpha_composite(band)
 
 
-def draw_fitted_text(canvas: Image.Image, text: str, box: tuple[int, int, int, int],
-                     color: catalog.RGB, bold: bool) -> int:
+def draw_fitted_text(
+    canvas: Image.Image, text: str, box: tuple[int, int, int, int], color: catalog.RGB, bold: bool
+) -> int:
   """Draws `text` centred in the pixel `box` of `canvas`, shrinking the font to fit.
 
   The font shrinks until the text fits the box; text too long even at 1 px is
@@ -219,8 +247,15 @@ def draw_fitted_text(canvas: Image.Image, text: str, box: tuple[int, int, int, i
       break
     size = max(1, min(size - 1, int(size * 0.9)))
   mask = Image.new("L", (width, height), 0)
-  ImageDraw.Draw(mask).text((width / 2, height / 2), text, font=font, fill=255, anchor="mm",
-                            stroke_width=stroke, stroke_fill=255)
+  ImageDraw.Draw(mask).text(
+      (width / 2, height / 2),
+      text,
+      font=font,
+      fill=255,
+      anchor="mm",
+      stroke_width=stroke,
+      stroke_fill=255,
+  )
   canvas.paste(color, (x0, y0, x0 + width, y0 + height), mask)
   return size
 

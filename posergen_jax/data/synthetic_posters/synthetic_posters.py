@@ -5,13 +5,12 @@ Needs no download: every example is rendered from a seed derived from
 the configs of different image sizes hold the same posters at different
 resolutions (pairs for super-resolution).
 """
+
 import dataclasses
 
 import tensorflow_datasets as tfds
 
-from posergen_jax.data.synthetic_posters import captions
-from posergen_jax.data.synthetic_posters import catalog
-from posergen_jax.data.synthetic_posters import render
+from posergen_jax.data.synthetic_posters import captions, catalog, render
 
 _DESCRIPTION = """\
 Synthetic posters of 20 types (concert, academic conference, travel, wedding,
@@ -29,6 +28,7 @@ _SPLIT_SEED_OFFSETS = {"train": 0, "test": 1 << 32}
 @dataclasses.dataclass(eq=False, kw_only=True)
 class SyntheticPostersConfig(tfds.core.BuilderConfig):
   """Image side in pixels and number of examples per split."""
+
   image_size: int = 64
   num_train: int = 1024
   num_test: int = 128
@@ -41,8 +41,12 @@ def example_seed(split: str, index: int) -> int:
 
 def _config(name: str, image_size: int, num_train: int, num_test: int) -> SyntheticPostersConfig:
   return SyntheticPostersConfig(
-      name=name, image_size=image_size, num_train=num_train, num_test=num_test,
-      description=f"{image_size}x{image_size} posters, {num_train} train / {num_test} test.")
+      name=name,
+      image_size=image_size,
+      num_train=num_train,
+      num_test=num_test,
+      description=f"{image_size}x{image_size} posters, {num_train} train / {num_test} test.",
+  )
 
 
 class SyntheticPosters(tfds.core.GeneratorBasedBuilder):
@@ -63,14 +67,17 @@ class SyntheticPosters(tfds.core.GeneratorBasedBuilder):
     return tfds.core.DatasetInfo(
         builder=self,
         description=_DESCRIPTION,
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(size, size, 3)),
-            "label": tfds.features.ClassLabel(names=catalog.POSTER_TYPES),
-            "captions": tfds.features.Sequence(
-                tfds.features.Text(), length=2 * captions.NUM_CAPTIONS_PER_LANGUAGE),
-            "title": tfds.features.Text(),
-            "id": tfds.features.Text(),
-        }),
+        features=tfds.features.FeaturesDict(
+            {
+                "image": tfds.features.Image(shape=(size, size, 3)),
+                "label": tfds.features.ClassLabel(names=catalog.POSTER_TYPES),
+                "captions": tfds.features.Sequence(
+                    tfds.features.Text(), length=2 * captions.NUM_CAPTIONS_PER_LANGUAGE
+                ),
+                "title": tfds.features.Text(),
+                "id": tfds.features.Text(),
+            }
+        ),
         supervised_keys=None,
         homepage=None,
     )
@@ -85,8 +92,9 @@ class SyntheticPosters(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, split: str, num_examples: int):
     for index in range(num_examples):
-      image, description = render.render_poster(example_seed(split, index),
-                                                self.builder_config.image_size)
+      image, description = render.render_poster(
+          example_seed(split, index), self.builder_config.image_size
+      )
       key = f"{split}_{index:06d}"
       yield key, {
           "image": image,

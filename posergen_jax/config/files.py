@@ -1,8 +1,11 @@
 """Config files named inside a config (e.g. the encoder an evaluation scores with)."""
+
 import importlib.util
 
 from etils import epath
 import ml_collections
+
+from posergen_jax.io import errors
 
 
 def load(spec: str, option: str) -> ml_collections.ConfigDict:
@@ -13,8 +16,10 @@ def load(spec: str, option: str) -> ml_collections.ConfigDict:
   """
   path, _, arg = spec.partition(":")
   if not epath.Path(path).is_file():
-    raise FileNotFoundError(f"{option}={spec!r}: no config file {path!r} (relative paths start "
-                            "at the current directory).")
+    raise errors.MissingFileError(
+        f"{option}={spec!r}: no config file {path!r} (relative paths start "
+        "at the current directory)."
+    )
   module_spec = importlib.util.spec_from_file_location(epath.Path(path).stem, path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)

@@ -12,6 +12,7 @@ One train step is one discriminator update then one generator update, as in Stac
 The Ds see batch statistics in both updates (torch's train mode); only the D update keeps their
 new running statistics. Sampling and evaluation run the EMA generator in inference mode.
 """
+
 from collections.abc import Sequence
 import functools
 
@@ -22,10 +23,13 @@ import optax
 
 from posergen_jax.data import preprocess
 from posergen_jax.data.preprocess import image_key_for_size as image_key
-from posergen_jax.evaluation import evaluate, image_metrics
+from posergen_jax.evaluation import image_metrics, report
+from posergen_jax.families import gan_state
+from posergen_jax.io import errors
+from posergen_jax.io import images as image_io
 from posergen_jax.models import stackgan, stackgan_losses, vgg
 from posergen_jax.text import conditioning
-from posergen_jax.training import family, gan_state, image_grid
+from posergen_jax.training import family
 
 # config.model.vgg values besides "vgg19:<path to a torchvision .pth>".
 VGG_NONE = "none"
@@ -35,21 +39,28 @@ VGG19_PREFIX = "vgg19:"
 
 def image_sizes(num_stages: int) -> list[int]:
   """Side of each generator stage's image: 64, 128, 256, ..."""
-  return [stackgan.BASE_IMAGE_SIZE * 2 ** i for i in range(num_stages)]
+  return [stackgan.BASE_IMAGE_SIZE * 2**i for i in range(num_stages)]
 
 
 def make_generator(config: ml_collections.ConfigDict) -> stackgan.Generator:
   """The generator `config.model` describes."""
   m = config.model
-  return stackgan.Generator(gf_dim=m.gf_dim, c_dim=m.c_dim, num_stages=m.num_stages,
-                            attention=m.attention, dtype=jnp.dtype(m.dtype))
+  return stackgan.Generator(
+      gf_dim=m.gf_dim,
+      c_dim=m.c_dim,
+      num_stages=m.num_stages,
+      attention=m.attention,
+      dtype=jnp.dtype(m.dtype),
+  )
 
 
 def make_discriminators(config: ml_collections.ConfigDict) -> dict[str, stackgan.Discriminator]:
   """One discriminator per generator stage, keyed by its image side as a string."""
   m = config.model
-  return {str(size): stackgan.Discriminator(size, m.df_dim, jnp.dtype(m.dtype))
-          for size in image_sizes(m.num_stages)}
+  return {
+      str(size): stackgan.Discriminator(size, m.df_dim, jnp.dtype(m.dtype))
+      for size in image_sizes(m.num_stages)
+  }
 
 
 def make_vgg_features(config: ml_collections.ConfigDict):
@@ -72,10 +83,12 @@ def make_vgg_features(config: ml_collections.ConfigDict):
     params = vgg.load_lpips_vgg16(model)
   elif spec.startswith(VGG19_PREFIX):
     model = vgg.vgg19(config.vgg_layers or vgg.VGG19_NUM_LAYERS)
-    params = vgg.load_torchvision(model, spec[len(VGG19_PREFIX):])
+    params = vgg.load_torchvision(model, spec[len(VGG19_PREFIX) :])
   else:
-    raise ValueError(f"config.model.vgg={spec!r} is not '{VGG_NONE}', '{VGG16_LPIPS}' or "
-                     f"'{VGG19_PREFIX}<path to a torchvision VGG19 .pth>'.")
+    raise errors.ConfigError(
+        f"config.model.vgg={spec!r} is not '{VGG_NONE}', '{VGG16_LPIPS}' or "
+        f"'{VGG19_PREFIX}<path to a torchvision VGG19 .pth>'."
+    )
   params = jax.tree.map(jnp.asarray, params)
   return lambda images: model.apply({"params": params}, images)
 
@@ -91,27 +104,36 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   weights = config.loss
   fidelity_weight = weights.fidelity_weight if vgg_features is not None else 0.0
 
-  noise = functools.partial(gan_state.generator_noise, z_dim=config.model.z_dim,
-                            c_dim=config.model.c_dim)
+  noise = functools.partial(
+      gan_state.generator_noise, z_dim=config.model.z_dim, c_dim=config.model.c_dim
+  )
 
   def init_state(rng, batch):
     gen_rng, noise_rng, *disc_rngs = jax.random.split(rng, 2 + len(sizes))
     sentence = text.encode(batch)
     z, eps = noise(noise_rng, sentence.shape[0])
     gen_vars = generator.init(gen_rng, z, sentence, eps, train=False)
-    disc_vars = {name: d.init(key, batch[image_key(d.image_size)], eps, train=False)
-                 for key, (name, d) in zip(disc_rngs, discriminators.items())}
+    disc_vars = {
+        name: d.init(key, batch[image_key(d.image_size)], eps, train=False)
+        for key, (name, d) in zip(disc_rngs, discriminators.items())
+    }
     return gan_state.GanState.create(
-        params={gan_state.GEN: gen_vars["params"],
-                gan_state.DISC: {k: v["params"] for k, v in disc_vars.items()}},
-        batch_stats={gan_state.GEN: gen_vars["batch_stats"],
-                     gan_state.DISC: {k: v["batch_stats"] for k, v in disc_vars.items()}},
-        txs=txs)
+        params={
+            gan_state.GEN: gen_vars["params"],
+            gan_state.DISC: {k: v["params"] for k, v in disc_vars.items()},
+        },
+        batch_stats={
+            gan_state.GEN: gen_vars["batch_stats"],
+            gan_state.DISC: {k: v["batch_stats"] for k, v in disc_vars.items()},
+        },
+        txs=txs,
+    )
 
   def discriminate(name, variables, images, code):
     """D_name in train mode: (cond, uncond) logits [B] each, and its new batch statistics."""
-    logits, updates = discriminators[name].apply(variables, images, code, train=True,
-                                                 mutable=["batch_stats"])
+    logits, updates = discriminators[name].apply(
+        variables, images, code, train=True, mutable=["batch_stats"]
+    )
     return logits, updates["batch_stats"]
 
   def disc_loss(params, batch_stats, reals, fakes, mu):
@@ -123,24 +145,37 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
       stats = batch_stats[name]
       for images, code in ((real, mu), (real, wrong_mu), (fake, mu)):
         pair_logits, stats = discriminate(
-            name, {"params": params[name], "batch_stats": stats}, images, code)
+            name, {"params": params[name], "batch_stats": stats}, images, code
+        )
         logits.append(pair_logits)
       new_stats[name] = stats
       losses[f"d_loss_{size}"] = stackgan_losses.discriminator_loss(
-          *logits, uncond_weight=weights.uncond_weight)
+          *logits, uncond_weight=weights.uncond_weight
+      )
     return sum(losses.values()), (new_stats, losses)
 
   def gen_loss(fake, disc_params, disc_stats, real_features):
     """StackGAN++ G loss (+ fidelity) of the outputs `fake` = (images, mu, logvar)."""
     images, mu, logvar = fake
-    fake_logits = [discriminate(name, {"params": disc_params[name],
-                                       "batch_stats": disc_stats[name]}, image, mu)[0]
-                   for name, image in zip(map(str, sizes), images)]
+    fake_logits = [
+        discriminate(
+            name, {"params": disc_params[name], "batch_stats": disc_stats[name]}, image, mu
+        )[0]
+        for name, image in zip(map(str, sizes), images)
+    ]
     fake_features = vgg_features(images[-1]) if fidelity_weight else None
     return stackgan_losses.generator_loss(
-        fake_logits, mu, logvar, images, fake_features, real_features,
-        uncond_weight=weights.uncond_weight, kl_weight=weights.kl_weight,
-        color_weight=weights.color_weight, fidelity_weight=fidelity_weight)
+        fake_logits,
+        mu,
+        logvar,
+        images,
+        fake_features,
+        real_features,
+        uncond_weight=weights.uncond_weight,
+        kl_weight=weights.kl_weight,
+        color_weight=weights.color_weight,
+        fidelity_weight=fidelity_weight,
+    )
 
   def train_step(state, batch, rng):
     sentence = text.encode(batch)
@@ -149,25 +184,36 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
 
     def generate(gen_params):
       outputs, updates = generator.apply(
-          {"params": gen_params, "batch_stats": state.batch_stats[gan_state.GEN]}, z, sentence,
-          eps, train=True, mutable=["batch_stats"])
+          {"params": gen_params, "batch_stats": state.batch_stats[gan_state.GEN]},
+          z,
+          sentence,
+          eps,
+          train=True,
+          mutable=["batch_stats"],
+      )
       return outputs, updates["batch_stats"]
 
     fake, gen_pullback, gen_stats = jax.vjp(generate, state.params[gan_state.GEN], has_aux=True)
     images, mu, _ = jax.lax.stop_gradient(fake)
     (d_loss, (disc_stats, d_terms)), d_grads = jax.value_and_grad(disc_loss, has_aux=True)(
-        state.params[gan_state.DISC], state.batch_stats[gan_state.DISC], reals, images, mu)
+        state.params[gan_state.DISC], state.batch_stats[gan_state.DISC], reals, images, mu
+    )
     state = state.apply_disc_gradients(d_grads, batch_stats=disc_stats)
 
     real_features = vgg_features(reals[-1]) if fidelity_weight else None
     (g_loss, g_terms), fake_grads = jax.value_and_grad(gen_loss, has_aux=True)(
-        fake, state.params[gan_state.DISC], state.batch_stats[gan_state.DISC], real_features)
-    g_grads, = gen_pullback(fake_grads)
-    state = state.apply_gen_gradients(g_grads, batch_stats=gen_stats,
-                                      ema_decay=config.ema.decay)
-    return state, {"d_loss": d_loss, "g_loss": g_loss, **d_terms, **g_terms,
-                   "d_grad_norm": optax.global_norm(d_grads),
-                   "g_grad_norm": optax.global_norm(g_grads)}
+        fake, state.params[gan_state.DISC], state.batch_stats[gan_state.DISC], real_features
+    )
+    (g_grads,) = gen_pullback(fake_grads)
+    state = state.apply_gen_gradients(g_grads, batch_stats=gen_stats, ema_decay=config.ema.decay)
+    return state, {
+        "d_loss": d_loss,
+        "g_loss": g_loss,
+        **d_terms,
+        **g_terms,
+        "d_grad_norm": optax.global_norm(d_grads),
+        "g_grad_norm": optax.global_norm(g_grads),
+    }
 
   def generate_all(params, batch, rng) -> list[jax.Array]:
     """The EMA generator's images at every scale, [B,S_i,S_i,3] in [-1, 1]."""
@@ -184,19 +230,23 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     for size, image in zip(sizes, images):
       scores = image_metrics.psnr_ssim(image, batch[image_key(size)])
       metrics.update({f"{name}_{size}": value for name, value in scores.items()})
-    return {**metrics, evaluate.GENERATED: images[-1], evaluate.REAL: batch[image_key(sizes[-1])]}
+    return {**metrics, report.GENERATED: images[-1], report.REAL: batch[image_key(sizes[-1])]}
 
   def sample_columns(params, batch, rng) -> Sequence[jax.Array]:
     """Real image | generated image of each scale, all nearest-resized to the top scale."""
     top = sizes[-1]
-    return [batch[image_key(top)],
-            *(image_grid.nearest_resize(image, top) for image in generate_all(params, batch, rng))]
+    return [
+        batch[image_key(top)],
+        *(image_io.nearest_resize(image, top) for image in generate_all(params, batch, rng)),
+    ]
 
   return family.Family(
       make_preprocess=lambda train: preprocess.text_to_image(
-          image_key=config.data.image_key, sizes=sizes,
+          image_key=config.data.image_key,
+          sizes=sizes,
           random_flip=train and config.data.random_flip,
-          text_preprocess=text.preprocess_fn(train)),
+          text_preprocess=text.preprocess_fn(train),
+      ),
       init_state=init_state,
       train_step=train_step,
       eval_step=eval_step,

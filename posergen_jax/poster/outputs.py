@@ -4,18 +4,17 @@ Each poster is OUT/NNNN.png with a JSON sidecar OUT/NNNN.json (prompt, seed, bat
 checkpoint steps, seconds per image per stage); OUT/generate.json sums the run up. Files are
 written batch by batch through a temporary name, so an interrupted run leaves only whole files.
 """
+
 import json
 
 from etils import epath
 import jax
 import tqdm
 
-from posergen_jax import files, pipeline, typeset
-from posergen_jax.training import image_grid, sr3
-
-
-class GenerateError(ValueError):
-  """Bad prompts or output folder: one line for the user."""
+from posergen_jax.families import sr3
+from posergen_jax.io import errors, files
+from posergen_jax.io import images as image_io
+from posergen_jax.poster import pipeline, typeset
 
 
 def read_prompts(prompts: list[str], prompts_file: str | None) -> list[str]:
@@ -24,20 +23,21 @@ def read_prompts(prompts: list[str], prompts_file: str | None) -> list[str]:
   if prompts_file:
     path = epath.Path(prompts_file)
     if not path.is_file():
-      raise GenerateError(f"--prompts_file={prompts_file} is not a file.")
-    prompts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
-                if line.strip()]
+      raise errors.InputError(f"--prompts_file={prompts_file} is not a file.")
+    prompts += [
+        line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
   if not prompts:
-    raise GenerateError("No prompts: pass --prompt=TEXT (repeatable) or --prompts_file=FILE.")
+    raise errors.InputError("No prompts: pass --prompt=TEXT (repeatable) or --prompts_file=FILE.")
   return prompts
 
 
 def check_title(title: str | None, font: str | None) -> None:
-  """Raises GenerateError for an empty --title or a --font that is not a file."""
+  """Raises InputError for an empty --title or a --font that is not a file."""
   if title is not None and not title.strip():
-    raise GenerateError("--title is empty; leave it out for posters without a title.")
+    raise errors.InputError("--title is empty; leave it out for posters without a title.")
   if font is not None and not epath.Path(font).is_file():
-    raise GenerateError(f"--font={font} is not a file.")
+    raise errors.InputError(f"--font={font} is not a file.")
 
 
 def batches(prompts: list[str], batch_size: int) -> list[tuple[int, list[str]]]:
@@ -45,7 +45,7 @@ def batches(prompts: list[str], batch_size: int) -> list[tuple[int, list[str]]]:
   its final prompt (padding is generated, never written)."""
   out = []
   for start in range(0, len(prompts), batch_size):
-    chunk = prompts[start:start + batch_size]
+    chunk = prompts[start : start + batch_size]
     out.append((start, chunk + [chunk[-1]] * (batch_size - len(chunk))))
   return out
 
@@ -53,16 +53,30 @@ def batches(prompts: list[str], batch_size: int) -> list[tuple[int, list[str]]]:
 def check_out_dir(out: epath.Path, count: int, overwrite: bool) -> None:
   """Creates `out`; refuses to replace posters already there unless `overwrite`."""
   out.mkdir(parents=True, exist_ok=True)
-  taken = [name for i in range(count) for name in (f"{i:04d}.png", f"{i:04d}.json")
-           if (out / name).exists()]
+  taken = [
+      name
+      for i in range(count)
+      for name in (f"{i:04d}.png", f"{i:04d}.json")
+      if (out / name).exists()
+  ]
   if taken and not overwrite:
-    raise GenerateError(f"--out={out} already holds {taken[0]} (and {len(taken) - 1} more "
-                        "files this run would write); choose another --out or pass --overwrite.")
+    raise errors.InputError(
+        f"--out={out} already holds {taken[0]} (and {len(taken) - 1} more "
+        "files this run would write); choose another --out or pass --overwrite."
+    )
 
 
-def write_posters(posters: pipeline.PosterPipeline, prompts: list[str], out: epath.Path, *,
-                  seed: int, batch_size: int, title: str | None = None,
-                  subtitle: str | None = None, font: str | None = None) -> dict:
+def write_posters(
+    posters: pipeline.PosterPipeline,
+    prompts: list[str],
+    out: epath.Path,
+    *,
+    seed: int,
+    batch_size: int,
+    title: str | None = None,
+    subtitle: str | None = None,
+    font: str | None = None,
+) -> dict:
   """Writes a PNG and a JSON sidecar per prompt into `out`, batch by batch, with a progress bar.
 
   Args:
@@ -72,7 +86,7 @@ def write_posters(posters: pipeline.PosterPipeline, prompts: list[str], out: epa
     seed: batch i uses fold_in(key(seed), i).
     batch_size: prompts per batch, at most the number of prompts, rounded up to a multiple of
       `posters.batch_multiple`.
-    title, subtitle: text set over every poster (typeset.py); None for none.
+    title, subtitle: text set over every poster (poster/typeset.py); None for none.
     font: the font file for the title; None for Noto Sans CJK.
 
   Returns:
@@ -82,37 +96,54 @@ def write_posters(posters: pipeline.PosterPipeline, prompts: list[str], out: epa
   """
   multiple = posters.batch_multiple
   batch_size = -(-min(batch_size, len(prompts)) // multiple) * multiple
-  sampling = {run.config.stage: {"sampler": run.config.diffusion.sampler,
-                                 "steps": sr3.sampling_steps(run.config)}
-              for run in posters.runs[1:]}
+  sampling = {
+      run.config.stage: {
+          "sampler": run.config.diffusion.sampler,
+          "steps": sr3.sampling_steps(run.config),
+      }
+      for run in posters.runs[1:]
+  }
   total_seconds = dict.fromkeys(posters.stage_names, 0.0)
   key = jax.random.key(seed)
   with tqdm.tqdm(total=len(prompts), unit="poster", desc="generating") as bar:
     for i, (start, batch) in enumerate(batches(prompts, batch_size)):
       result = posters.generate(batch, jax.random.fold_in(key, i))
       count = min(batch_size, len(prompts) - start)
-      images = image_grid.to_uint8(result.stage_images[-1])
+      images = image_io.to_uint8(result.stage_images[-1])
       per_image = {name: s / count for name, s in result.stage_seconds.items()}
       for j in range(count):
-        sidecar = {"prompt": batch[j], "index": start + j, "seed": seed, "batch": i,
-                   "batch_size": batch_size, "size": int(images.shape[1]),
-                   "stages": list(posters.stage_names),
-                   "checkpoint_steps": posters.checkpoint_steps, "sampling": sampling,
-                   "seconds_per_image": per_image}
+        sidecar = {
+            "prompt": batch[j],
+            "index": start + j,
+            "seed": seed,
+            "batch": i,
+            "batch_size": batch_size,
+            "size": int(images.shape[1]),
+            "stages": list(posters.stage_names),
+            "checkpoint_steps": posters.checkpoint_steps,
+            "sampling": sampling,
+            "seconds_per_image": per_image,
+        }
         image = images[j]
         if title:
           image = typeset.typeset(image, title, subtitle, font_path=font)
           sidecar.update(title=title, subtitle=subtitle)
-        files.write_atomically(out / f"{start + j:04d}.png", image_grid.png_bytes(image))
-        files.write_atomically(out / f"{start + j:04d}.json",
-                         json.dumps(sidecar, ensure_ascii=False, indent=2).encode())
+        files.write_atomically(out / f"{start + j:04d}.png", image_io.png_bytes(image))
+        files.write_atomically(
+            out / f"{start + j:04d}.json",
+            json.dumps(sidecar, ensure_ascii=False, indent=2).encode(),
+        )
       for name, value in result.stage_seconds.items():
         total_seconds[name] += value
       bar.update(count)
       bar.set_postfix({name: f"{value:.2f}s/img" for name, value in per_image.items()})
-  summary = {"num_posters": len(prompts), "size": int(images.shape[1]),
-             "batch_size": batch_size, "seed": seed, "sampling": sampling,
-             "seconds_per_image": {name: value / len(prompts)
-                                   for name, value in total_seconds.items()}}
+  summary = {
+      "num_posters": len(prompts),
+      "size": int(images.shape[1]),
+      "batch_size": batch_size,
+      "seed": seed,
+      "sampling": sampling,
+      "seconds_per_image": {name: value / len(prompts) for name, value in total_seconds.items()},
+  }
   files.write_atomically(out / "generate.json", json.dumps(summary, indent=2).encode())
   return summary

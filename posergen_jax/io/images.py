@@ -1,4 +1,5 @@
 """Sample grids: rows of image columns, as uint8 arrays and PNG files."""
+
 from collections.abc import Sequence
 import io
 
@@ -35,7 +36,7 @@ def make_grid(columns: Sequence[np.ndarray], *, pad: int = 2) -> np.ndarray:
   for j, column in enumerate(columns):
     for i in range(n):
       top, left = pad + i * (h + pad), pad + j * (w + pad)
-      grid[top:top + h, left:left + w] = column[i]
+      grid[top : top + h, left : left + w] = column[i]
   return grid
 
 

@@ -1,4 +1,5 @@
 """`--mode=eval`: average per-example metrics over a split, time it, write eval.json and a table."""
+
 from collections.abc import Callable, Iterable, Mapping
 import json
 import time
@@ -7,6 +8,7 @@ from etils import epath
 import jax
 import numpy as np
 
+from posergen_jax.io import errors
 
 # Entries of an eval step's output that are images [B,H,W,C] rather than per-example metrics [B]:
 # generated images and the real ones they are compared with (FID, KID).
@@ -25,9 +27,13 @@ def split_outputs(outputs: Mapping[str, jax.Array]) -> tuple[dict[str, jax.Array
   return sums, images
 
 
-def average_metrics(eval_fn: Callable[..., tuple[Mapping[str, jax.Array], dict]], params,
-                    batches: Iterable[dict[str, jax.Array]], rng: jax.Array,
-                    on_outputs: Callable[[dict, dict], None] | None = None) -> dict[str, float]:
+def average_metrics(
+    eval_fn: Callable[..., tuple[Mapping[str, jax.Array], dict]],
+    params,
+    batches: Iterable[dict[str, jax.Array]],
+    rng: jax.Array,
+    on_outputs: Callable[[dict, dict], None] | None = None,
+) -> dict[str, float]:
   """Means of per-example metrics over all batches, and the seconds per example.
 
   Args:
@@ -55,7 +61,9 @@ def average_metrics(eval_fn: Callable[..., tuple[Mapping[str, jax.Array], dict]]
     if on_outputs is not None:
       on_outputs(images, batch)
   if not totals:
-    raise ValueError("The evaluation split gave no full batch; lower config.evals.batch_size.")
+    raise errors.ConfigError(
+        "The evaluation split gave no full batch; lower config.evals.batch_size."
+    )
   totals = jax.device_get(totals)
   count = int(totals.pop("count"))
   means = {name: float(value) / count for name, value in sorted(totals.items())}
@@ -64,13 +72,16 @@ def average_metrics(eval_fn: Callable[..., tuple[Mapping[str, jax.Array], dict]]
 
 def markdown_table(metrics: Mapping[str, float]) -> str:
   """A two-column markdown table of metric name and value."""
-  rows = [f"| {name} | {value:.4f} |" if isinstance(value, float) else f"| {name} | {value} |"
-          for name, value in metrics.items()]
+  rows = [
+      f"| {name} | {value:.4f} |" if isinstance(value, float) else f"| {name} | {value} |"
+      for name, value in metrics.items()
+  ]
   return "\n".join(["| metric | value |", "| --- | --- |", *rows])
 
 
-def write_report(workdir: epath.PathLike, step: int, metrics: Mapping[str, float],
-                 seconds: float) -> epath.Path:
+def write_report(
+    workdir: epath.PathLike, step: int, metrics: Mapping[str, float], seconds: float
+) -> epath.Path:
   """Writes `workdir/eval.json` and `workdir/eval.md`; returns the JSON path.
 
   Only process 0 writes. The JSON holds the step evaluated, the metrics and the
@@ -82,7 +93,8 @@ def write_report(workdir: epath.PathLike, step: int, metrics: Mapping[str, float
     report = {"step": int(step), "seconds": round(seconds, 2), "metrics": dict(metrics)}
     path.write_text(json.dumps(report, indent=2) + "\n")
     (workdir / "eval.md").write_text(
-        f"Evaluation at step {step} ({seconds:.1f} s)\n\n{markdown_table(metrics)}\n")
+        f"Evaluation at step {step} ({seconds:.1f} s)\n\n{markdown_table(metrics)}\n"
+    )
   return path
 
 

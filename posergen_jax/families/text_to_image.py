@@ -4,6 +4,7 @@ A family supplies its train state, train step and sampler; `make_family` adds th
 (the real image at `config.model.image_size` and the caption's text features), an eval step that
 scores samples against the caption's own image, and the sample grid.
 """
+
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,7 +12,7 @@ import jax
 import ml_collections
 
 from posergen_jax.data import preprocess
-from posergen_jax.evaluation import evaluate, image_metrics
+from posergen_jax.evaluation import image_metrics, report
 from posergen_jax.text import conditioning
 from posergen_jax.training import family
 
@@ -27,9 +28,15 @@ def image_key(config: ml_collections.ConfigDict) -> str:
   return preprocess.image_key_for_size(config.model.image_size)
 
 
-def make_family(config: ml_collections.ConfigDict, text: conditioning.TextConditioning, *,
-                init_state, train_step, sample: SampleFn,
-                learning_rate_fn) -> family.Family:
+def make_family(
+    config: ml_collections.ConfigDict,
+    text: conditioning.TextConditioning,
+    *,
+    init_state,
+    train_step,
+    sample: SampleFn,
+    learning_rate_fn,
+) -> family.Family:
   """The family around a model's `init_state`, `train_step` and `sample` (see family.Family)."""
   real_key = image_key(config)
 
@@ -37,8 +44,11 @@ def make_family(config: ml_collections.ConfigDict, text: conditioning.TextCondit
     """PSNR and SSIM [B] of the sample against the caption's real image, and both images
     (FID/KID/IS)."""
     images = sample(params, batch, rng)
-    return {**image_metrics.psnr_ssim(images, batch[real_key]),
-            evaluate.GENERATED: images, evaluate.REAL: batch[real_key]}
+    return {
+        **image_metrics.psnr_ssim(images, batch[real_key]),
+        report.GENERATED: images,
+        report.REAL: batch[real_key],
+    }
 
   def sample_columns(params, batch, rng) -> Sequence[jax.Array]:
     """Real image | SAMPLES_PER_ROW samples for its caption (different noise)."""
@@ -47,9 +57,11 @@ def make_family(config: ml_collections.ConfigDict, text: conditioning.TextCondit
 
   return family.Family(
       make_preprocess=lambda train: preprocess.text_to_image(
-          image_key=config.data.image_key, sizes=(config.model.image_size,),
+          image_key=config.data.image_key,
+          sizes=(config.model.image_size,),
           random_flip=train and config.data.random_flip,
-          text_preprocess=text.preprocess_fn(train)),
+          text_preprocess=text.preprocess_fn(train),
+      ),
       init_state=init_state,
       train_step=train_step,
       eval_step=eval_step,

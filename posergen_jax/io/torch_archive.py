@@ -13,36 +13,39 @@ modules (`__torch__.*` classes) become `ScriptObject`s holding their attributes.
 Only the zip format (torch >= 1.6, the default since then) is read; the legacy tar/pickle format
 gets an error that says how to re-save the file.
 """
+
 from __future__ import annotations
 
 import functools
 import os
 import pickle
-import zipfile
 from typing import Any
+import zipfile
 
 import ml_dtypes
 import numpy as np
 
+from posergen_jax.io import errors
+
 # torch storage class name -> numpy dtype of its elements.
 STORAGE_DTYPES = {
-  "FloatStorage": np.float32,
-  "DoubleStorage": np.float64,
-  "HalfStorage": np.float16,
-  "BFloat16Storage": ml_dtypes.bfloat16,
-  "LongStorage": np.int64,
-  "IntStorage": np.int32,
-  "ShortStorage": np.int16,
-  "CharStorage": np.int8,
-  "ByteStorage": np.uint8,
-  "BoolStorage": np.bool_,
-  "ComplexFloatStorage": np.complex64,
-  "ComplexDoubleStorage": np.complex128,
-  "UntypedStorage": np.uint8,
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "BFloat16Storage": ml_dtypes.bfloat16,
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
+    "ComplexFloatStorage": np.complex64,
+    "ComplexDoubleStorage": np.complex128,
+    "UntypedStorage": np.uint8,
 }
 
 
-class TorchArchiveError(ValueError):
+class TorchArchiveError(errors.UserError, ValueError):
   """A file is not a readable PyTorch zip archive; the message names the file."""
 
 
@@ -54,6 +57,7 @@ class ScriptObject:
     state: its attributes: parameters/buffers as numpy arrays, submodules as ScriptObjects,
       other attributes (`stride`, `training`, ...) as Python values.
   """
+
   type_name = ""
 
   def __new__(cls, *args, **kwargs):
@@ -91,8 +95,13 @@ class _StorageType:
     self.dtype = np.dtype(dtype)
 
 
-def _rebuild_tensor(storage: np.ndarray, storage_offset: int, size: tuple[int, ...],
-                    stride: tuple[int, ...], *unused) -> np.ndarray:
+def _rebuild_tensor(
+    storage: np.ndarray,
+    storage_offset: int,
+    size: tuple[int, ...],
+    stride: tuple[int, ...],
+    *unused,
+) -> np.ndarray:
   """`torch._utils._rebuild_tensor_v2`: a copy of the strided view of a 1-D storage array."""
   del unused
   size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
@@ -100,11 +109,16 @@ def _rebuild_tensor(storage: np.ndarray, storage_offset: int, size: tuple[int, .
     return np.zeros(size, storage.dtype)
   last = storage_offset + sum((n - 1) * s for n, s in zip(size, stride))
   if storage_offset < 0 or min(stride, default=0) < 0 or last >= storage.size:
-    raise TorchArchiveError(f"tensor of size {size}, stride {stride}, offset {storage_offset} "
-                            f"runs past its storage of {storage.size} elements")
+    raise TorchArchiveError(
+        f"tensor of size {size}, stride {stride}, offset {storage_offset} "
+        f"runs past its storage of {storage.size} elements"
+    )
   view = np.lib.stride_tricks.as_strided(
-      storage[storage_offset:], shape=size,
-      strides=tuple(s * storage.itemsize for s in stride), writeable=False)
+      storage[storage_offset:],
+      shape=size,
+      strides=tuple(s * storage.itemsize for s in stride),
+      writeable=False,
+  )
   return np.array(view)
 
 
@@ -127,11 +141,11 @@ def _first(value: Any, *unused) -> Any:
 
 
 _FUNCTIONS = {
-  ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-  ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-  ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-  ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type,
-  ("collections", "OrderedDict"): _AttrDict,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+    ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type,
+    ("collections", "OrderedDict"): _AttrDict,
 }
 
 
@@ -172,11 +186,16 @@ class _ArchiveUnpickler(pickle.Unpickler):
 
 def _data_pickle_prefix(archive: zipfile.ZipFile, path: str) -> str:
   """The top folder holding `data.pkl` in a torch zip archive."""
-  prefixes = [n[:-len("/data.pkl")] for n in archive.namelist()
-              if n.endswith("/data.pkl") and n.count("/") == 1]
+  prefixes = [
+      n[: -len("/data.pkl")]
+      for n in archive.namelist()
+      if n.endswith("/data.pkl") and n.count("/") == 1
+  ]
   if len(prefixes) != 1:
-    raise TorchArchiveError(f"{path}: not a PyTorch zip archive (expected one <folder>/data.pkl, "
-                            f"found {len(prefixes)})")
+    raise TorchArchiveError(
+        f"{path}: not a PyTorch zip archive (expected one <folder>/data.pkl, "
+        f"found {len(prefixes)})"
+    )
   return prefixes[0]
 
 
@@ -199,14 +218,20 @@ def load_pickle(path: str | os.PathLike) -> Any:
   if not zipfile.is_zipfile(path):
     with open(path, "rb") as f:
       legacy = f.read(2) == b"\x80\x02"
-    hint = (" (legacy torch.save format: load it with torch and re-save it with torch >= 1.6)"
-            if legacy else "")
+    hint = (
+        " (legacy torch.save format: load it with torch and re-save it with torch >= 1.6)"
+        if legacy
+        else ""
+    )
     raise TorchArchiveError(f"{path}: not a PyTorch zip archive{hint}")
   with zipfile.ZipFile(path) as archive:
     prefix = _data_pickle_prefix(archive, path)
     names = set(archive.namelist())
-    byteorder = (archive.read(f"{prefix}/byteorder").decode().strip()
-                 if f"{prefix}/byteorder" in names else "little")
+    byteorder = (
+        archive.read(f"{prefix}/byteorder").decode().strip()
+        if f"{prefix}/byteorder" in names
+        else "little"
+    )
     with archive.open(f"{prefix}/data.pkl") as f:
       try:
         return _ArchiveUnpickler(f, archive, prefix, byteorder, path).load()
@@ -297,6 +322,8 @@ def read_script_module(path: str | os.PathLike) -> dict[str, Any]:
   """
   root = load_pickle(path)
   if not isinstance(root, ScriptObject) or isinstance(root, Opaque):
-    raise TorchArchiveError(f"{os.fspath(path)}: not a TorchScript archive (data.pkl holds "
-                            f"{type(root).__name__}, not a __torch__ module)")
+    raise TorchArchiveError(
+        f"{os.fspath(path)}: not a TorchScript archive (data.pkl holds "
+        f"{type(root).__name__}, not a __torch__ module)"
+    )
   return script_module_tree(root)

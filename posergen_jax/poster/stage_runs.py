@@ -6,6 +6,7 @@ last stage's dataset, downsampled to the first stage's low-res size; the result 
 final output and of bicubic upsampling against the ground truth, and seconds per stage, written
 to `WORKDIR/samples/cascade.png` and `WORKDIR/cascade.json`.
 """
+
 import json
 import logging
 import time
@@ -16,31 +17,37 @@ from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import ml_collections
 
+from posergen_jax.config import stages
 from posergen_jax.data import input_pipeline, preprocess
 from posergen_jax.diffusion import cascade
 from posergen_jax.evaluation import image_metrics
-from posergen_jax.training import checkpoint, image_grid, stages, trainer
+from posergen_jax.families import registry
+from posergen_jax.io import errors
+from posergen_jax.io import images as image_io
+from posergen_jax.training import checkpoint, trainer
 
 
 def check_trained(config: ml_collections.ConfigDict, workdir: str, names) -> None:
-  """Raises FileNotFoundError naming the first of stages `names` with no checkpoint in
+  """Raises MissingFileError naming the first of stages `names` with no checkpoint in
   `workdir/<name>` and that folder; cheap (reads only the checkpoint folders)."""
   for name in names:
     stage_workdir = epath.Path(stages.stage_workdir(workdir, name)).absolute()
     if not checkpoint.has_checkpoint(stage_workdir):
-      raise FileNotFoundError(
+      raise errors.MissingFileError(
           f"Stage {name!r} has no checkpoint in {checkpoint.checkpoints_dir(stage_workdir)}; "
-          f"train it first with --config.stage={name} --mode=train.")
+          f"train it first with --config.stage={name} --mode=train."
+      )
 
 
 def restored_stage(config: ml_collections.ConfigDict, workdir: str, name: str) -> trainer.Run:
   """Stage `name` of a staged config, restored from its newest checkpoint in `workdir/name`.
 
   Raises:
-    FileNotFoundError naming the stage and the folder when it has no checkpoint.
+    MissingFileError naming the stage and the folder when it has no checkpoint.
   """
   check_trained(config, workdir, [name])
-  return trainer.setup(stages.stage_config(config, name), stages.stage_workdir(workdir, name))
+  stage = stages.stage_config(config, name)
+  return trainer.setup(stage, stages.stage_workdir(workdir, name), registry.get_family(stage))
 
 
 def timed_sampler(run: trainer.Run, timings: list[float]):
@@ -50,9 +57,11 @@ def timed_sampler(run: trainer.Run, timings: list[float]):
   each new batch shape is compiled ahead, outside the timing.
   """
   shardings = run.shardings
-  jit_sample = jax.jit(run.family.sample,
-                       in_shardings=(run.ema_shardings, shardings.data, shardings.replicated),
-                       out_shardings=shardings.data)
+  jit_sample = jax.jit(
+      run.family.sample,
+      in_shardings=(run.ema_shardings, shardings.data, shardings.replicated),
+      out_shardings=shardings.data,
+  )
   compiled = {}
 
   def sample(batch, rng):
@@ -77,10 +86,19 @@ def _inputs(runs: list[trainer.Run]) -> dict[str, jax.Array]:
   """`evals.grid_size` test examples: `target` at the last stage's size, `lowres` at the first's."""
   first, last = runs[0].config, runs[-1].config
   ds = input_pipeline.create_dataset(
-      last.data, last.data.eval_split, global_batch_size=last.evals.grid_size,
-      preprocess=preprocess.sr_pairs(image_key=last.data.image_key, hr_size=last.data.hr_size,
-                                     lr_size=first.data.lr_size, random_flip=False),
-      train=False, seed=last.seed, num_examples=last.evals.grid_size)
+      last.data,
+      last.data.eval_split,
+      global_batch_size=last.evals.grid_size,
+      preprocess=preprocess.sr_pairs(
+          image_key=last.data.image_key,
+          hr_size=last.data.hr_size,
+          lr_size=first.data.lr_size,
+          random_flip=False,
+      ),
+      train=False,
+      seed=last.seed,
+      num_examples=last.evals.grid_size,
+  )
   return next(input_pipeline.GlobalBatches(ds, runs[-1].shardings.data))
 
 
@@ -93,9 +111,12 @@ def sample_cascade(config: ml_collections.ConfigDict, workdir: str) -> dict:
       runs.append(restored_stage(config, workdir, name))
     batch = _inputs(runs)
     timings = []
-    outputs = cascade.chain([super_resolution_sampler(run, timings) for run in runs],
-                            [run.config.data.hr_size for run in runs], batch["lowres"],
-                            jax.random.fold_in(jax.random.key(config.seed), 3))
+    outputs = cascade.chain(
+        [super_resolution_sampler(run, timings) for run in runs],
+        [run.config.data.hr_size for run in runs],
+        batch["lowres"],
+        jax.random.fold_in(jax.random.key(config.seed), 3),
+    )
   finally:
     for run in runs:
       run.manager.close()
@@ -103,21 +124,25 @@ def sample_cascade(config: ml_collections.ConfigDict, workdir: str) -> dict:
   size = runs[-1].config.data.hr_size
   final, target = outputs[-1], batch["target"]
   bicubic = cascade.upsample(batch["lowres"], size)
-  metrics = {f"{kind}_{k}": float(jnp.mean(v)) for kind, images in (("cascade", final),
-                                                                   ("bicubic", bicubic))
-             for k, v in image_metrics.psnr_ssim(images, target).items()}
-  report = {"stages": list(config.stage_order),
-            "steps": {run.config.stage: int(run.state.step) for run in runs},
-            "seconds_per_stage": dict(zip(config.stage_order, timings)),
-            "num_images": int(target.shape[0]), **metrics}
+  metrics = {
+      f"{kind}_{k}": float(jnp.mean(v))
+      for kind, images in (("cascade", final), ("bicubic", bicubic))
+      for k, v in image_metrics.psnr_ssim(images, target).items()
+  }
+  report = {
+      "stages": list(config.stage_order),
+      "steps": {run.config.stage: int(run.state.step) for run in runs},
+      "seconds_per_stage": dict(zip(config.stage_order, timings)),
+      "num_images": int(target.shape[0]),
+      **metrics,
+  }
 
-  columns = [image_grid.nearest_resize(x, size) for x in (batch["lowres"], *outputs)]
+  columns = [image_io.nearest_resize(x, size) for x in (batch["lowres"], *outputs)]
   columns.append(target)
-  grid = image_grid.make_grid([multihost_utils.process_allgather(c, tiled=True)
-                               for c in columns])
+  grid = image_io.make_grid([multihost_utils.process_allgather(c, tiled=True) for c in columns])
   workdir = epath.Path(workdir)
   if jax.process_index() == 0:
-    image_grid.write_png(workdir / "samples" / "cascade.png", grid)
+    image_io.write_png(workdir / "samples" / "cascade.png", grid)
     (workdir / "cascade.json").write_text(json.dumps(report, indent=2))
   logging.info("Cascade %s: %s", " -> ".join(config.stage_order), report)
   return report

@@ -4,6 +4,7 @@ Shared by the GAN families (Gt-StackGAN, WGAN). Sampling and evaluation read `em
 exponential moving average of the generator's parameters together with its BatchNorm statistics,
 as `{"params": ..., "batch_stats": ...}`, i.e. ready for `generator.apply(ema_params, ...)`.
 """
+
 from typing import Any
 
 import flax
@@ -36,13 +37,16 @@ def make_optimizers(config: ml_collections.ConfigDict):
   return {GEN: gen_tx, DISC: disc_tx}, learning_rate_fn
 
 
-def generator_noise(rng: jax.Array, batch_size: int, z_dim: int,
-                    c_dim: int) -> tuple[jax.Array, jax.Array]:
+def generator_noise(
+    rng: jax.Array, batch_size: int, z_dim: int, c_dim: int
+) -> tuple[jax.Array, jax.Array]:
   """A text-to-image generator's randomness: z [B,z_dim] and the conditioning augmentation's
   eps [B,c_dim], both N(0, I) float32."""
   z_rng, eps_rng = jax.random.split(rng)
-  return (jax.random.normal(z_rng, (batch_size, z_dim)),
-          jax.random.normal(eps_rng, (batch_size, c_dim)))
+  return (
+      jax.random.normal(z_rng, (batch_size, z_dim)),
+      jax.random.normal(eps_rng, (batch_size, c_dim)),
+  )
 
 
 class GanState(flax.struct.PyTreeNode):
@@ -58,6 +62,7 @@ class GanState(flax.struct.PyTreeNode):
       BatchNorm statistics}; evaluation and sampling read these.
     gen_tx, disc_tx: the two Optax transformations (static, not saved).
   """
+
   step: jax.Array
   params: dict[str, Any]
   batch_stats: dict[str, Any]
@@ -67,26 +72,38 @@ class GanState(flax.struct.PyTreeNode):
   disc_tx: optax.GradientTransformation = flax.struct.field(pytree_node=False)
 
   @classmethod
-  def create(cls, *, params: dict[str, Any], batch_stats: dict[str, Any],
-             txs: dict[str, optax.GradientTransformation]) -> "GanState":
+  def create(
+      cls,
+      *,
+      params: dict[str, Any],
+      batch_stats: dict[str, Any],
+      txs: dict[str, optax.GradientTransformation],
+  ) -> "GanState":
     """Fresh state at step 0 with the EMA equal to the generator's parameters.
 
     Args:
       params, batch_stats: {"gen": ..., "disc": ...}.
       txs: {"gen": tx, "disc": tx}, e.g. from `make_optimizers`.
     """
-    return cls(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
-               opt_state={GEN: txs[GEN].init(params[GEN]), DISC: txs[DISC].init(params[DISC])},
-               ema_params={"params": params[GEN], "batch_stats": batch_stats[GEN]},
-               gen_tx=txs[GEN], disc_tx=txs[DISC])
+    return cls(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        batch_stats=batch_stats,
+        opt_state={GEN: txs[GEN].init(params[GEN]), DISC: txs[DISC].init(params[DISC])},
+        ema_params={"params": params[GEN], "batch_stats": batch_stats[GEN]},
+        gen_tx=txs[GEN],
+        disc_tx=txs[DISC],
+    )
 
   def apply_disc_gradients(self, grads, *, batch_stats) -> "GanState":
     """One discriminator update; `batch_stats` are its new statistics. The step is unchanged."""
     updates, opt_state = self.disc_tx.update(grads, self.opt_state[DISC], self.params[DISC])
     params = optax.apply_updates(self.params[DISC], updates)
-    return self.replace(params={**self.params, DISC: params},
-                        batch_stats={**self.batch_stats, DISC: batch_stats},
-                        opt_state={**self.opt_state, DISC: opt_state})
+    return self.replace(
+        params={**self.params, DISC: params},
+        batch_stats={**self.batch_stats, DISC: batch_stats},
+        opt_state={**self.opt_state, DISC: opt_state},
+    )
 
   def apply_gen_gradients(self, grads, *, batch_stats, ema_decay: float) -> "GanState":
     """One generator update, the EMA update and `step + 1`; `batch_stats` are G's new statistics.
@@ -97,7 +114,10 @@ class GanState(flax.struct.PyTreeNode):
     params = optax.apply_updates(self.params[GEN], updates)
     step = self.step + 1
     ema = train_state.ema_update(self.ema_params["params"], params, step, ema_decay)
-    return self.replace(step=step, params={**self.params, GEN: params},
-                        batch_stats={**self.batch_stats, GEN: batch_stats},
-                        opt_state={**self.opt_state, GEN: opt_state},
-                        ema_params={"params": ema, "batch_stats": batch_stats})
+    return self.replace(
+        step=step,
+        params={**self.params, GEN: params},
+        batch_stats={**self.batch_stats, GEN: batch_stats},
+        opt_state={**self.opt_state, GEN: opt_state},
+        ema_params={"params": ema, "batch_stats": batch_stats},
+    )

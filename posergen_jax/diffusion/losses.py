@@ -1,5 +1,7 @@
-"""SR3 training loss (Saharia et al. 2021): eps- or v-prediction at a continuous noise level."""
-from typing import Callable
+"""The diffusion training loss of SR3 (Saharia et al. 2021), also the text DDPM's: eps- or
+v-prediction at a continuous noise level."""
+
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -11,14 +13,15 @@ from posergen_jax.diffusion.schedules import Schedule
 # (see `parameterization`).
 DenoiseFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 
-LOSS_TYPES = ('l1', 'l2')
-WEIGHTINGS = ('none', 'min_snr')
+LOSS_TYPES = ("l1", "l2")
+WEIGHTINGS = ("none", "min_snr")
 # Min-SNR-gamma (Hang et al. 2023): the paper's default clip on the signal-to-noise ratio.
 MIN_SNR_GAMMA = 5.0
 
 
-def sample_noise_level(rng: jax.Array, schedule: Schedule,
-                       batch_size: int) -> tuple[jax.Array, jax.Array]:
+def sample_noise_level(
+    rng: jax.Array, schedule: Schedule, batch_size: int
+) -> tuple[jax.Array, jax.Array]:
   """SR3's piecewise-continuous noise levels.
 
   Draws t ~ U{0..T-1}, then sqrt_gamma ~ U(sqrt(gammas[t]), sqrt(gammas_prev[t])).
@@ -56,17 +59,25 @@ def loss_weight(weighting: str, prediction: str, noise_level: jax.Array) -> jax.
   if weighting not in WEIGHTINGS:
     raise ValueError(f'unknown weighting {weighting!r}; valid: {", ".join(WEIGHTINGS)}')
   parameterization.check_prediction(prediction)
-  if weighting == 'none':
+  if weighting == "none":
     return jnp.ones_like(noise_level, jnp.float32)
   snr = parameterization.snr(noise_level)
-  if prediction == 'eps':
+  if prediction == "eps":
     return jnp.minimum(1.0, MIN_SNR_GAMMA / snr)  # min(SNR, 5) / SNR, and 1 at SNR = 0.
   return jnp.minimum(snr, MIN_SNR_GAMMA) / (snr + 1.0)
 
 
-def sr3_loss(denoise_fn: DenoiseFn, x0: jax.Array, cond: jax.Array, rng: jax.Array,
-             schedule: Schedule, *, loss_type: str = 'l2', prediction: str = 'eps',
-             weighting: str = 'none') -> tuple[jax.Array, dict]:
+def sr3_loss(
+    denoise_fn: DenoiseFn,
+    x0: jax.Array,
+    cond: jax.Array,
+    rng: jax.Array,
+    schedule: Schedule,
+    *,
+    loss_type: str = "l2",
+    prediction: str = "eps",
+    weighting: str = "none",
+) -> tuple[jax.Array, dict]:
   """Eps- or v-prediction loss at an SR3 noise level.
 
   Args:
@@ -91,7 +102,8 @@ def sr3_loss(denoise_fn: DenoiseFn, x0: jax.Array, cond: jax.Array, rng: jax.Arr
   eps = jax.random.normal(noise_rng, x0.shape, jnp.float32)
   level = sqrt_gamma[:, None, None, None]
   x_noisy = parameterization.add_noise(x0, eps, level)
-  error = (denoise_fn(x_noisy, cond, sqrt_gamma).astype(jnp.float32)
-           - parameterization.target(prediction, x0, eps, level))
-  loss = jnp.mean(weight * (jnp.abs(error) if loss_type == 'l1' else error**2))
-  return loss, {'loss': loss, 'noise_level_mean': jnp.mean(sqrt_gamma)}
+  error = denoise_fn(x_noisy, cond, sqrt_gamma).astype(jnp.float32) - parameterization.target(
+      prediction, x0, eps, level
+  )
+  loss = jnp.mean(weight * (jnp.abs(error) if loss_type == "l1" else error**2))
+  return loss, {"loss": loss, "noise_level_mean": jnp.mean(sqrt_gamma)}

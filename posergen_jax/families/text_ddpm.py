@@ -9,6 +9,7 @@ training example's sentence vector is replaced by zeros (no text); sampling comb
 predictions as eps_uncond + scale · (eps_cond − eps_uncond), `config.guidance.scale` (1: plain
 conditional sampling, one network call per step; above 1: guided, two).
 """
+
 from collections.abc import Callable
 
 import jax
@@ -16,10 +17,11 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from posergen_jax.diffusion import sr3 as sr3_lib
+from posergen_jax.diffusion import losses
+from posergen_jax.families import sr3, text_to_image
+from posergen_jax.io import errors
 from posergen_jax.text import conditioning
-from posergen_jax.training import family, optimizers, sr3, text_to_image, train_state
-
+from posergen_jax.training import family, optimizers, train_state
 
 DenoiseFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 
@@ -34,8 +36,11 @@ def guided(denoise: DenoiseFn, scale: float) -> DenoiseFn:
     return denoise
 
   def guided_denoise(x, text, level):
-    both = denoise(jnp.concatenate([x, x]), jnp.concatenate([text, jnp.zeros_like(text)]),
-                   jnp.concatenate([level, level]))
+    both = denoise(
+        jnp.concatenate([x, x]),
+        jnp.concatenate([text, jnp.zeros_like(text)]),
+        jnp.concatenate([level, level]),
+    )
     cond, uncond = jnp.split(both, 2)
     return uncond + scale * (cond - uncond)
 
@@ -51,10 +56,14 @@ def drop_text(text: jax.Array, rng: jax.Array, drop_prob: float) -> jax.Array:
 def make_family(config: ml_collections.ConfigDict) -> family.Family:
   """The text DDPM family from the full config (data, text, model, diffusion, guidance, ...)."""
   if config.diffusion.cond_aug.max_level > 0:
-    raise ValueError("config.diffusion.cond_aug is for super-resolution inputs; the text DDPM "
-                     "has none (set max_level=0).")
+    raise errors.ConfigError(
+        "config.diffusion.cond_aug is for super-resolution inputs; the text DDPM "
+        "has none (set max_level=0)."
+    )
   if not 0.0 <= config.guidance.drop_prob < 1.0:
-    raise ValueError(f"config.guidance.drop_prob={config.guidance.drop_prob} must be in [0, 1).")
+    raise errors.ConfigError(
+        f"config.guidance.drop_prob={config.guidance.drop_prob} must be in [0, 1)."
+    )
   size = config.model.image_size
   image_key = text_to_image.image_key(config)
   model = sr3.make_model(config, text_conditioning=True)
@@ -66,12 +75,19 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   def denoise_fn(params, *, train=False, dropout_rng=None) -> DenoiseFn:
     rngs = {"dropout": dropout_rng} if train else None
     return lambda x, sentence, level: model.apply(
-        {"params": params}, x, None, level, train=train, rngs=rngs, context=sentence)
+        {"params": params}, x, None, level, train=train, rngs=rngs, context=sentence
+    )
 
   def init_state(rng, batch):
     images = batch[image_key]
-    params = model.init({"params": rng}, images, None, jnp.ones(images.shape[:1]),
-                        train=False, context=text.encode(batch))["params"]
+    params = model.init(
+        {"params": rng},
+        images,
+        None,
+        jnp.ones(images.shape[:1]),
+        train=False,
+        context=text.encode(batch),
+    )["params"]
     return train_state.TrainState.create(params=params, tx=tx)
 
   def train_step(state, batch, rng):
@@ -79,10 +95,16 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     sentence = drop_text(text.encode(batch), drop_rng, config.guidance.drop_prob)
 
     def loss_fn(params):
-      return sr3_lib.sr3_loss(
-          denoise_fn(params, train=True, dropout_rng=dropout_rng), batch[image_key], sentence,
-          noise_rng, train_schedule, loss_type=config.diffusion.loss_type,
-          prediction=config.diffusion.prediction, weighting=config.diffusion.weighting)
+      return losses.sr3_loss(
+          denoise_fn(params, train=True, dropout_rng=dropout_rng),
+          batch[image_key],
+          sentence,
+          noise_rng,
+          train_schedule,
+          loss_type=config.diffusion.loss_type,
+          prediction=config.diffusion.prediction,
+          weighting=config.diffusion.weighting,
+      )
 
     (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     state = state.apply_gradients(grads, ema_decay=config.ema.decay)
@@ -94,5 +116,11 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     shape = (sentence.shape[0], size, size, 3)
     return sampler(guided(denoise_fn(params), config.guidance.scale), sentence, rng, shape=shape)
 
-  return text_to_image.make_family(config, text, init_state=init_state, train_step=train_step,
-                                   sample=sample, learning_rate_fn=learning_rate_fn)
+  return text_to_image.make_family(
+      config,
+      text,
+      init_state=init_state,
+      train_step=train_step,
+      sample=sample,
+      learning_rate_fn=learning_rate_fn,
+  )

@@ -15,6 +15,7 @@ whether its own caption is the best (top1) or among the best five (top5) of the 
 the same for every caption among the B images. Sample grids show, for each caption, its own
 image and the three images it retrieves first.
 """
+
 from collections.abc import Callable
 import dataclasses
 import logging
@@ -28,6 +29,7 @@ import optax
 import tensorflow as tf
 
 from posergen_jax.data import preprocess
+from posergen_jax.io import errors
 from posergen_jax.models import dual_encoder
 from posergen_jax.text import caption_inputs, char_cnn_rnn, frozen_tower
 from posergen_jax.text import tokenizer as tokenizer_lib
@@ -47,6 +49,7 @@ Params = Any
 @dataclasses.dataclass(frozen=True)
 class TextSide:
   """A text tower, its caption op for tf.data and its pretrained params (or None)."""
+
   tower: object
   caption_op: caption_inputs.CaptionOp
   input_keys: tuple[str, ...]
@@ -57,28 +60,41 @@ def make_text_side(config: ml_collections.ConfigDict) -> TextSide:
   """The text tower `config` (the `text` section) names; see the module docstring."""
   if config.tower == "char_cnn_rnn":
     c = config.char_cnn_rnn
-    tower = char_cnn_rnn.CharCnnRnn(emb_dim=c.emb_dim, conv_features=tuple(c.conv_features),
-                                    cnn_dim=c.cnn_dim, kernel_size=c.kernel_size,
-                                    pools=tuple(tuple(p) if p else None for p in c.pools),
-                                    cell=c.cell)
-    return TextSide(tower, caption_inputs.char_ids_op(config.max_length),
-                    (caption_inputs.CHAR_IDS_KEY,), None)
+    tower = char_cnn_rnn.CharCnnRnn(
+        emb_dim=c.emb_dim,
+        conv_features=tuple(c.conv_features),
+        cnn_dim=c.cnn_dim,
+        kernel_size=c.kernel_size,
+        pools=tuple(tuple(p) if p else None for p in c.pools),
+        cell=c.cell,
+    )
+    return TextSide(
+        tower, caption_inputs.char_ids_op(config.max_length), (caption_inputs.CHAR_IDS_KEY,), None
+    )
   if config.tower == "bert":
     tokenizer = tokenizer_lib.PromptTokenizer.from_file(config.tokenizer)
     tower, params = frozen_tower.load_text_encoder(config, tokenizer.vocab_size)
     pretrained = None if config.weights.startswith(frozen_tower.RANDOM_PREFIX) else params
-    return TextSide(tower, caption_inputs.tokenize_op(tokenizer, config.max_length),
-                    caption_inputs.TOKEN_KEYS, pretrained)
-  raise ValueError(f"config.text.tower={config.tower!r} is not one of {TEXT_TOWERS}.")
+    return TextSide(
+        tower,
+        caption_inputs.tokenize_op(tokenizer, config.max_length),
+        caption_inputs.TOKEN_KEYS,
+        pretrained,
+    )
+  raise errors.ConfigError(f"config.text.tower={config.tower!r} is not one of {TEXT_TOWERS}.")
 
 
 def make_model(config: ml_collections.ConfigDict, text_tower) -> dual_encoder.DualEncoder:
   """The dual encoder of `config.model` around `text_tower`."""
   m = config.model
   return dual_encoder.DualEncoder(
-      image_encoder=dual_encoder.ImageEncoder(widths=tuple(m.image_widths),
-                                              dtype=jnp.dtype(m.dtype)),
-      text_tower=text_tower, emb_dim=m.emb_dim, init_temperature=m.init_temperature)
+      image_encoder=dual_encoder.ImageEncoder(
+          widths=tuple(m.image_widths), dtype=jnp.dtype(m.dtype)
+      ),
+      text_tower=text_tower,
+      emb_dim=m.emb_dim,
+      init_temperature=m.init_temperature,
+  )
 
 
 def retrieval_metrics(image_emb: jax.Array, text_emb: jax.Array) -> dict[str, jax.Array]:
@@ -87,8 +103,10 @@ def retrieval_metrics(image_emb: jax.Array, text_emb: jax.Array) -> dict[str, ja
   captions) and text_to_image_top1/top5."""
   scores = image_emb @ text_emb.T
   metrics = {}
-  for name, ranks in (("image_to_text", dual_encoder.retrieval_ranks(scores)),
-                      ("text_to_image", dual_encoder.retrieval_ranks(scores.T))):
+  for name, ranks in (
+      ("image_to_text", dual_encoder.retrieval_ranks(scores)),
+      ("text_to_image", dual_encoder.retrieval_ranks(scores.T)),
+  ):
     metrics[f"{name}_top1"] = (ranks < 1).astype(jnp.float32)
     metrics[f"{name}_top5"] = (ranks < 5).astype(jnp.float32)
   return metrics
@@ -104,6 +122,7 @@ class EncoderFamily(family.Family):
     caption_preprocess: tf.data function (example, seed) -> the caption inputs of the
       example's first caption in `config.text.language` (what evaluation conditions on).
   """
+
   embed: Callable[[Params, dict[str, jax.Array]], tuple[jax.Array, jax.Array]]
   caption_preprocess: Callable[[dict, tf.Tensor], dict]
 
@@ -112,13 +131,14 @@ def make_family(config: ml_collections.ConfigDict) -> EncoderFamily:
   """The text–image encoder family from the full config (data, text, model, loss, optimizer)."""
   caption_inputs.check_language(config.text.language)
   if config.loss.name not in LOSSES:
-    raise ValueError(f"config.loss.name={config.loss.name!r} is not one of {LOSSES}.")
+    raise errors.ConfigError(f"config.loss.name={config.loss.name!r} is not one of {LOSSES}.")
   text = make_text_side(config.text)
   model = make_model(config, text.tower)
   tx, learning_rate_fn = optimizers.make_optimizer(config.optimizer)
   size = config.model.image_size
-  one_caption = caption_inputs.one_caption(config.text.captions_key, config.text.language,
-                                           text.caption_op)
+  one_caption = caption_inputs.one_caption(
+      config.text.captions_key, config.text.language, text.caption_op
+  )
 
   def make_preprocess(train: bool):
     caption = one_caption(train)
@@ -130,9 +150,11 @@ def make_family(config: ml_collections.ConfigDict) -> EncoderFamily:
       features = {IMAGE_KEY: image, **caption(example, seed)}
       if config.loss.name == "sje":
         if config.loss.label_key not in example:
-          raise KeyError(f"config.loss.label_key={config.loss.label_key!r} is not a feature of "
-                         f"this dataset (the 'sje' loss needs class labels); it has "
-                         f"{sorted(example)}.")
+          raise KeyError(
+              f"config.loss.label_key={config.loss.label_key!r} is not a feature of "
+              f"this dataset (the 'sje' loss needs class labels); it has "
+              f"{sorted(example)}."
+          )
         features[LABEL_KEY] = tf.cast(example[config.loss.label_key], tf.int32)
       return features
 
@@ -152,8 +174,9 @@ def make_family(config: ml_collections.ConfigDict) -> EncoderFamily:
     return train_state.TrainState.create(params=params, tx=tx)
 
   def loss_fn(params, batch):
-    image_emb, text_emb, logit_scale = model.apply({"params": params}, batch[IMAGE_KEY],
-                                                   text_inputs(batch))
+    image_emb, text_emb, logit_scale = model.apply(
+        {"params": params}, batch[IMAGE_KEY], text_inputs(batch)
+    )
     if config.loss.name == "clip":
       value = dual_encoder.contrastive_loss(image_emb, text_emb, logit_scale)
     else:
@@ -162,13 +185,17 @@ def make_family(config: ml_collections.ConfigDict) -> EncoderFamily:
 
   def train_step(state, batch, rng):
     del rng  # Deterministic: no dropout, no noise.
-    (loss, (image_emb, text_emb, logit_scale)), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(state.params, batch)
+    (loss, (image_emb, text_emb, logit_scale)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params, batch
+    )
     state = state.apply_gradients(grads, ema_decay=config.ema.decay)
     hits = retrieval_metrics(image_emb, text_emb)
-    return state, {"loss": loss, "logit_scale": logit_scale,
-                   "image_to_text_top1": jnp.mean(hits["image_to_text_top1"]),
-                   "grad_norm": optax.global_norm(grads)}
+    return state, {
+        "loss": loss,
+        "logit_scale": logit_scale,
+        "image_to_text_top1": jnp.mean(hits["image_to_text_top1"]),
+        "grad_norm": optax.global_norm(grads),
+    }
 
   def eval_step(params, batch, rng):
     del rng
@@ -179,11 +206,6 @@ def make_family(config: ml_collections.ConfigDict) -> EncoderFamily:
     image_emb, text_emb = embed(params, batch)
     order = jnp.argsort(-(text_emb @ image_emb.T), axis=1)
     return [batch[IMAGE_KEY][order[:, rank]] for rank in range(count)]
-
-  def sample(params, batch, rng):
-    """The batch's image each caption retrieves first, [B,S,S,3] in [-1, 1]."""
-    del rng
-    return retrieved(params, batch, 1)[0]
 
   def sample_columns(params, batch, rng):
     """The caption's own image | the RETRIEVED_PER_ROW batch images it ranks highest."""
@@ -197,14 +219,14 @@ def make_family(config: ml_collections.ConfigDict) -> EncoderFamily:
       init_state=init_state,
       train_step=train_step,
       eval_step=eval_step,
-      sample=sample,
       sample_columns=sample_columns,
       learning_rate_fn=learning_rate_fn,
   )
 
 
-def restore_for_scoring(config: ml_collections.ConfigDict, workdir: str,
-                        sharding: jax.sharding.Sharding) -> tuple[EncoderFamily, Params]:
+def restore_for_scoring(
+    config: ml_collections.ConfigDict, workdir: str, sharding: jax.sharding.Sharding
+) -> tuple[EncoderFamily, Params]:
   """A trained encoder's family and EMA params (placed with `sharding`), from the newest
   checkpoint of the run of `config` in `workdir`.
 
@@ -215,13 +237,22 @@ def restore_for_scoring(config: ml_collections.ConfigDict, workdir: str,
   manager = checkpoint.make_manager(str(epath.Path(workdir).absolute()), max_to_keep=1)
   try:
     if manager.latest_step() is None:
-      raise FileNotFoundError(f"The text–image encoder has no checkpoint in {manager.directory};"
-                              " train it first with --config=configs/text_image_encoder.py.")
+      raise errors.MissingFileError(
+          f"The text–image encoder has no checkpoint in {manager.directory};"
+          " train it first with --config=configs/text_image_encoder.py."
+      )
     size, length = config.model.image_size, config.text.max_length
-    example = {IMAGE_KEY: jnp.zeros((1, size, size, 3), jnp.float32),
-               **{key: jnp.zeros((1, length), jnp.int32) for key in
-                  (caption_inputs.TOKEN_KEYS if config.text.tower == "bert"
-                   else (caption_inputs.CHAR_IDS_KEY,))}}
+    example = {
+        IMAGE_KEY: jnp.zeros((1, size, size, 3), jnp.float32),
+        **{
+            key: jnp.zeros((1, length), jnp.int32)
+            for key in (
+                caption_inputs.TOKEN_KEYS
+                if config.text.tower == "bert"
+                else (caption_inputs.CHAR_IDS_KEY,)
+            )
+        },
+    }
     if config.loss.name == "sje":
       example[LABEL_KEY] = jnp.zeros((1,), jnp.int32)
     state = jax.jit(encoder.init_state, out_shardings=sharding)(jax.random.key(0), example)

@@ -4,22 +4,27 @@ The font comes from the PyPI wheel `noto-cjk-sans-otc`, found through the
 `noto-cjk` package's `otc_path('sans')`; Debian's `fonts-noto-cjk` file is the
 fallback. Nothing is downloaded.
 """
+
 import functools
 import pathlib
 
 from PIL import ImageFont
 
+from posergen_jax.io import errors
+
 _DEBIAN_FONT = pathlib.Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 _FACE_NAME = "Noto Sans CJK SC"
 _INSTALL_HINT = (
     "The Noto Sans CJK font was not found. Install it with "
-    "`pip install noto-cjk noto-cjk-sans-otc` (or `apt-get install fonts-noto-cjk`).")
+    "`pip install noto-cjk noto-cjk-sans-otc` (or `apt-get install fonts-noto-cjk`)."
+)
 
 
 def _packaged_font_path() -> pathlib.Path | None:
   try:
     import noto_cjk  # pylint: disable=g-import-not-at-top
-    return noto_cjk.otc_path("sans")
+
+    return pathlib.Path(noto_cjk.otc_path("sans"))
   except (ImportError, RuntimeError):  # noto_cjk.FontNotInstalled is a RuntimeError.
     return None
 
@@ -29,12 +34,17 @@ def cjk_font_file() -> tuple[pathlib.Path, int]:
   """Returns (path of the Noto Sans CJK collection, index of its SC face).
 
   Raises:
-    FileNotFoundError: naming the packages to install when no font is found.
+    MissingFileError (a FileNotFoundError): naming the packages to install when no font is
+      found (also when the file found has no SC face).
   """
+  error = errors.MissingFileError(_INSTALL_HINT)
   for path in (_packaged_font_path(), _DEBIAN_FONT):
     if path is not None and path.is_file():
-      return path, _sc_face_index(path)
-  raise FileNotFoundError(_INSTALL_HINT)
+      try:
+        return path, _sc_face_index(path)
+      except FileNotFoundError as e:  # No SC face in this file: try the next one.
+        error = e
+  raise error
 
 
 def _sc_face_index(path: pathlib.Path) -> int:
@@ -43,8 +53,8 @@ def _sc_face_index(path: pathlib.Path) -> int:
   while True:
     try:
       face = ImageFont.truetype(str(path), 12, index=index)
-    except OSError:
-      raise FileNotFoundError(f"{path} has no {_FACE_NAME!r} face. {_INSTALL_HINT}")
+    except OSError:  # Past the last face, or not a font file.
+      raise errors.MissingFileError(f"{path} has no {_FACE_NAME!r} face. {_INSTALL_HINT}") from None
     if face.getname()[0] == _FACE_NAME:
       return index
     index += 1
@@ -58,5 +68,6 @@ def cjk_font(size_px: int) -> ImageFont.FreeTypeFont:
   every machine; Chinese and Latin text need no shaping.
   """
   path, index = cjk_font_file()
-  return ImageFont.truetype(str(path), max(1, int(size_px)), index=index,
-                            layout_engine=ImageFont.Layout.BASIC)
+  return ImageFont.truetype(
+      str(path), max(1, int(size_px)), index=index, layout_engine=ImageFont.Layout.BASIC
+  )

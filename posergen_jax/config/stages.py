@@ -5,17 +5,19 @@ differ from the shared top level: data sizes, model widths, family, ...) and `st
 train or evaluate, `--config.stage=NAME`). Stage `NAME` runs with the top-level config updated by
 `stages.NAME` (its fields win) in `WORKDIR/NAME`, so one workdir holds the whole chain.
 """
+
 import copy
 
 from etils import epath
 import ml_collections
 
+from posergen_jax.io import errors
 
 # Fields of a staged config that describe the chain rather than one stage.
 CHAIN_FIELDS = ("stage_order", "stages", "stage")
 
 
-class StageError(ValueError):
+class StageError(errors.UserError, ValueError):
   """`config.stage` names no stage of the config."""
 
 
@@ -27,8 +29,10 @@ def is_staged(config: ml_collections.ConfigDict) -> bool:
 def check_stage(config: ml_collections.ConfigDict, name: str) -> None:
   """Raises StageError naming `name` and the valid stages unless it is one of them."""
   if name not in config.stage_order:
-    raise StageError(f"config.stage={name!r} is not a stage of this config; "
-                     f"choose one of {', '.join(config.stage_order)}.")
+    raise StageError(
+        f"config.stage={name!r} is not a stage of this config; "
+        f"choose one of {', '.join(config.stage_order)}."
+    )
 
 
 def stage_config(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:

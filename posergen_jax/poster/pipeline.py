@@ -2,11 +2,13 @@
 64×64 → SR3 stages → images.
 
 `PosterPipeline` restores every stage of a staged config (configs/gan_sr3.py) from its newest
-checkpoint in WORKDIR/<stage> and runs them in order on a batch of prompts, sharded over all
-devices like training. The first stage is a text-to-image model (WGAN or text DDPM) whose config
-tokenizes captions (`config.text.source='encoder'`); its text tower runs inside the jitted sampler. Every later
-stage is super-resolution, conditioned on the previous output upsampled (diffusion/cascade.py).
+checkpoint in WORKDIR/<stage> and runs them in order on a batch of prompts, sharded over all devices
+like training. The first stage is a text-to-image model (WGAN or text DDPM) whose config tokenizes
+captions (`config.text.source='encoder'`); its text tower runs inside the jitted sampler. Every
+later stage is super-resolution, conditioned on the previous output upsampled
+(diffusion/cascade.py).
 """
+
 from collections.abc import Sequence
 import dataclasses
 
@@ -15,9 +17,12 @@ from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
-from posergen_jax.diffusion import cascade as cascade_lib
+from posergen_jax.config import stages
+from posergen_jax.diffusion import cascade
+from posergen_jax.io import errors
+from posergen_jax.poster import stage_runs
 from posergen_jax.text import tokenizer as tokenizer_lib
-from posergen_jax.training import cascade, stages, trainer
+from posergen_jax.training import sharding, trainer
 
 # Families a pipeline's first stage may be: prompt vectors -> images.
 TEXT_TO_IMAGE = ("wgan", "text_ddpm")
@@ -25,7 +30,7 @@ SAMPLERS = ("ddpm", "ddim")
 
 
 @dataclasses.dataclass(frozen=True)
-class Posters:
+class PosterBatch:
   """One batch of generated posters.
 
   Attributes:
@@ -33,18 +38,20 @@ class Posters:
       poster).
     stage_seconds: per stage name, the batch's sampling wall seconds (compilation excluded).
   """
+
   stage_images: list[np.ndarray]
   stage_seconds: dict[str, float]
 
 
-def with_sampling(config: ml_collections.ConfigDict, sampler: str | None,
-                  steps: int | None) -> ml_collections.ConfigDict:
+def with_sampling(
+    config: ml_collections.ConfigDict, sampler: str | None, steps: int | None
+) -> ml_collections.ConfigDict:
   """A copy of a staged config whose super-resolution stages sample with `sampler` ('ddpm' |
   'ddim') and `steps` respaced steps; None keeps each stage's own setting."""
   if sampler is not None and sampler not in SAMPLERS:
-    raise ValueError(f"sampler {sampler!r} is not one of {SAMPLERS}.")
+    raise errors.InputError(f"sampler {sampler!r} is not one of {SAMPLERS}.")
   if steps is not None and steps < 1:
-    raise ValueError(f"steps must be at least 1; got {steps}.")
+    raise errors.InputError(f"steps must be at least 1; got {steps}.")
   config = stages.unlocked_copy(config)
   for name in config.stage_order:
     stage = config.stages[name]
@@ -59,19 +66,23 @@ def with_sampling(config: ml_collections.ConfigDict, sampler: str | None,
 
 def prompt_tokenizer(config: ml_collections.ConfigDict):
   """The first stage's tokenization: prompts (B strings) -> {"input_ids", "attention_mask":
-  int32 [B,L]}; it raises ValueError naming an empty or unreadable prompt.
+  int32 [B,L]}; it raises InputError naming an empty or unreadable prompt.
 
   Raises:
-    ValueError: the config is not staged, or its first stage cannot read prompts.
+    ConfigError: the config is not staged, or its first stage cannot read prompts.
   """
   if not stages.is_staged(config):
-    raise ValueError("The pipeline needs a staged config (e.g. configs/gan_sr3.py), with a "
-                     "text-to-image first stage and super-resolution stages after it.")
+    raise errors.ConfigError(
+        "The pipeline needs a staged config (e.g. configs/gan_sr3.py), with a "
+        "text-to-image first stage and super-resolution stages after it."
+    )
   first = stages.stage_config(config, config.stage_order[0])
   if first.family not in TEXT_TO_IMAGE or first.text.source != "encoder":
-    raise ValueError(f"Stage {first.stage!r} (family {first.family!r}) cannot turn prompts "
-                     f"into images; the first stage must be one of {TEXT_TO_IMAGE} with "
-                     "text.source='encoder'.")
+    raise errors.ConfigError(
+        f"Stage {first.stage!r} (family {first.family!r}) cannot turn prompts "
+        f"into images; the first stage must be one of {TEXT_TO_IMAGE} with "
+        "text.source='encoder'."
+    )
   tokenizer = tokenizer_lib.PromptTokenizer.from_file(first.text.tokenizer)
   return lambda prompts: tokenizer.encode(list(prompts), first.text.max_length)
 
@@ -84,59 +95,68 @@ class PosterPipeline:
     workdir: the folder holding WORKDIR/<stage> for every stage.
 
   Raises:
-    FileNotFoundError: a stage has no checkpoint (names the stage and the folder).
-    ValueError: the config is not staged, or its first stage cannot read prompts.
+    MissingFileError: a stage has no checkpoint (names the stage and the folder).
+    ConfigError: the config is not staged, or its first stage cannot read prompts.
   """
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str):
     self.stage_names = tuple(config.stage_order)
     self.prompt_tokens = prompt_tokenizer(config)
-    cascade.check_trained(config, workdir, self.stage_names)
+    stage_runs.check_trained(config, workdir, self.stage_names)
     self.runs: list[trainer.Run] = []
     try:
       for name in self.stage_names:
-        self.runs.append(cascade.restored_stage(config, workdir, name))
+        self.runs.append(stage_runs.restored_stage(config, workdir, name))
     except BaseException:
       self.close()
       raise
     first = self.runs[0].config
     self.sizes = [first.model.image_size] + [run.config.data.hr_size for run in self.runs[1:]]
     self._timings: dict[str, list[float]] = {name: [] for name in self.stage_names}
-    self._generate = cascade.timed_sampler(self.runs[0], self._timings[self.stage_names[0]])
-    self._upscalers = [cascade.super_resolution_sampler(run, self._timings[name])
-                       for name, run in zip(self.stage_names[1:], self.runs[1:])]
+    self._generate = stage_runs.timed_sampler(self.runs[0], self._timings[self.stage_names[0]])
+    self._upscalers = [
+        stage_runs.super_resolution_sampler(run, self._timings[name])
+        for name, run in zip(self.stage_names[1:], self.runs[1:])
+    ]
 
   @property
   def batch_multiple(self) -> int:
     """Batches must hold a multiple of this many prompts (the data-parallel devices)."""
-    return self.runs[0].shardings.data.mesh.shape["data"]
+    return sharding.data_axis_size(self.runs[0].shardings.mesh)
 
   @property
   def checkpoint_steps(self) -> dict[str, int]:
     """The training step each stage was restored at."""
     return {name: int(run.state.step) for name, run in zip(self.stage_names, self.runs)}
 
-  def generate(self, prompts: Sequence[str], rng: jax.Array) -> Posters:
+  def generate(self, prompts: Sequence[str], rng: jax.Array) -> PosterBatch:
     """Runs every stage on `prompts` (B strings, B a multiple of `batch_multiple`).
 
     The GAN stage uses fold_in(rng, 0); super-resolution stage i uses fold_in(fold_in(rng, 1),
     i). The same prompts, batch and key give the same posters.
 
     Raises:
-      ValueError: an empty or unreadable prompt (the tokenizer names it), or a bad batch size.
+      InputError: an empty or unreadable prompt (the tokenizer names it), or a bad batch size.
     """
     if len(prompts) % self.batch_multiple:
-      raise ValueError(f"{len(prompts)} prompts is not a multiple of the "
-                       f"{self.batch_multiple} data-parallel devices; pad the batch.")
+      raise errors.InputError(
+          f"{len(prompts)} prompts is not a multiple of the "
+          f"{self.batch_multiple} data-parallel devices; pad the batch."
+      )
     tokens = self.prompt_tokens(prompts)
     batch = jax.device_put(tokens, self.runs[0].shardings.data)
     first = self._generate(batch, jax.random.fold_in(rng, 0))
-    outputs = [first, *cascade_lib.chain(self._upscalers, self.sizes[1:], first,
-                                         jax.random.fold_in(rng, 1))]
+    outputs = [
+        first,
+        *cascade.chain(self._upscalers, self.sizes[1:], first, jax.random.fold_in(rng, 1)),
+    ]
     seconds = {name: times[-1] for name, times in self._timings.items()}
-    return Posters(stage_images=[np.asarray(multihost_utils.process_allgather(x, tiled=True))
-                                 for x in outputs],
-                   stage_seconds=seconds)
+    return PosterBatch(
+        stage_images=[
+            np.asarray(multihost_utils.process_allgather(x, tiled=True)) for x in outputs
+        ],
+        stage_seconds=seconds,
+    )
 
   def close(self) -> None:
     """Closes every restored stage's checkpoint manager."""

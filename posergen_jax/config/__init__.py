@@ -1,0 +1,1 @@
+"""Config algebra (staged configs) and config files named inside a config."""

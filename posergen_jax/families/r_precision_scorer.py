@@ -1,0 +1,74 @@
+"""R-precision in evaluation: a trained text–image encoder scores a text-to-image family's images.
+
+`config.evals.r_precision` names the encoder's config file and workdir. The eval batches then
+also carry the encoder's inputs for the caption each image is generated from (the first caption
+in the evaluated config's `text.language`, as the family's own text preprocess picks), under
+keys prefixed with INPUT_PREFIX; generated images are resized to the encoder's image size.
+"""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from posergen_jax.config import files as config_files
+from posergen_jax.evaluation import r_precision
+from posergen_jax.families import text_image_encoder
+from posergen_jax.io import errors
+from posergen_jax.training import family
+
+INPUT_PREFIX = "r_precision_"
+
+
+def make_scoring(
+    config: ml_collections.ConfigDict, replicated: jax.sharding.Sharding
+) -> family.Scorer:
+  """The R-precision of `config.evals.r_precision` by the encoder trained in its
+  `encoder_workdir`, with the encoder's params placed `replicated`.
+
+  Raises:
+    ValueError: the config has no text (not a text-to-image family), or the encoder config is
+      not a text_image_encoder config.
+    FileNotFoundError: the encoder config file or checkpoint is missing (named).
+  """
+  options = config.evals.r_precision
+  if "text" not in config:
+    raise errors.ConfigError(
+        f"config.evals.r_precision scores images generated from captions; "
+        f"family {config.family!r} has no `text` section."
+    )
+  encoder_config = config_files.load(
+      options.encoder_config, "config.evals.r_precision.encoder_config"
+  )
+  if encoder_config.get("family") != "text_image_encoder":
+    raise errors.ConfigError(
+        f"config.evals.r_precision.encoder_config={options.encoder_config!r} is a "
+        f"{encoder_config.get('family')!r} config, not a text_image_encoder one."
+    )
+  with encoder_config.unlocked():
+    encoder_config.text.language = config.text.language  # Score the caption generated from.
+  encoder, params = text_image_encoder.restore_for_scoring(
+      encoder_config, options.encoder_workdir, replicated
+  )
+  size = encoder_config.model.image_size
+
+  @jax.jit
+  def embed(images, batch):
+    images = jnp.clip(
+        jax.image.resize(images, (images.shape[0], size, size, images.shape[-1]), "cubic"),
+        -1.0,
+        1.0,
+    )
+    inputs = {
+        key[len(INPUT_PREFIX) :]: value
+        for key, value in batch.items()
+        if key.startswith(INPUT_PREFIX)
+    }
+    return encoder.embed(params, {text_image_encoder.IMAGE_KEY: images, **inputs})
+
+  def preprocess(example, seed):
+    return {
+        INPUT_PREFIX + key: value
+        for key, value in encoder.caption_preprocess(example, seed).items()
+    }
+
+  return family.Scorer(r_precision.RPrecision(embed, options.num_candidates), preprocess)

@@ -1,0 +1,1 @@
+"""Files: released weights, torch files read without torch, images, fonts, atomic writes."""

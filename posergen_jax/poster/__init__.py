@@ -1,0 +1,1 @@
+"""The prompt -> poster system: restores and chains trained stages, evaluates and writes posters."""

@@ -1,0 +1,80 @@
+"""Helpers shared by the tests: the repository root, parameter counts, a family's train steps
+on a fixed batch, and quick staged configs trained stage by stage."""
+
+import math
+import pathlib
+
+import jax
+import jax.numpy as jnp
+
+from posergen_jax.config import stages
+from posergen_jax.data import input_pipeline
+from posergen_jax.families import registry
+from posergen_jax.training import sharding, trainer
+
+# The repository root: the working folder of the entry-point subprocesses tests start.
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def param_count(params) -> int:
+  """Total number of scalars in a parameter pytree (any nesting; array or jax.ShapeDtypeStruct
+  leaves, e.g. from `jax.eval_shape`)."""
+  return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(params))
+
+
+def first_train_batch(family, config, batch_size: int = 8) -> dict:
+  """The first global training batch (numpy) of `config.data` through the family's preprocess."""
+  ds = input_pipeline.create_dataset(
+      config.data,
+      config.data.train_split,
+      global_batch_size=batch_size,
+      preprocess=family.make_preprocess(True),
+      train=True,
+      seed=0,
+  )
+  return next(ds.as_numpy_iterator())
+
+
+def train_steps(family, batch, devices, num_steps, mesh=(("data", -1),)):
+  """`num_steps` jitted train steps on `batch` over a `mesh` of `devices`.
+
+  The state is created and the step jitted by the trainer's own `sharding.init_sharded` and
+  `trainer.jit_train_step` (without donation of the state kept for the caller); every step uses
+  the same base key.
+
+  Returns:
+    ([initial state, state after step 1, ...], [metrics (numpy) of step 1, ...]).
+  """
+  shardings = sharding.make_shardings(sharding.make_mesh(mesh, devices=devices))
+  batch = jax.device_put(batch, shardings.data)
+  state, state_shardings = sharding.init_sharded(
+      family.init_state, shardings, jax.random.key(0), batch
+  )
+  step_fn = trainer.jit_train_step(family.train_step, state_shardings, shardings)
+  states, history = [state], []
+  for _ in range(num_steps):
+    state, metrics = step_fn(jax.tree.map(jnp.copy, state), batch, jax.random.key(1))
+    states.append(state)
+    history.append(jax.device_get(metrics))
+  return states, history
+
+
+def quick_staged_config(config, data_dir):
+  """A quick staged config whose stages read `data_dir` and train one step, without sample
+  grids or evaluation."""
+  for name in config.stage_order:
+    stage = config.stages[name]
+    stage.data.data_dir = data_dir
+    stage.train.num_steps = 1
+    stage.train.sample_every = 1000
+    stage.evals.after_train = False
+  return config
+
+
+def train_stages(config, workdir, names) -> None:
+  """Trains stages `names` of a staged config, each in `workdir/<stage>`."""
+  for name in names:
+    stage = stages.stage_config(config, name)
+    trainer.train_and_evaluate(
+        stage, str(stages.stage_workdir(workdir, name)), registry.get_family(stage)
+    )
