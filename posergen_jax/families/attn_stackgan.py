@@ -131,10 +131,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
 
   def discriminate(name, variables, images, code):
     """D_name in train mode: (cond, uncond) logits [B] each, and its new batch statistics."""
-    logits, updates = discriminators[name].apply(
-        variables, images, code, train=True, mutable=["batch_stats"]
-    )
-    return logits, updates["batch_stats"]
+    return gan_state.apply_in_train_mode(discriminators[name], variables, images, code)
 
   def disc_loss(params, batch_stats, reals, fakes, mu):
     """Summed StackGAN++ D losses over scales -> (loss, (new batch stats, per-scale losses))."""
@@ -183,15 +180,8 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     reals = [batch[image_key(size)] for size in sizes]
 
     def generate(gen_params):
-      outputs, updates = generator.apply(
-          {"params": gen_params, "batch_stats": state.batch_stats[gan_state.GEN]},
-          z,
-          sentence,
-          eps,
-          train=True,
-          mutable=["batch_stats"],
-      )
-      return outputs, updates["batch_stats"]
+      variables = {"params": gen_params, "batch_stats": state.batch_stats[gan_state.GEN]}
+      return gan_state.apply_in_train_mode(generator, variables, z, sentence, eps)
 
     fake, gen_pullback, gen_stats = jax.vjp(generate, state.params[gan_state.GEN], has_aux=True)
     images, mu, _ = jax.lax.stop_gradient(fake)

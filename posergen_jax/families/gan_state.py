@@ -8,6 +8,7 @@ as `{"params": ..., "batch_stats": ...}`, i.e. ready for `generator.apply(ema_pa
 from typing import Any
 
 import flax
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -47,6 +48,12 @@ def generator_noise(
       jax.random.normal(z_rng, (batch_size, z_dim)),
       jax.random.normal(eps_rng, (batch_size, c_dim)),
   )
+
+
+def apply_in_train_mode(module: nn.Module, variables: dict[str, Any], *inputs) -> tuple:
+  """`module` applied to `inputs` with `train=True`: (outputs, its new BatchNorm statistics)."""
+  outputs, updates = module.apply(variables, *inputs, train=True, mutable=["batch_stats"])
+  return outputs, updates["batch_stats"]
 
 
 class GanState(flax.struct.PyTreeNode):

@@ -72,15 +72,8 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   def generate_train(state, gen_params, sentence, rng):
     """G in train mode: ((images, mu, logvar), new batch statistics)."""
     z, eps = noise(rng, sentence.shape[0])
-    outputs, updates = generator.apply(
-        {"params": gen_params, "batch_stats": state.batch_stats[gan_state.GEN]},
-        z,
-        sentence,
-        eps,
-        train=True,
-        mutable=["batch_stats"],
-    )
-    return outputs, updates["batch_stats"]
+    variables = {"params": gen_params, "batch_stats": state.batch_stats[gan_state.GEN]}
+    return gan_state.apply_in_train_mode(generator, variables, z, sentence, eps)
 
   def critic_update(state, real, sentence, rng):
     """One critic update on (real, fresh fakes) -> (state, its metrics)."""
