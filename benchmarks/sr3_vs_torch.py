@@ -52,6 +52,7 @@ import torch  # noqa: E402
 
 from benchmarks import torch_sr3_unet  # noqa: E402
 from configs import sr3 as sr3_config  # noqa: E402
+from posergen_jax import cli  # noqa: E402
 from posergen_jax.config import stages  # noqa: E402
 from posergen_jax.diffusion import losses, samplers, schedules  # noqa: E402
 from posergen_jax.families import sr3 as sr3_family  # noqa: E402
@@ -472,6 +473,7 @@ def machine() -> dict:
       torch=torch.__version__,
       torch_threads=torch.get_num_threads(),
       omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
+      xla_flags=os.environ.get("XLA_FLAGS"),
       torch_cuda=torch.cuda.get_device_name() if torch.cuda.is_available() else None,
   )
 
@@ -522,6 +524,12 @@ def parse_args(argv=None) -> argparse.Namespace:
       help="torch.set_num_threads (default: torch's own, one per core)",
   )
   parser.add_argument("--json", default=None, help="also write the results to this file")
+  parser.add_argument(
+      "--cpu-onednn",
+      action=argparse.BooleanOptionalAction,
+      default=True,
+      help="XLA:CPU's oneDNN kernels, as the entry points use by default",
+  )
   args = parser.parse_args(argv)
   if args.batch < 1 or args.reps < 1 or args.sample_steps < 1 or args.warmup < 0:
     parser.error("--batch, --reps and --sample-steps must be >= 1, --warmup >= 0")
@@ -530,6 +538,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
   args = parse_args(argv)
+  cli.use_onednn_on_cpu(args.cpu_onednn)
   if args.torch_threads:
     torch.set_num_threads(args.torch_threads)
   sizes = [int(s) for s in args.sizes.split(",")]
@@ -554,7 +563,8 @@ def main(argv=None) -> None:
       f"\nMachine: {info['platform']}, {info['cpu_count']} CPUs, JAX {info['jax']} on "
       f"{info['jax_backend']} ({info['jax_device']}), torch {info['torch']} on "
       f"{args.torch_device} ({info['torch_threads']} threads, "
-      f"OMP_WAIT_POLICY={info['omp_wait_policy'] or 'unset'})."
+      f"OMP_WAIT_POLICY={info['omp_wait_policy'] or 'unset'}); "
+      f"XLA_FLAGS={info['xla_flags'] or 'unset'}."
   )
   print(
       "Ratios: median over repetitions of paired JAX/torch times (< 1: JAX faster). "

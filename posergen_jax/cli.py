@@ -1,5 +1,6 @@
 """What the command-line entry points (main, generate) share: flag parsing and JAX set-up."""
 
+from collections.abc import MutableMapping
 import os
 import sys
 
@@ -17,6 +18,23 @@ DEFAULT_COMPILATION_CACHE = (
 # --matmul_precision values: JAX's names for float32 matmul/conv precision on GPU/TPU ("default"
 # lets bf16 passes through on TPU and TF32 on Ampere+ GPUs; "highest" is full float32).
 MATMUL_PRECISIONS = ("default", "high", "highest")
+
+
+# XLA_FLAGS option that sends XLA:CPU's convolutions and matmuls through oneDNN. Measured in
+# README, "Speed on CPU": 2.4x faster SR3 train step on a 2-core Intel CPU with AMX, about even on
+# a 2-core AMD EPYC. XLA:GPU and XLA:TPU ignore it.
+ONEDNN_OPTION = "xla_cpu_use_onednn"
+
+
+def use_onednn_on_cpu(enabled: bool = True, env: MutableMapping[str, str] = os.environ) -> None:
+  """Adds `--xla_cpu_use_onednn=true` to `env["XLA_FLAGS"]`, unless XLA_FLAGS already sets it.
+
+  Call before JAX starts a backend (its first device or array): XLA reads XLA_FLAGS then. With
+  `enabled=False` XLA_FLAGS is left as it is (XLA's own CPU kernels, its default).
+  """
+  flags_now = env.get("XLA_FLAGS", "")
+  if enabled and ONEDNN_OPTION not in flags_now:
+    env["XLA_FLAGS"] = f"{flags_now} --{ONEDNN_OPTION}=true".strip()
 
 
 def use_matmul_precision(precision: str) -> None:
@@ -40,7 +58,8 @@ def keep_tensorflow_off_accelerators() -> None:
 
 def define_jax_flags() -> None:
   """Defines the JAX set-up flags every entry point takes: --compilation_cache (the persistent
-  XLA cache folder; '' turns it off) and --matmul_precision (jax_default_matmul_precision)."""
+  XLA cache folder; '' turns it off), --matmul_precision (jax_default_matmul_precision) and
+  --cpu_onednn (XLA:CPU's oneDNN kernels)."""
   flags.DEFINE_string(
       "compilation_cache",
       DEFAULT_COMPILATION_CACHE,
@@ -54,10 +73,18 @@ def define_jax_flags() -> None:
       "Precision of float32 matmuls/convs on GPU/TPU: default (fastest: bf16 "
       "passes on TPU, TF32 on GPU), high, or highest (full float32).",
   )
+  flags.DEFINE_bool(
+      "cpu_onednn",
+      True,
+      "On CPU, run convolutions and matmuls through oneDNN (--xla_cpu_use_onednn=true; faster on "
+      "most x86 CPUs); false keeps XLA's own kernels. XLA_FLAGS naming xla_cpu_use_onednn wins.",
+  )
 
 
 def set_up_jax() -> None:
-  """After flag parsing: TensorFlow off the accelerators, then the flags' cache and precision."""
+  """After flag parsing, before JAX starts a backend: oneDNN on CPU, TensorFlow off the
+  accelerators, then the flags' cache and precision."""
+  use_onednn_on_cpu(FLAGS.cpu_onednn)
   keep_tensorflow_off_accelerators()
   use_compilation_cache(FLAGS.compilation_cache)
   use_matmul_precision(FLAGS.matmul_precision)

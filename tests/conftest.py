@@ -1,4 +1,4 @@
-"""Test set-up: 8 simulated CPU devices, fixed before any JAX backend starts."""
+"""Test set-up: 8 simulated CPU devices and oneDNN kernels, fixed before any JAX backend starts."""
 
 import os
 import tempfile
@@ -19,6 +19,10 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import jax  # noqa: E402  (must come after XLA_FLAGS)
 
+from posergen_jax import cli  # noqa: E402
+
+# The entry points' CPU kernels (oneDNN), for the tests and the subprocesses they start alike.
+cli.use_onednn_on_cpu()
 jax.config.update("jax_platforms", "cpu")
 
 import pytest  # noqa: E402
