@@ -1,6 +1,8 @@
 """Orbax checkpoints under `workdir/checkpoints`: save the whole state, resume automatically."""
 
 import logging
+import os
+import weakref
 
 from etils import epath
 import jax
@@ -33,14 +35,82 @@ def has_checkpoint(workdir: epath.PathLike) -> bool:
   return directory.exists() and bool(ocp.utils.checkpoint_steps(directory))
 
 
+# The steps `restore_latest` found unreadable, per manager: `save` moves them aside before saving
+# over them. Weak keys: an entry goes with its manager.
+_unreadable_steps: "weakref.WeakKeyDictionary[ocp.CheckpointManager, set[int]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _step_dir(manager: ocp.CheckpointManager, step: int) -> epath.Path:
+  """The folder of `step` (`make_manager` keeps Orbax's default step names: the step number)."""
+  return manager.directory / str(step)
+
+
 def save(manager: ocp.CheckpointManager, step: int, state) -> None:
-  """Starts an asynchronous save of `state` at `step` (a no-op if it exists)."""
+  """Starts an asynchronous save of `state` at `step` (a no-op if this step is saved already).
+
+  Orbax saves no step at or below its newest one, so the unreadable steps `restore_latest`
+  skipped, if they are `step` or newer, are first moved aside (`_move_aside`): the run that
+  resumed before them saves good checkpoints in their place, and a later run does not meet
+  them again.
+  """
+  blocking = sorted(s for s in _unreadable_steps.get(manager, ()) if s >= step)
+  if blocking:
+    _move_aside(manager, blocking, step)
   if manager.latest_step() != step:
     manager.save(step, args=ocp.args.StandardSave(state))
 
 
+def _move_aside(manager: ocp.CheckpointManager, steps: list[int], saving: int) -> None:
+  """Renames the unreadable `steps` to hidden `.corrupt-<step>-<pid>` folders, to save `saving`.
+
+  Renamed, not deleted, so they can still be inspected (and removed by hand); Orbax lists only
+  folders named by a step number, so it no longer sees them. Its cached step list is re-read.
+  """
+  manager.wait_until_finished()
+  if jax.process_index() == 0:
+    for step in steps:
+      folder = _step_dir(manager, step)
+      if not folder.exists():
+        continue
+      aside = manager.directory / f".corrupt-{step}-{os.getpid()}"
+      n = 0
+      while aside.exists():
+        n += 1
+        aside = manager.directory / f".corrupt-{step}-{os.getpid()}-{n}"
+      folder.rename(aside)
+      logging.warning(
+          "Moved the unreadable checkpoint of step %d aside to %s, to save step %d.",
+          step,
+          aside,
+          saving,
+      )
+  ocp.multihost.sync_global_processes(f"posergen_move_aside_{'_'.join(map(str, steps))}")
+  manager.reload()
+  _unreadable_steps[manager].difference_update(steps)
+
+
+class CorruptCheckpointError(errors.UserError, ValueError):
+  """No checkpoint of a workdir could be read (each is damaged: truncated or garbled files)."""
+
+
+def _reason(error: Exception) -> str:
+  """The error's type and the first line of its message, for a one-line report."""
+  lines = str(error).strip().splitlines()
+  first = lines[0] if lines else ""
+  if len(first) > 300:
+    first = first[:300] + "..."
+  return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
 def restore_latest(manager: ocp.CheckpointManager, state):
-  """Restores the newest checkpoint into the shapes and shardings of `state`.
+  """Restores the newest readable checkpoint into the shapes and shardings of `state`.
+
+  A checkpoint that cannot be read (a truncated or garbled file: Orbax and TensorStore then raise
+  errors of many types) is skipped for the next older one, with one warning naming the skipped
+  steps, their folders and reasons, and the step restored. Nothing is deleted here; `save` moves
+  the skipped steps aside only when the run saves those steps again.
 
   Args:
     manager: the workdir's checkpoint manager.
@@ -49,14 +119,41 @@ def restore_latest(manager: ocp.CheckpointManager, state):
 
   Returns:
     The restored state, or `state` unchanged when the workdir has no checkpoint.
+
+  Raises:
+    CheckpointMismatchError: a readable checkpoint is of another model (never skipped).
+    CorruptCheckpointError: the workdir has checkpoints, but none can be read.
   """
-  step = manager.latest_step()
-  if step is None:
+  steps = sorted(manager.all_steps(), reverse=True)
+  if not steps:
     return state
-  logging.info("Restoring checkpoint of step %d from %s", step, manager.directory)
-  check_compatible(manager, step, state)
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-  return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+  unreadable = {}
+  for step in steps:
+    logging.info("Restoring checkpoint of step %d from %s", step, manager.directory)
+    try:
+      check_compatible(manager, step, state)
+      restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    except CheckpointMismatchError:
+      raise  # Read fine, but of another model: skipping it would silently train something else.
+    except Exception as e:  # Damaged files raise JSON, TensorStore and plain errors alike.
+      unreadable[step] = _reason(e)
+      continue
+    _unreadable_steps[manager] = set(unreadable)
+    if unreadable:
+      logging.warning(
+          "Restored step %d, the newest readable checkpoint in %s; skipped the unreadable %s. "
+          "Nothing was deleted; a skipped step is moved aside when training saves it again.",
+          step,
+          manager.directory,
+          "; ".join(f"step {s} in {_step_dir(manager, s)} ({r})" for s, r in unreadable.items()),
+      )
+    return restored
+  raise CorruptCheckpointError(
+      f"No checkpoint in {manager.directory} can be read: "
+      + "; ".join(f"step {s} ({r})" for s, r in unreadable.items())
+      + ". Nothing was deleted. Move the folder away (or use another --workdir) to start over."
+  )
 
 
 class CheckpointMismatchError(errors.UserError, ValueError):
