@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import skimage.data  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks import cpu_kernels  # noqa: E402
 from posergen_jax import cli  # noqa: E402
 from posergen_jax.data import preprocess  # noqa: E402
 from posergen_jax.evaluation import report  # noqa: E402
@@ -76,12 +77,7 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--config", default="configs/sr3.py", help="the run's config file[:arg]")
   parser.add_argument("--workdir", required=True, help="a trained SR3 workdir")
-  parser.add_argument(
-      "--cpu-onednn",
-      action=argparse.BooleanOptionalAction,
-      default=True,
-      help="XLA:CPU's oneDNN kernels, as the entry points use by default",
-  )
+  cpu_kernels.add_argument(parser)
   args = parser.parse_args()
   cli.use_onednn_on_cpu(args.cpu_onednn)
   path, _, arg = args.config.partition(":")

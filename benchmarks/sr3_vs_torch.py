@@ -50,7 +50,7 @@ import numpy as np  # noqa: E402
 import optax  # noqa: E402
 import torch  # noqa: E402
 
-from benchmarks import torch_sr3_unet  # noqa: E402
+from benchmarks import cpu_kernels, torch_sr3_unet  # noqa: E402
 from configs import sr3 as sr3_config  # noqa: E402
 from posergen_jax import cli  # noqa: E402
 from posergen_jax.config import stages  # noqa: E402
@@ -524,12 +524,7 @@ def parse_args(argv=None) -> argparse.Namespace:
       help="torch.set_num_threads (default: torch's own, one per core)",
   )
   parser.add_argument("--json", default=None, help="also write the results to this file")
-  parser.add_argument(
-      "--cpu-onednn",
-      action=argparse.BooleanOptionalAction,
-      default=True,
-      help="XLA:CPU's oneDNN kernels, as the entry points use by default",
-  )
+  cpu_kernels.add_argument(parser)
   args = parser.parse_args(argv)
   if args.batch < 1 or args.reps < 1 or args.sample_steps < 1 or args.warmup < 0:
     parser.error("--batch, --reps and --sample-steps must be >= 1, --warmup >= 0")

@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO_ROOT))  # `configs` when run as a script.
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks import cpu_kernels  # noqa: E402
 from posergen_jax import cli  # noqa: E402
 from posergen_jax.data import input_pipeline  # noqa: E402
 from posergen_jax.families import registry  # noqa: E402
@@ -59,12 +60,7 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--config", default="configs/wgan.py", help="config file[:arg]")
   parser.add_argument("--steps", type=int, default=20)
-  parser.add_argument(
-      "--cpu-onednn",
-      action=argparse.BooleanOptionalAction,
-      default=True,
-      help="XLA:CPU's oneDNN kernels, as the entry points use by default",
-  )
+  cpu_kernels.add_argument(parser)
   args = parser.parse_args()
   cli.use_onednn_on_cpu(args.cpu_onednn)
   path, _, arg = args.config.partition(":")

@@ -1,4 +1,5 @@
-"""Test set-up: 8 simulated CPU devices and oneDNN kernels, fixed before any JAX backend starts."""
+"""Test set-up: 8 simulated CPU devices and the entry points' CPU kernels, fixed before any JAX
+backend starts."""
 
 import os
 import tempfile
@@ -21,7 +22,8 @@ import jax  # noqa: E402  (must come after XLA_FLAGS)
 
 from posergen_jax import cli  # noqa: E402
 
-# The entry points' CPU kernels (oneDNN), for the tests and the subprocesses they start alike.
+# The entry points' choice of CPU kernels (oneDNN where the CPU has AMX), for the tests and the
+# subprocesses they start alike.
 cli.use_onednn_on_cpu()
 jax.config.update("jax_platforms", "cpu")
 
