@@ -39,8 +39,8 @@ def train_steps(family, batch, devices, num_steps, mesh=(("data", -1),)):
   """`num_steps` jitted train steps on `batch` over a `mesh` of `devices`.
 
   The state is created and the step jitted by the trainer's own `sharding.init_sharded` and
-  `trainer.jit_train_step` (without donation of the state kept for the caller); every step uses
-  the same base key.
+  `trainer.jit_train_step`; each step donates a copy, so every state returned stays readable.
+  Every step uses the same base key.
 
   Returns:
     ([initial state, state after step 1, ...], [metrics (numpy) of step 1, ...]).
