@@ -149,6 +149,24 @@ def test_nonfinite_steps_are_skipped_then_stop_the_run(quick_config, tmp_path):
   assert int(optimizers.nonfinite_total(state.opt_state)) == 2  # steps 3 and 4 skipped
 
 
+def test_a_state_with_nonfinite_parameters_is_never_saved(quick_config, tmp_path):
+  def nan_params_from_step_3(train_step):
+    def poisoned(state, batch, rng):
+      state, metrics = train_step(state, batch, rng)
+      poison = jnp.where(state.step >= 3, jnp.nan, 1.0)
+      return state.replace(params=jax.tree.map(lambda p: p * poison, state.params)), metrics
+
+    return poisoned
+
+  quick_config.train.sample_every = 100
+  quick_config.evals.after_train = False
+  with pytest.raises(trainer.NonFiniteError, match="Not saving step 4: its parameters"):
+    trainer.train_and_evaluate(
+        quick_config, str(tmp_path), _sr3_with_train_step(quick_config, nan_params_from_step_3)
+    )
+  assert checkpoint.make_manager(str(tmp_path), max_to_keep=2).all_steps() == [2]
+
+
 def test_out_of_memory_suggests_a_smaller_batch(quick_config, tmp_path):
   def out_of_memory(train_step):
     def failing(state, batch, rng):

@@ -1,10 +1,13 @@
 """Optimizer: warm-up, clipping and skipped non-finite updates."""
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 import pytest
 
+from posergen_jax.io import errors
 from posergen_jax.training import optimizers, train_state
 
 
@@ -77,3 +80,44 @@ def test_rmsprop_matches_its_update_rule():
 def test_unknown_optimizer_name_is_a_clear_error():
   with pytest.raises(ValueError, match="'sgd' is not one of"):
     optimizers.make_optimizer(_config(name="sgd"))
+
+
+def test_an_update_made_nonfinite_by_the_optimizer_is_skipped_and_counted():
+  # Finite gradients, but the optimizer itself makes the update NaN (e.g. a NaN learning rate).
+  tx = optimizers.skip_nonfinite(optax.scale(float("nan")))
+  state = train_state.TrainState.create(params={"w": jnp.ones(3)}, tx=tx)
+  state = state.apply_gradients({"w": jnp.ones(3)}, ema_decay=0.9)
+  np.testing.assert_array_equal(state.params["w"], np.ones(3))
+  np.testing.assert_array_equal(state.ema_params["w"], np.ones(3))
+  assert int(optimizers.nonfinite_streak(state.opt_state)) == 1
+  assert int(optimizers.nonfinite_total(state.opt_state)) == 1
+
+
+def test_the_optimizer_state_keeps_the_layout_of_optax_apply_if_finite():
+  # Checkpoints written before skip_nonfinite (with optax.apply_if_finite) still restore.
+  params = {"w": jnp.ones(3)}
+  inner = optax.adam(0.1)
+  ours = optimizers.skip_nonfinite(inner).init(params)
+  theirs = optax.apply_if_finite(inner, max_consecutive_errors=2**30).init(params)
+  assert jax.tree.structure(ours) == jax.tree.structure(theirs)
+  assert jax.tree.map(lambda x: x.dtype, ours) == jax.tree.map(lambda x: x.dtype, theirs)
+
+
+@pytest.mark.parametrize(
+    "field, value, allowed",
+    [
+        ("learning_rate", float("nan"), "a finite number > 0"),
+        ("learning_rate", 0.0, "a finite number > 0"),
+        ("learning_rate", float("inf"), "a finite number > 0"),
+        ("b1", 1.0, r"in \[0, 1\)"),
+        ("b2", -0.1, r"in \[0, 1\)"),
+        ("weight_decay", -1.0, "a finite number >= 0"),
+        ("grad_clip_norm", float("nan"), "finite"),
+        ("warmup_steps", -1, "an integer >= 0"),
+    ],
+)
+def test_an_unusable_value_is_named_before_any_step(field, value, allowed):
+  with pytest.raises(
+      errors.ConfigError, match=rf"config.optimizer.{field}={value!r}: must be {allowed}"
+  ):
+    optimizers.make_optimizer(_config(**{field: value}))

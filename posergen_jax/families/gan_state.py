@@ -33,8 +33,8 @@ def make_optimizers(config: ml_collections.ConfigDict):
     `({"gen": tx, "disc": tx}, learning_rate_fn)`, where `learning_rate_fn(step)` is the
     generator's schedule (the one the trainer logs).
   """
-  gen_tx, learning_rate_fn = optimizers.make_optimizer(config.gen)
-  disc_tx, _ = optimizers.make_optimizer(config.disc)
+  gen_tx, learning_rate_fn = optimizers.make_optimizer(config.gen, f"config.optimizer.{GEN}")
+  disc_tx, _ = optimizers.make_optimizer(config.disc, f"config.optimizer.{DISC}")
   return {GEN: gen_tx, DISC: disc_tx}, learning_rate_fn
 
 

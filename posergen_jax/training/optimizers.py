@@ -1,6 +1,7 @@
 """Optax optimizer and learning-rate schedule from `config.optimizer`."""
 
 from collections.abc import Callable
+import math
 
 import jax
 import jax.numpy as jnp
@@ -12,8 +13,26 @@ from posergen_jax.io import errors
 OPTIMIZERS = ("adam", "rmsprop")
 
 
+def check_section(config: ml_collections.ConfigDict, field: str = "config.optimizer") -> None:
+  """Raises ConfigError naming `field`.X for a value no optimizer step can use: a learning rate
+  that is not finite and > 0, b1/b2 outside [0, 1), a negative or non-finite weight decay or
+  clipping norm, negative warm-up steps."""
+  checks = {
+      "learning_rate": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+      "b1": (lambda v: 0 <= v < 1, "in [0, 1)"),
+      "b2": (lambda v: 0 <= v < 1, "in [0, 1)"),
+      "weight_decay": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
+      "grad_clip_norm": (math.isfinite, "finite (<= 0 turns clipping off)"),
+      "warmup_steps": (lambda v: v >= 0, "an integer >= 0"),
+  }
+  for name, (ok, allowed) in checks.items():
+    value = config[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+      raise errors.ConfigError(f"{field}.{name}={value!r}: must be {allowed}.")
+
+
 def make_optimizer(
-    config: ml_collections.ConfigDict,
+    config: ml_collections.ConfigDict, field: str = "config.optimizer"
 ) -> tuple[optax.GradientTransformation, Callable[[int], float]]:
   """Adam(W) or RMSProp with linear warm-up and global-norm gradient clipping.
 
@@ -21,13 +40,18 @@ def make_optimizer(
     config: the `optimizer` section: name ('adam' | 'rmsprop'), learning_rate, warmup_steps,
       b1, b2 (Adam's moment decays; RMSProp's squared-gradient decay is b2 and it has no b1),
       weight_decay (Adam only, decoupled) and grad_clip_norm (<= 0 disables clipping).
+    field: where `config` sits in the full config, for errors.
 
-  Updates from non-finite gradients are skipped (parameters and moments
-  unchanged).
+  An update is skipped (parameters and moments unchanged) when the gradients, the update or the
+  new optimizer state are not finite (`skip_nonfinite`).
 
   Returns:
     `(tx, learning_rate_fn)`; `learning_rate_fn(step)` is logged by the trainer.
+
+  Raises:
+    ConfigError: a value of the section no step can use (`check_section`), or an unknown name.
   """
+  check_section(config, field)
   if config.warmup_steps > 0:
     learning_rate_fn = optax.linear_schedule(
         init_value=0.0, end_value=config.learning_rate, transition_steps=config.warmup_steps
@@ -39,17 +63,54 @@ def make_optimizer(
   elif config.name == "rmsprop":
     tx = optax.rmsprop(learning_rate_fn, decay=config.b2)
   else:
-    raise errors.ConfigError(f"optimizer name {config.name!r} is not one of {OPTIMIZERS}.")
+    raise errors.ConfigError(f"{field}.name={config.name!r} is not one of {OPTIMIZERS}.")
   if config.grad_clip_norm > 0:
     tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
-  # Skip (never apply) updates from non-finite gradients; the trainer counts the
-  # consecutive skips and stops the run (see `nonfinite_streak`).
-  return optax.apply_if_finite(tx, max_consecutive_errors=NEVER_APPLY_NONFINITE), learning_rate_fn
+  return skip_nonfinite(tx), learning_rate_fn
 
 
-# apply_if_finite applies a non-finite update after this many in a row; the
-# trainer stops long before, so in practice such an update never lands.
-NEVER_APPLY_NONFINITE = 2**30
+def all_finite(tree) -> jax.Array:
+  """bool []: every floating-point leaf of `tree` is finite (True for none)."""
+  leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+  checks = [jnp.all(jnp.isfinite(x)) for x in leaves]
+  return jnp.all(jnp.stack(checks)) if checks else jnp.array(True)
+
+
+def skip_nonfinite(inner: optax.GradientTransformation) -> optax.GradientTransformation:
+  """`inner`, except that a step whose gradients, updates or new `inner` state are not all
+  finite changes nothing: zero updates, the old state kept, the skip counted.
+
+  Unlike `optax.apply_if_finite`, which looks at the gradients only, this also catches an
+  update made non-finite by the optimizer itself (a NaN learning rate or moment), so a
+  non-finite value never reaches the parameters, the moments or the EMA. The state is an
+  `optax.ApplyIfFiniteState` (`notfinite_count`: consecutive skips, `total_notfinite`), so
+  checkpoints keep their layout; the trainer stops the run after too many skips in a row
+  (`nonfinite_streak`).
+  """
+
+  def init(params):
+    zero = jnp.zeros([], jnp.int32)
+    return optax.ApplyIfFiniteState(
+        notfinite_count=zero,
+        last_finite=jnp.array(True, jnp.bool_),
+        total_notfinite=zero,
+        inner_state=inner.init(params),
+    )
+
+  def update(updates, state, params=None):
+    new_updates, inner_state = inner.update(updates, state.inner_state, params)
+    finite = all_finite((updates, new_updates, inner_state))
+    keep = lambda new, old: jnp.where(finite, new, old)
+    return jax.tree.map(lambda u: jnp.where(finite, u, jnp.zeros_like(u)), new_updates), (
+        optax.ApplyIfFiniteState(
+            notfinite_count=jnp.where(finite, 0, state.notfinite_count + 1).astype(jnp.int32),
+            last_finite=jnp.asarray(finite),
+            total_notfinite=state.total_notfinite + (~finite).astype(jnp.int32),
+            inner_state=jax.tree.map(keep, inner_state, state.inner_state),
+        )
+    )
+
+  return optax.GradientTransformation(init, update)
 
 
 def nonfinite_streak(opt_state) -> jax.Array:

@@ -243,14 +243,24 @@ def _out_of_memory(
 def _save(run: Run, batches: input_pipeline.GlobalBatches, step: int) -> None:
   """Checkpoints the input position, then (asynchronously) the train state.
 
-  Raises NonFiniteError instead of saving after too many non-finite steps.
+  Raises NonFiniteError instead of saving after too many non-finite steps, or a state whose
+  parameters or EMA are not finite.
   """
   _check_finite(run, step)
+  if not bool(_jit_all_finite((run.state.params, run.state.ema_params))):
+    raise NonFiniteError(
+        f"Not saving step {step}: its parameters or their EMA hold non-finite values. The last "
+        f"checkpoint, step {run.manager.latest_step()}, is kept; lower the learning rate or "
+        "check the data and the config."
+    )
   checkpoint.save_data_state(batches, run.workdir, step)
   checkpoint.save(run.manager, step, run.state)
   kept = run.manager.all_steps()
   if kept:
     checkpoint.prune_data_states(run.workdir, min(kept))
+
+
+_jit_all_finite = jax.jit(optimizers.all_finite)
 
 
 def _check_finite(run: Run, step: int) -> int:
