@@ -106,9 +106,9 @@ def test_the_optimizer_state_keeps_the_layout_of_optax_apply_if_finite():
 @pytest.mark.parametrize(
     "field, value, allowed",
     [
-        ("learning_rate", float("nan"), "a finite number > 0"),
-        ("learning_rate", 0.0, "a finite number > 0"),
-        ("learning_rate", float("inf"), "a finite number > 0"),
+        ("learning_rate", float("nan"), "a finite number >= 0"),
+        ("learning_rate", -1e-3, "a finite number >= 0"),
+        ("learning_rate", float("inf"), "a finite number >= 0"),
         ("b1", 1.0, r"in \[0, 1\)"),
         ("b2", -0.1, r"in \[0, 1\)"),
         ("weight_decay", -1.0, "a finite number >= 0"),

@@ -15,10 +15,11 @@ OPTIMIZERS = ("adam", "rmsprop")
 
 def check_section(config: ml_collections.ConfigDict, field: str = "config.optimizer") -> None:
   """Raises ConfigError naming `field`.X for a value no optimizer step can use: a learning rate
-  that is not finite and > 0, b1/b2 outside [0, 1), a negative or non-finite weight decay or
+  that is not finite and >= 0, b1/b2 outside [0, 1), a negative or non-finite weight decay or
   clipping norm, negative warm-up steps."""
   checks = {
-      "learning_rate": (lambda v: math.isfinite(v) and v > 0, "a finite number > 0"),
+      # 0 freezes the network (e.g. one of a GAN's two).
+      "learning_rate": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
       "b1": (lambda v: 0 <= v < 1, "in [0, 1)"),
       "b2": (lambda v: 0 <= v < 1, "in [0, 1)"),
       "weight_decay": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0"),
