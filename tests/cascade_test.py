@@ -80,7 +80,7 @@ def test_train_each_stage_then_sample_the_chain(tiny_data_dir, tmp_path):
   main.run_mode("train", config, workdir)
   assert (tmp_path / "cascade" / "sr3_128" / "checkpoints").is_dir()
   with pytest.raises(
-      FileNotFoundError, match="Stage 'sr3_256' has no checkpoint.*" "--config.stage=sr3_256"
+      FileNotFoundError, match="Stage 'sr3_256' has no checkpoint.*--config.stage=sr3_256"
   ):
     main.run_mode("sample", config, workdir)
 

@@ -42,7 +42,7 @@ def run(tmp_path):
     stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
   scontrol = bin_dir / "scontrol"
   scontrol.write_text(
-      '#!/bin/sh\n[ -n "$FAKE_HOSTNAMES" ] || exit 1\n' 'printf "%s\\n" $FAKE_HOSTNAMES\n'
+      '#!/bin/sh\n[ -n "$FAKE_HOSTNAMES" ] || exit 1\nprintf "%s\\n" $FAKE_HOSTNAMES\n'
   )
   scontrol.chmod(scontrol.stat().st_mode | stat.S_IEXEC)
   base_env = {

@@ -124,7 +124,7 @@ def test_state_dict_conversion_and_key_errors():
   # A VGG16 file offered as VGG19: the error names what is missing and what is unexpected.
   with pytest.raises(
       ValueError,
-      match=r"missing convs \[16, 23, 25, 30, 32, 34\], " r"unexpected convs \[17, 24, 26\]",
+      match=r"missing convs \[16, 23, 25, 30, 32, 34\], unexpected convs \[17, 24, 26\]",
   ):
     vgg.params_from_convs(convs, vgg.vgg19(), "test")
   bad = dict(convs)

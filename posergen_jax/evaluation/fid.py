@@ -54,7 +54,7 @@ class FeatureStats:
     """The stats of both feature sets together (a new object)."""
     if other.total.shape != self.total.shape:
       raise ValueError(
-          f"cannot merge stats of dims {self.total.shape[0]} and " f"{other.total.shape[0]}"
+          f"cannot merge stats of dims {self.total.shape[0]} and {other.total.shape[0]}"
       )
     merged = FeatureStats(self.total.shape[0])
     merged.count = self.count + other.count
@@ -126,7 +126,7 @@ def polynomial_mmd(x: np.ndarray, y: np.ndarray) -> float:
   m, dim = x.shape
   if y.shape != (m, dim) or m < 2:
     raise ValueError(
-        f"polynomial_mmd needs two [m>=2, D] samples of one shape; got {x.shape}, " f"{y.shape}"
+        f"polynomial_mmd needs two [m>=2, D] samples of one shape; got {x.shape}, {y.shape}"
     )
   k_xx = (x @ x.T / dim + 1.0) ** 3
   k_yy = (y @ y.T / dim + 1.0) ** 3
@@ -194,7 +194,7 @@ def load_reference_stats(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarra
       mu, sigma = f["mu"], f["sigma"]
   except (OSError, ValueError, KeyError) as e:
     raise errors.InputError(
-        f"FID reference stats {os.fspath(path)}: not an npz with `mu` and " f"`sigma` ({e})"
+        f"FID reference stats {os.fspath(path)}: not an npz with `mu` and `sigma` ({e})"
     ) from e
   if mu.ndim != 1 or sigma.shape != (mu.shape[0],) * 2:
     raise errors.InputError(

@@ -49,7 +49,7 @@ class GeneratedImageMetrics:
     unknown = sorted(set(metrics) - set(IMAGE_METRICS))
     if unknown:
       raise errors.ConfigError(
-          f"config.evals.image_metrics: unknown {unknown}; valid: " f"{', '.join(IMAGE_METRICS)}"
+          f"config.evals.image_metrics: unknown {unknown}; valid: {', '.join(IMAGE_METRICS)}"
       )
     if "is" in metrics and classifier is None:
       raise errors.ConfigError(

@@ -48,7 +48,7 @@ class ConditioningAugmentation(nn.Module):
     """
     if sentence.ndim != 2:
       raise ValueError(
-          "ConditioningAugmentation sentence must be [B,E]; " f"got shape {sentence.shape}"
+          f"ConditioningAugmentation sentence must be [B,E]; got shape {sentence.shape}"
       )
     h = nn.Dense(4 * self.c_dim, dtype=self.dtype, param_dtype=jnp.float32, name="fc")(sentence)
     mu, logvar = jnp.split(jax.nn.glu(h, axis=-1).astype(jnp.float32), 2, axis=-1)

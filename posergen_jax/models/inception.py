@@ -283,7 +283,7 @@ def preprocess(images: jax.Array, quantize: bool = True) -> jax.Array:
       pixels = jnp.round(pixels)
   else:
     raise ValueError(
-        f"FID images must be uint8 in [0, 255] or float in [-1, 1]; got dtype " f"{images.dtype}"
+        f"FID images must be uint8 in [0, 255] or float in [-1, 1]; got dtype {images.dtype}"
     )
   rows = jnp.asarray(_resize_matrix(images.shape[1], INPUT_SIZE))
   cols = jnp.asarray(_resize_matrix(images.shape[2], INPUT_SIZE))

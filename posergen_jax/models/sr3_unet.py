@@ -279,7 +279,7 @@ class UNet(nn.Module):
       raise ValueError(f"UNet context must be [{x_noisy.shape[0]}, E]; got shape {context.shape}")
     if aug_level is not None and aug_level.shape != x_noisy.shape[:1]:
       raise ValueError(
-          f"UNet aug_level must have shape ({x_noisy.shape[0]},); " f"got shape {aug_level.shape}"
+          f"UNet aug_level must have shape ({x_noisy.shape[0]},); got shape {aug_level.shape}"
       )
     widths = sorted({self.ch} | {self.ch * m for m in self.ch_mult})
     if any(w % self.num_groups for w in widths):

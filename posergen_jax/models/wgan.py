@@ -32,7 +32,7 @@ def num_resamples(image_size: int) -> int:
   steps = math.log2(image_size / BASE_SIDE)
   if image_size < 2 * BASE_SIDE or steps != int(steps):
     raise ValueError(
-        f"WGAN image_size must be a power of two >= {2 * BASE_SIDE}; " f"got {image_size}."
+        f"WGAN image_size must be a power of two >= {2 * BASE_SIDE}; got {image_size}."
     )
   return int(steps)
 

@@ -93,7 +93,7 @@ class BertConfig:
       )
     if self.hidden_act not in ACTIVATIONS:
       raise ValueError(
-          f"BertConfig: hidden_act {self.hidden_act!r} is not one of " f"{sorted(ACTIVATIONS)}"
+          f"BertConfig: hidden_act {self.hidden_act!r} is not one of {sorted(ACTIVATIONS)}"
       )
     if self.pooling not in POOLINGS:
       raise ValueError(f"BertConfig: pooling {self.pooling!r} is not one of {POOLINGS}")

@@ -40,7 +40,7 @@ def encode_chars(texts: Sequence[str], max_length: int = DOC_LENGTH) -> np.ndarr
   """
   if isinstance(texts, str):
     raise TypeError(
-        "encode_chars takes a sequence of captions, not one string; " f"got {texts[:40]!r}"
+        f"encode_chars takes a sequence of captions, not one string; got {texts[:40]!r}"
     )
   if max_length < 1:
     raise ValueError(f"encode_chars max_length must be positive; got {max_length}")
@@ -87,7 +87,7 @@ class CharCnnRnn(nn.Module):
     features = (*self.conv_features, self.cnn_dim)
     if len(self.pools) != len(features):
       raise ValueError(
-          f"CharCnnRnn needs one pool entry per conv ({len(features)}); " f"got pools={self.pools}"
+          f"CharCnnRnn needs one pool entry per conv ({len(features)}); got pools={self.pools}"
       )
     if ids.ndim != 2 or not jnp.issubdtype(ids.dtype, jnp.integer):
       raise ValueError(f"CharCnnRnn ids must be integer [B,L]; got {ids.dtype} {ids.shape}")
@@ -144,7 +144,7 @@ def joint_embedding_loss(text_emb: jax.Array, image_emb: jax.Array, labels: jax.
     )
   if labels.shape != text_emb.shape[:1]:
     raise ValueError(
-        f"joint_embedding_loss labels must be [{text_emb.shape[0]}]; " f"got {labels.shape}"
+        f"joint_embedding_loss labels must be [{text_emb.shape[0]}]; got {labels.shape}"
     )
   scores = image_emb.astype(jnp.float32) @ text_emb.astype(jnp.float32).T  # [image, text]
   matched = jnp.diagonal(scores)

@@ -74,7 +74,7 @@ def make_text_conditioning(
   if config.source == "cache":
     if data is None:
       raise errors.ConfigError(
-          "config.text.source='cache' embeds a dataset's captions; pass its " "`data` section."
+          "config.text.source='cache' embeds a dataset's captions; pass its `data` section."
       )
     return _cache_conditioning(config, data)
   raise errors.ConfigError(f"config.text.source={config.source!r} is not one of {SOURCES}.")

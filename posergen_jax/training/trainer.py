@@ -55,7 +55,7 @@ def _check_batch_sizes(config: ml_collections.ConfigDict, shards: int) -> None:
   ):
     if size % shards:
       raise errors.ConfigError(
-          f"config.{name}={size} must be a multiple of the {shards} " "data-parallel devices."
+          f"config.{name}={size} must be a multiple of the {shards} data-parallel devices."
       )
   if config.evals.num_examples % config.evals.batch_size:
     raise errors.ConfigError(
@@ -329,7 +329,7 @@ def train(run: Run, writer: metric_writers.MetricWriter) -> bool:
         _save(run, batches, step)
         run.manager.wait_until_finished()
         logging.warning(
-            "Stopped by %s after step %d; checkpoint saved. Run the same " "command to resume.",
+            "Stopped by %s after step %d; checkpoint saved. Run the same command to resume.",
             guard.signal_name,
             step,
         )

@@ -140,7 +140,7 @@ def _captions(path: epath.Path) -> tuple[str, ...]:
   captions = tuple(line for line in lines if line)
   if len(captions) < NUM_CAPTIONS:
     raise errors.InputError(
-        f"cub_birds: {path} has {len(captions)} captions; " f"expected {NUM_CAPTIONS}, one a line."
+        f"cub_birds: {path} has {len(captions)} captions; expected {NUM_CAPTIONS}, one a line."
     )
   return captions[:NUM_CAPTIONS]
 
@@ -192,7 +192,7 @@ def read_birds(manual_dir: epath.PathLike) -> list[Bird]:
     class_id = labels[image_id]
     if class_id not in class_names:
       raise errors.InputError(
-          f"cub_birds: {files['classes.txt']} has no class {class_id} " f"(of image id {image_id})."
+          f"cub_birds: {files['classes.txt']} has no class {class_id} (of image id {image_id})."
       )
     birds.append(
         Bird(

@@ -156,7 +156,7 @@ def read_posters(manual_dir: epath.PathLike, categories: Sequence[str]) -> list[
       raise errors.InputError(f"{where}: {e}") from e
     if poster.filename in first_line:
       raise errors.InputError(
-          f"{where}: {poster.filename!r} is already on line " f"{first_line[poster.filename]}"
+          f"{where}: {poster.filename!r} is already on line {first_line[poster.filename]}"
       )
     first_line[poster.filename] = line_number
     posters.append(poster)
