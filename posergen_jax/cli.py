@@ -108,14 +108,18 @@ def set_up_jax() -> None:
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl flag parsing, with a one-line error for a bad `--config.*` override."""
+  """absl flag parsing: a bad flag, a bad `--config.*` override or an argument that is not a flag
+  exits with one line; returns `[program]`."""
   try:
-    return FLAGS(argv)
+    rest = FLAGS(argv)
   except flags.Error as e:
-    sys.exit(f"error: {e}\nPass --help for usage.")
+    sys.exit(f"error: {' '.join(str(e).split())} (pass --help for usage)")
   except (AttributeError, KeyError, TypeError, ValueError) as e:
     # ml_collections reports unknown keys (with the closest match) this way.
     message = str(e.args[0] if e.args else e)
     if len(message) > 1 and message[0] == message[-1] == "'":  # a repr()'d KeyError
       message = message[1:-1].replace("\\n", " ").replace("\\'", "'")
     sys.exit(f"error: invalid config override: {' '.join(message.split())}")
+  if len(rest) > 1:
+    sys.exit(f"error: unexpected arguments {rest[1:]}: every option is a --flag=value.")
+  return rest

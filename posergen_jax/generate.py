@@ -20,7 +20,11 @@ from ml_collections import config_flags
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import jax  # noqa: E402
+
 from posergen_jax import cli  # noqa: E402
+from posergen_jax.diffusion import samplers  # noqa: E402
+from posergen_jax.families import config_schema  # noqa: E402
 from posergen_jax.io import errors  # noqa: E402
 from posergen_jax.poster import outputs, pipeline  # noqa: E402
 
@@ -35,7 +39,7 @@ flags.DEFINE_string("out", None, "Folder for the PNGs and JSON sidecars.")
 flags.DEFINE_enum(
     "sampler",
     None,
-    list(pipeline.SAMPLERS),
+    list(samplers.SAMPLERS),
     "Super-resolution sampler; default: each stage's config.",
 )
 flags.DEFINE_integer("steps", None, "Super-resolution sampling steps; default: each stage's.")
@@ -55,13 +59,13 @@ flags.mark_flags_as_required(["config", "workdir", "out"])
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv  # cli.parse_flags leaves only the program name.
   cli.set_up_jax()
   try:
     prompts = outputs.read_prompts(FLAGS.prompt, FLAGS.prompts_file)
     outputs.check_title(FLAGS.title, FLAGS.font)
     config = pipeline.with_sampling(FLAGS.config, FLAGS.sampler, FLAGS.steps)
+    config_schema.check(config, jax.device_count())
     pipeline.prompt_tokenizer(config)(prompts)  # Bad prompts fail before any model loads.
     out = epath.Path(FLAGS.out)
     outputs.check_out_dir(out, len(prompts), FLAGS.overwrite)

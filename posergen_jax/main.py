@@ -15,7 +15,7 @@ import jax  # noqa: E402
 
 from posergen_jax import cli  # noqa: E402
 from posergen_jax.config import stages  # noqa: E402
-from posergen_jax.families import registry  # noqa: E402
+from posergen_jax.families import config_schema, registry  # noqa: E402
 from posergen_jax.io import errors  # noqa: E402
 from posergen_jax.poster import eval_system, pipeline, stage_runs  # noqa: E402
 from posergen_jax.training import trainer  # noqa: E402
@@ -84,8 +84,7 @@ def run_mode(mode: str, config, workdir: str):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv  # cli.parse_flags leaves only the program name.
   cli.set_up_jax()
   distributed = multihost_arguments()
   if distributed is not None:
@@ -97,6 +96,7 @@ def main(argv):
       jax.local_devices(),
   )
   try:
+    config_schema.check(FLAGS.config, jax.device_count())  # Before anything is written.
     workdir_lib.ensure_writable(FLAGS.workdir)
     run_mode(FLAGS.mode, FLAGS.config, FLAGS.workdir)
   except trainer.DiskFullError as e:

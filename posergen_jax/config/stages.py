@@ -17,7 +17,7 @@ from posergen_jax.io import errors
 CHAIN_FIELDS = ("stage_order", "stages", "stage")
 
 
-class StageError(errors.UserError, ValueError):
+class StageError(errors.ConfigError):
   """`config.stage` names no stage of the config."""
 
 

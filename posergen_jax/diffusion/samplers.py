@@ -14,6 +14,8 @@ from posergen_jax.diffusion.losses import DenoiseFn
 from posergen_jax.diffusion.schedules import Schedule, respace
 
 _IMAGE_CHANNELS = 3
+# Names of the samplers (config.diffusion.sampler): ancestral DDPM and DDIM.
+SAMPLERS = ("ddpm", "ddim")
 
 # (t, x_t, x0_hat, eps_hat, noise) -> x_{t-1}; the images are all [B,H,W,C].
 _Update = Callable[[jax.Array, jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]

@@ -72,7 +72,7 @@ def make_sampler(config: ml_collections.ConfigDict) -> Callable[..., jax.Array]:
         prediction=d.prediction,
     )
   raise errors.ConfigError(
-      f"config.diffusion.sampler={d.sampler!r} is not a sampler; use 'ddpm' or 'ddim'"
+      f"config.diffusion.sampler={d.sampler!r} is not one of {samplers.SAMPLERS}."
   )
 
 

@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 
 from posergen_jax.config import stages
-from posergen_jax.diffusion import cascade
+from posergen_jax.diffusion import cascade, samplers
 from posergen_jax.io import errors
 from posergen_jax.poster import stage_runs
 from posergen_jax.text import tokenizer as tokenizer_lib
@@ -26,7 +26,6 @@ from posergen_jax.training import sharding, trainer
 
 # Families a pipeline's first stage may be: prompt vectors -> images.
 TEXT_TO_IMAGE = ("wgan", "text_ddpm")
-SAMPLERS = ("ddpm", "ddim")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,8 +47,8 @@ def with_sampling(
 ) -> ml_collections.ConfigDict:
   """A copy of a staged config whose super-resolution stages sample with `sampler` ('ddpm' |
   'ddim') and `steps` respaced steps; None keeps each stage's own setting."""
-  if sampler is not None and sampler not in SAMPLERS:
-    raise errors.InputError(f"sampler {sampler!r} is not one of {SAMPLERS}.")
+  if sampler is not None and sampler not in samplers.SAMPLERS:
+    raise errors.InputError(f"sampler {sampler!r} is not one of {samplers.SAMPLERS}.")
   if steps is not None and steps < 1:
     raise errors.InputError(f"steps must be at least 1; got {steps}.")
   config = stages.unlocked_copy(config)

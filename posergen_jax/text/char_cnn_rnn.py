@@ -30,6 +30,8 @@ ALPHABET_SIZE = len(ALPHABET)  # 70: the width of the one-hot input.
 _CHAR_IDS = {char: i + 1 for i, char in enumerate(ALPHABET)}
 # Reed's document length.
 DOC_LENGTH = 201
+# Recurrent cells the tower can end in (config.text.char_cnn_rnn.cell).
+CELLS = ("gru", "rnn")
 
 
 def encode_chars(texts: Sequence[str], max_length: int = DOC_LENGTH) -> np.ndarray:
@@ -91,9 +93,9 @@ class CharCnnRnn(nn.Module):
       )
     if ids.ndim != 2 or not jnp.issubdtype(ids.dtype, jnp.integer):
       raise ValueError(f"CharCnnRnn ids must be integer [B,L]; got {ids.dtype} {ids.shape}")
+    if self.cell not in CELLS:
+      raise ValueError(f"CharCnnRnn cell must be one of {CELLS}; got {self.cell!r}")
     cells = {"gru": nn.GRUCell, "rnn": functools.partial(nn.SimpleCell, activation_fn=nn.relu)}
-    if self.cell not in cells:
-      raise ValueError(f"CharCnnRnn cell must be one of {sorted(cells)}; got {self.cell!r}")
 
     x = jax.nn.one_hot(ids - 1, ALPHABET_SIZE, dtype=self.dtype)  # id 0 -> all zeros
     for i, (width, pool) in enumerate(zip(features, self.pools)):

@@ -30,6 +30,32 @@ class MeshShardings:
   replicated: NamedSharding
 
 
+def mesh_sizes(axes: Sequence[tuple[str, int]], num_devices: int) -> tuple[int, ...]:
+  """The size of each of `axes` (`[(axis_name, size), ...]`, one size may be -1) over
+  `num_devices` devices.
+
+  Raises:
+    ConfigError naming config.mesh: no 'data' axis, more than one -1, or sizes that do not
+    multiply to `num_devices`.
+  """
+  names = tuple(name for name, _ in axes)
+  sizes = [int(size) for _, size in axes]
+  if DATA_AXIS not in names:
+    raise errors.ConfigError(f"config.mesh={list(axes)} needs a {DATA_AXIS!r} axis.")
+  if sizes.count(-1) > 1:
+    raise errors.ConfigError(f"config.mesh={list(axes)}: at most one axis may have size -1.")
+  known = math.prod(s for s in sizes if s != -1)
+  if -1 in sizes:
+    if num_devices % known:
+      raise errors.ConfigError(f"config.mesh={list(axes)} does not divide {num_devices} devices.")
+    sizes[sizes.index(-1)] = num_devices // known
+  if math.prod(sizes) != num_devices:
+    raise errors.ConfigError(
+        f"config.mesh={list(axes)} has {math.prod(sizes)} devices, but {num_devices} are present."
+    )
+  return tuple(sizes)
+
+
 def make_mesh(
     axes: Sequence[tuple[str, int]], devices: Sequence[jax.Device] | None = None
 ) -> jax.sharding.Mesh:
@@ -44,20 +70,7 @@ def make_mesh(
   """
   devices = list(jax.devices() if devices is None else devices)
   names = tuple(name for name, _ in axes)
-  sizes = [int(size) for _, size in axes]
-  if DATA_AXIS not in names:
-    raise errors.ConfigError(f"config.mesh={list(axes)} needs a {DATA_AXIS!r} axis.")
-  if sizes.count(-1) > 1:
-    raise errors.ConfigError(f"config.mesh={list(axes)}: at most one axis may have size -1.")
-  known = math.prod(s for s in sizes if s != -1)
-  if -1 in sizes:
-    if len(devices) % known:
-      raise errors.ConfigError(f"config.mesh={list(axes)} does not divide {len(devices)} devices.")
-    sizes[sizes.index(-1)] = len(devices) // known
-  if math.prod(sizes) != len(devices):
-    raise errors.ConfigError(
-        f"config.mesh={list(axes)} has {math.prod(sizes)} devices, but {len(devices)} are present."
-    )
+  sizes = mesh_sizes(axes, len(devices))
   return jax.make_mesh(
       tuple(sizes), names, axis_types=(AxisType.Auto,) * len(names), devices=devices
   )

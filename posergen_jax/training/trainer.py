@@ -47,7 +47,14 @@ class Run:
     return self.state_shardings.ema_params
 
 
-def _check_batch_sizes(config: ml_collections.ConfigDict, shards: int) -> None:
+def check_batch_sizes(
+    config: ml_collections.ConfigDict,
+    shards: int,
+    field: Callable[[str], str] = lambda path: f"config.{path}",
+) -> None:
+  """Raises ConfigError naming the field (`field(dotted path)`) unless the train, eval and grid
+  batches are multiples of the `shards` data-parallel devices and the evaluated examples a
+  multiple of the eval batch."""
   for name, size in (
       ("train.batch_size", config.train.batch_size),
       ("evals.batch_size", config.evals.batch_size),
@@ -55,12 +62,12 @@ def _check_batch_sizes(config: ml_collections.ConfigDict, shards: int) -> None:
   ):
     if size % shards:
       raise errors.ConfigError(
-          f"config.{name}={size} must be a multiple of the {shards} data-parallel devices."
+          f"{field(name)}={size}: must be a multiple of the {shards} data-parallel devices."
       )
   if config.evals.num_examples % config.evals.batch_size:
     raise errors.ConfigError(
-        f"config.evals.num_examples={config.evals.num_examples} must be a "
-        f"multiple of config.evals.batch_size={config.evals.batch_size}."
+        f"{field('evals.num_examples')}={config.evals.num_examples}: must be a multiple of "
+        f"{field('evals.batch_size')}={config.evals.batch_size}."
     )
 
 
@@ -98,7 +105,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str, family: family_lib.Fa
     workdir = workdir.absolute()
   mesh = sharding.make_mesh(config.mesh)
   shardings = sharding.make_shardings(mesh)
-  _check_batch_sizes(config, sharding.data_axis_size(mesh))
+  check_batch_sizes(config, sharding.data_axis_size(mesh))
   logging.info(
       "Mesh %s over %d devices (%d processes).",
       dict(mesh.shape),
