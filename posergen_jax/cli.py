@@ -107,19 +107,41 @@ def set_up_jax() -> None:
   use_matmul_precision(FLAGS.matmul_precision)
 
 
+def _one_line(text: str) -> str:
+  return " ".join(text.split())
+
+
+def require_text(*names: str) -> None:
+  """Makes flags `names` (paths) fail at parsing when given as empty or blank strings."""
+  for name in names:
+    flags.register_validator(
+        name, lambda value: value is None or bool(value.strip()), f"--{name} must name a path"
+    )
+
+
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl flag parsing: a bad flag, a bad `--config.*` override or an argument that is not a flag
-  exits with one line; returns `[program]`."""
+  """absl flag parsing: a bad flag, a bad `--config.*` override, a config file that does not
+  load or an argument that is not a flag exits with one line; returns `[program]`."""
   try:
     rest = FLAGS(argv)
   except flags.Error as e:
-    sys.exit(f"error: {' '.join(str(e).split())} (pass --help for usage)")
+    message = str(e)
+    if "Traceback (most recent call last)" in message:  # The config file's get_config raised.
+      flag = message.partition(": Error whilst parsing")[0]
+      message = f"{flag}: {message.strip().splitlines()[-1]}"
+    sys.exit(f"error: {_one_line(message)} (pass --help for usage)")
   except (AttributeError, KeyError, TypeError, ValueError) as e:
     # ml_collections reports unknown keys (with the closest match) this way.
     message = str(e.args[0] if e.args else e)
     if len(message) > 1 and message[0] == message[-1] == "'":  # a repr()'d KeyError
       message = message[1:-1].replace("\\n", " ").replace("\\'", "'")
-    sys.exit(f"error: invalid config override: {' '.join(message.split())}")
+    sys.exit(f"error: invalid config override: {_one_line(message)}")
+  except Exception as e:  # noqa: BLE001  Running the config file raised (the user's code).
+    sys.exit(f"error: the --config file raised {type(e).__name__}: {_one_line(str(e))}")
+  try:
+    _ = "stages" in FLAGS.config  # ml_collections defers a config file's load failure to here.
+  except OSError as e:
+    sys.exit(f"error: --config: {_one_line(str(e))}")
   if len(rest) > 1:
     sys.exit(f"error: unexpected arguments {rest[1:]}: every option is a --flag=value.")
   return rest

@@ -42,13 +42,22 @@ flags.DEFINE_enum(
     list(samplers.SAMPLERS),
     "Super-resolution sampler; default: each stage's config.",
 )
-flags.DEFINE_integer("steps", None, "Super-resolution sampling steps; default: each stage's.")
-flags.DEFINE_integer("seed", 0, "Random seed; batch i uses fold_in(key(seed), i).")
+flags.DEFINE_integer(
+    "steps", None, "Super-resolution sampling steps; default: each stage's.", lower_bound=1
+)
+flags.DEFINE_integer(
+    "seed",
+    0,
+    "Random seed; batch i uses fold_in(key(seed), i).",
+    lower_bound=0,
+    upper_bound=2**32 - 1,
+)
 flags.DEFINE_integer(
     "batch_size",
     8,
     "Prompts per batch, at most the number of prompts, "
     "rounded up to a multiple of the devices (the last batch is padded).",
+    lower_bound=1,
 )
 flags.DEFINE_string("title", None, "A title set over every poster (Chinese or English).")
 flags.DEFINE_string("subtitle", None, "A smaller line under the title.")
@@ -56,6 +65,7 @@ flags.DEFINE_string("font", None, "Font file for the title; default Noto Sans CJ
 flags.DEFINE_bool("overwrite", False, "Replace posters already in --out.")
 cli.define_jax_flags()
 flags.mark_flags_as_required(["config", "workdir", "out"])
+cli.require_text("workdir", "out")
 
 
 def main(argv):

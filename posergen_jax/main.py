@@ -36,6 +36,7 @@ flags.DEFINE_enum(
 )
 cli.define_jax_flags()
 flags.mark_flags_as_required(["config", "workdir"])
+cli.require_text("workdir")
 
 MODES = {
     "train": trainer.train_and_evaluate,

@@ -51,8 +51,14 @@ def batches(prompts: list[str], batch_size: int) -> list[tuple[int, list[str]]]:
 
 
 def check_out_dir(out: epath.Path, count: int, overwrite: bool) -> None:
-  """Creates `out`; refuses to replace posters already there unless `overwrite`."""
-  out.mkdir(parents=True, exist_ok=True)
+  """Raises InputError when `out` cannot be a folder (it, or the nearest of its parents that
+  exists, is a file) or already holds posters this run would write, unless `overwrite`.
+  Creates nothing: `write_posters` makes the folder."""
+  existing = out
+  while not existing.exists() and existing.parent != existing:
+    existing = existing.parent
+  if not existing.is_dir():
+    raise errors.InputError(f"--out={out}: {existing} is a file, not a folder.")
   taken = [
       name
       for i in range(count)
@@ -82,7 +88,7 @@ def write_posters(
   Args:
     posters: the open pipeline.
     prompts: the prompts, each already accepted by `posters.prompt_tokens`.
-    out: the output folder (see `check_out_dir`).
+    out: the output folder (see `check_out_dir`), created if needed.
     seed: batch i uses fold_in(key(seed), i).
     batch_size: prompts per batch, at most the number of prompts, rounded up to a multiple of
       `posters.batch_multiple`.
@@ -96,6 +102,7 @@ def write_posters(
   """
   multiple = posters.batch_multiple
   batch_size = -(-min(batch_size, len(prompts)) // multiple) * multiple
+  out.mkdir(parents=True, exist_ok=True)
   sampling = {
       run.config.stage: {
           "sampler": run.config.diffusion.sampler,
