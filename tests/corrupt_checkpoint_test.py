@@ -10,10 +10,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from posergen_jax.data import input_pipeline
 from posergen_jax.families import registry
 from posergen_jax.io import errors
-from posergen_jax.training import checkpoint, trainer
+from posergen_jax.training import checkpoint, sharding, trainer
 
 
 def _state(step: int, seed: int | None = None) -> dict[str, jax.Array]:
@@ -251,3 +253,25 @@ def test_training_resumes_before_a_damaged_checkpoint(quick_config, tmp_path, ca
   trainer.train_and_evaluate(quick_config, str(workdir), registry.get_family(quick_config))
   assert "Training already complete at step 6." in caplog.text
   assert not _warnings(caplog)
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage"])
+@pytest.mark.parametrize("kind", ["iterator.index", "iterator.data-*"])
+def test_damaged_input_position_is_skipped_with_a_warning(tmp_path, kind, how, caplog):
+  one_device = sharding.make_mesh([("data", 1)], jax.devices()[:1])
+
+  def batches():
+    ds = tf.data.Dataset.range(100).shuffle(10, seed=0).batch(8)
+    return input_pipeline.GlobalBatches(ds, sharding.make_shardings(one_device).data)
+
+  saved = batches()
+  next(saved)
+  checkpoint.save_data_state(saved, tmp_path, 1)
+  (folder,) = (tmp_path / "data_state" / "step_1").iterdir()
+  _damage(folder, kind, how)
+
+  restored = batches()
+  assert not checkpoint.restore_data_state(restored, tmp_path, 1)  # The trainer starts afresh.
+  (warning,) = _warnings(caplog)
+  assert f"step 1 in {folder} cannot be read (" in warning and "\n" not in warning
+  assert np.asarray(next(restored)).shape == (8,)  # Still usable.

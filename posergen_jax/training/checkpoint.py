@@ -221,11 +221,19 @@ def save_data_state(
 def restore_data_state(
     batches: input_pipeline.GlobalBatches, workdir: epath.PathLike, step: int
 ) -> bool:
-  """Restores the input position saved at `step`; False if none was saved."""
+  """Restores the input position saved at `step`; False if none was saved, or if it cannot be
+  read (truncated, garbled), with a warning naming the folder and the reason."""
   path = _data_state_dir(workdir, step)
   if not path.exists():
     return False
-  batches.restore(str(path / "iterator"))
+  try:
+    batches.restore(str(path / "iterator"))
+  except Exception as e:  # noqa: BLE001  TensorFlow's reader raises many types on damaged files.
+    reason = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+    logging.warning(
+        "The input position saved at step %d in %s cannot be read (%s).", step, path, reason
+    )
+    return False
   return True
 
 
