@@ -51,7 +51,8 @@ setuptools.setup(
     version="0.1.0",
     description=__doc__,
     packages=setuptools.find_packages(include=["posergen_jax", "posergen_jax.*"]),
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # What jax 0.10 and flax 0.12 need.
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
+    entry_points={"console_scripts": ["posergen = posergen_jax.console:run"]},
 )

@@ -138,8 +138,8 @@ def parse_flags(argv: list[str]) -> list[str]:
     sys.exit(f"error: invalid config override: {_one_line(message)}")
   except Exception as e:  # noqa: BLE001  Running the config file raised (the user's code).
     sys.exit(f"error: the --config file raised {type(e).__name__}: {_one_line(str(e))}")
-  try:
-    _ = "stages" in FLAGS.config  # ml_collections defers a config file's load failure to here.
+  try:  # ml_collections defers a config file's load failure to the config's first use.
+    _ = FLAGS.config is not None and "stages" in FLAGS.config
   except OSError as e:
     sys.exit(f"error: --config: {_one_line(str(e))}")
   if len(rest) > 1:

@@ -1,11 +1,14 @@
-r"""Prompts → poster PNGs with a JSON sidecar each, from a trained GAN_SR3 workdir.
+r"""Prompts → poster PNGs with a JSON sidecar each, from a trained GAN_SR3 workdir or an
+exported pipeline.
 
   python -m posergen_jax.generate --config=configs/gan_sr3.py --workdir=runs/gan_sr3 \
       --prompt="一张红色圆形的极简海报" --prompt="A minimalist poster of a red circle" \
       --out=posters/ [--prompts_file=F] [--sampler=ddim --steps=50] [--seed=0] \
       [--title="夏日音乐节" --subtitle="Summer Music Festival"]
+  python -m posergen_jax.generate --pretrained=exported/gan_sr3 --prompt=... --out=posters/
 
-`--config` is the staged config the workdir was trained with (same arguments and overrides).
+`--config` is the staged config the workdir was trained with (same arguments and overrides);
+`--pretrained` is a folder written by python -m posergen_jax.export (the same posters).
 Writes OUT/0000.png, OUT/0000.json (prompt, seed, sampler and steps, checkpoint steps, seconds
 per poster per stage), ... in prompt order, batch by batch, and OUT/generate.json with the
 seconds per poster per stage. The same prompts, seed and batch size give the same posters.
@@ -33,6 +36,11 @@ config_flags.DEFINE_config_file(
     "config", None, "The staged config (configs/gan_sr3.py[:arg]).", lock_config=True
 )
 flags.DEFINE_string("workdir", None, "The trained workdir (one folder per stage).")
+flags.DEFINE_string(
+    "pretrained",
+    None,
+    "An exported pipeline (python -m posergen_jax.export), instead of --config and --workdir.",
+)
 flags.DEFINE_multi_string("prompt", [], "A prompt (Chinese or English); repeatable.")
 flags.DEFINE_string("prompts_file", None, "A UTF-8 text file, one prompt per line.")
 flags.DEFINE_string("out", None, "Folder for the PNGs and JSON sidecars.")
@@ -64,8 +72,29 @@ flags.DEFINE_string("subtitle", None, "A smaller line under the title.")
 flags.DEFINE_string("font", None, "Font file for the title; default Noto Sans CJK.")
 flags.DEFINE_bool("overwrite", False, "Replace posters already in --out.")
 cli.define_jax_flags()
-flags.mark_flags_as_required(["config", "workdir", "out"])
-cli.require_text("workdir", "out")
+flags.mark_flags_as_required(["out"])
+cli.require_text("workdir", "out", "pretrained")
+flags.register_multi_flags_validator(
+    ["config", "workdir", "pretrained"],
+    lambda values: (values["pretrained"] is None)
+    == (values["config"] is not None and values["workdir"] is not None),
+    "pass --pretrained=DIR, or --config and --workdir (not both)",
+)
+
+
+def _source():
+  """(prompts -> tokens, which raises InputError on a bad prompt; () -> the open pipeline)
+  of --pretrained, or of --config and --workdir."""
+  if FLAGS.pretrained:
+    return (
+        pipeline.pretrained_prompt_tokenizer(FLAGS.pretrained),
+        lambda: pipeline.PosterPipeline.from_pretrained(
+            FLAGS.pretrained, FLAGS.sampler, FLAGS.steps
+        ),
+    )
+  config = pipeline.with_sampling(FLAGS.config, FLAGS.sampler, FLAGS.steps)
+  config_schema.check(config, jax.device_count())
+  return pipeline.prompt_tokenizer(config), lambda: pipeline.PosterPipeline(config, FLAGS.workdir)
 
 
 def main(argv):
@@ -74,12 +103,11 @@ def main(argv):
   try:
     prompts = outputs.read_prompts(FLAGS.prompt, FLAGS.prompts_file)
     outputs.check_title(FLAGS.title, FLAGS.font)
-    config = pipeline.with_sampling(FLAGS.config, FLAGS.sampler, FLAGS.steps)
-    config_schema.check(config, jax.device_count())
-    pipeline.prompt_tokenizer(config)(prompts)  # Bad prompts fail before any model loads.
+    tokenize, open_pipeline = _source()
+    tokenize(prompts)  # Bad prompts fail before any model loads.
     out = epath.Path(FLAGS.out)
     outputs.check_out_dir(out, len(prompts), FLAGS.overwrite)
-    with pipeline.PosterPipeline(config, FLAGS.workdir) as posters:
+    with open_pipeline() as posters:
       summary = outputs.write_posters(
           posters,
           prompts,

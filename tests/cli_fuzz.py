@@ -119,6 +119,7 @@ def _cases(entry: str, rng: random.Random, count: int, tmp: pathlib.Path):
     mutations += [
         lambda: [f"--{rng.choice(['steps', 'seed', 'batch_size'])}={rng.choice(VALUES)}"],
         lambda: [f"--sampler={_word(rng)}"],
+        lambda: [f"--pretrained={rng.choice(['', str(tmp), str(not_a_file), _word(rng)])}"],
         lambda: [f"--prompt={rng.choice(['', ' ', chr(9)])}"],
         lambda: [f"--prompts_file={rng.choice(['nowhere.txt', 'configs', str(not_a_file)])}"],
         lambda: [

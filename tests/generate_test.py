@@ -1,6 +1,7 @@
 """GAN_SR3 end to end: train the three quick stages, then prompts → posters (pipeline and CLI)."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -166,3 +167,58 @@ def test_generate_command_line(trained, tiny_data_dir, tmp_path):
   assert (sidecar["prompt"], sidecar["title"]) == (PROMPTS[1], "夏日音乐节")
   again = subprocess.run(command, cwd=helpers.REPO, capture_output=True, text=True, timeout=600)
   assert again.returncode == 1 and "already holds 0000.png" in again.stderr
+
+
+@pytest.mark.slow
+def test_an_exported_pipeline_travels_and_writes_the_same_posters(
+    trained, posters, tiny_data_dir, tmp_path
+):
+  config, workdir = trained
+  recorded = stages.from_json((workdir / "wgan" / "config.json").read_text())
+  assert recorded.family == "wgan" and recorded.data.data_dir == tiny_data_dir  # As trained.
+  exported = tmp_path / "exported"
+  export = [
+      sys.executable,
+      "-m",
+      "posergen_jax.export",
+      "--config=configs/gan_sr3.py:quick",
+      f"--workdir={workdir}",
+      f"--out={exported}",
+      *(f"--config.stages.{name}.data.data_dir={tiny_data_dir}" for name in config.stage_order),
+  ]
+  result = subprocess.run(export, cwd=helpers.REPO, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "Exported wgan → sr3_128 → sr3_256" in result.stdout
+  for name in config.stage_order:
+    evaluated = ["eval.json"] if (workdir / name / "eval.json").exists() else []
+    assert sorted(p.name for p in (exported / name).iterdir()) == sorted(
+        ["config.json", "ema_params.msgpack", *evaluated]
+    )
+  assert "| wgan | wgan | synthetic_posters/tiny | 1 |" in (exported / "MODEL_CARD.md").read_text()
+  travelled = tmp_path / "elsewhere" / "pipeline"
+  shutil.move(exported, travelled)
+
+  outputs.write_posters(posters, PROMPTS, tmp_path / "from_workdir", seed=5, batch_size=8)
+  with pipeline.PosterPipeline.from_pretrained(str(travelled)) as loaded:
+    assert loaded.checkpoint_steps == posters.checkpoint_steps
+    outputs.write_posters(loaded, PROMPTS, tmp_path / "from_export", seed=5, batch_size=8)
+  # The command line in a clean folder, with no dataset anywhere TFDS would look.
+  clean = tmp_path / "clean"
+  clean.mkdir()
+  command = [
+      sys.executable,
+      "-m",
+      "posergen_jax.generate",
+      f"--pretrained={travelled}",
+      f"--out={tmp_path / 'from_cli'}",
+      *(f"--prompt={p}" for p in PROMPTS),
+      "--seed=5",
+  ]
+  env = {**os.environ, "TFDS_DATA_DIR": str(clean), "PYTHONPATH": str(helpers.REPO)}
+  result = subprocess.run(command, cwd=clean, env=env, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  for i in range(len(PROMPTS)):
+    want = (tmp_path / "from_workdir" / f"{i:04d}.png").read_bytes()
+    assert (tmp_path / "from_export" / f"{i:04d}.png").read_bytes() == want
+    assert (tmp_path / "from_cli" / f"{i:04d}.png").read_bytes() == want
+  assert list(clean.iterdir()) == []  # Nothing written beside the command.

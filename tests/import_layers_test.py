@@ -18,6 +18,8 @@ PACKAGE = ROOT / "posergen_jax"
 LAYERS = {
     "main": 6,
     "generate": 6,
+    "export": 6,
+    "console": 7,
     "cli": 6,
     "poster": 5,
     "families": 4,

@@ -7,6 +7,7 @@ train or evaluate, `--config.stage=NAME`). Stage `NAME` runs with the top-level 
 """
 
 import copy
+import json
 
 from etils import epath
 import ml_collections
@@ -63,6 +64,27 @@ def own_fields(stage: ml_collections.ConfigDict) -> dict:
   for name in CHAIN_FIELDS:
     fields.pop(name, None)
   return fields
+
+
+def to_json(stage: ml_collections.ConfigDict) -> str:
+  """A stage's config (or any single config) as JSON, without the chain's fields: what a
+  workdir's and an exported stage's config.json hold."""
+  fields = {k: v for k, v in stage.to_dict().items() if k not in CHAIN_FIELDS}
+  return json.dumps(fields, indent=2, sort_keys=True)
+
+
+def _tuples(value):
+  """JSON lists back to the tuples configs hold, recursively."""
+  if isinstance(value, dict):
+    return {k: _tuples(v) for k, v in value.items()}
+  if isinstance(value, list):
+    return tuple(_tuples(v) for v in value)
+  return value
+
+
+def from_json(text: str) -> ml_collections.ConfigDict:
+  """The (unlocked) config `to_json` wrote."""
+  return ml_collections.ConfigDict(_tuples(json.loads(text)))
 
 
 def stage_workdir(workdir: str | epath.Path, name: str) -> epath.Path:

@@ -90,9 +90,9 @@ def evaluate_system(config: ml_collections.ConfigDict, workdir: str) -> dict[str
   captions = test_captions(first, num_examples)
   start = time.perf_counter()
   with pipeline.PosterPipeline(config, workdir) as posters:
-    last_run = posters.runs[-1]
+    last_shardings = posters.stages[-1].shardings
     image_metrics = generated_images.from_config(
-        last.evals, last.data, last_run.shardings.data, last_run.shardings.replicated
+        last.evals, last.data, last_shardings.data, last_shardings.replicated
     )
     reals = real_images(last, num_examples, batch_size) if image_metrics else []
     seconds = {name: 0.0 for name in config.stage_order}

@@ -104,11 +104,11 @@ def write_posters(
   batch_size = -(-min(batch_size, len(prompts)) // multiple) * multiple
   out.mkdir(parents=True, exist_ok=True)
   sampling = {
-      run.config.stage: {
-          "sampler": run.config.diffusion.sampler,
-          "steps": sr3.sampling_steps(run.config),
+      stage.config.stage: {
+          "sampler": stage.config.diffusion.sampler,
+          "steps": sr3.sampling_steps(stage.config),
       }
-      for run in posters.runs[1:]
+      for stage in posters.stages[1:]
   }
   total_seconds = dict.fromkeys(posters.stage_names, 0.0)
   key = jax.random.key(seed)

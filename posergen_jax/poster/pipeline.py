@@ -20,7 +20,7 @@ import numpy as np
 from posergen_jax.config import stages
 from posergen_jax.diffusion import cascade, samplers
 from posergen_jax.io import errors
-from posergen_jax.poster import stage_runs
+from posergen_jax.poster import pretrained, stage_runs
 from posergen_jax.text import tokenizer as tokenizer_lib
 from posergen_jax.training import sharding, trainer
 
@@ -53,14 +53,18 @@ def with_sampling(
     raise errors.InputError(f"steps must be at least 1; got {steps}.")
   config = stages.unlocked_copy(config)
   for name in config.stage_order:
-    stage = config.stages[name]
-    if "diffusion" not in stage:
-      continue
-    if sampler is not None:
-      stage.diffusion.sampler = sampler
-    if steps is not None:
-      stage.diffusion.sample_steps = steps
+    _set_sampling(config.stages[name], sampler, steps)
   return config
+
+
+def _set_sampling(stage: ml_collections.ConfigDict, sampler: str | None, steps: int | None):
+  """Sets a (diffusion) stage's sampler and steps in place; None keeps its own."""
+  if "diffusion" not in stage:
+    return
+  if sampler is not None:
+    stage.diffusion.sampler = sampler
+  if steps is not None:
+    stage.diffusion.sample_steps = steps
 
 
 def prompt_tokenizer(config: ml_collections.ConfigDict):
@@ -75,7 +79,21 @@ def prompt_tokenizer(config: ml_collections.ConfigDict):
         "The pipeline needs a staged config (e.g. configs/gan_sr3.py), with a "
         "text-to-image first stage and super-resolution stages after it."
     )
-  first = stages.stage_config(config, config.stage_order[0])
+  return _stage_tokenizer(stages.stage_config(config, config.stage_order[0]))
+
+
+def pretrained_prompt_tokenizer(directory: str):
+  """`prompt_tokenizer` of an exported pipeline (reads only its first stage's config).
+
+  Raises:
+    MissingFileError: `directory` holds no exported pipeline.
+  """
+  summary = pretrained.read_summary(directory)
+  return _stage_tokenizer(pretrained.stage_config(directory, summary["stage_order"][0]))
+
+
+def _stage_tokenizer(first: ml_collections.ConfigDict):
+  """`prompt_tokenizer` of the first stage's full config."""
   if first.family not in TEXT_TO_IMAGE or first.text.source != "encoder":
     raise errors.ConfigError(
         f"Stage {first.stage!r} (family {first.family!r}) cannot turn prompts "
@@ -87,7 +105,12 @@ def prompt_tokenizer(config: ml_collections.ConfigDict):
 
 
 class PosterPipeline:
-  """The restored stages of a staged text-to-poster config; use as a context manager.
+  """Prompts → posters through the trained stages of a text-to-poster chain; use as a context
+  manager.
+
+  `PosterPipeline(config, workdir)` restores every stage's newest checkpoint from a training
+  workdir; `PosterPipeline.from_pretrained(directory)` loads an exported pipeline
+  (python -m posergen_jax.export). Both give the same posters for the same prompts and key.
 
   Args:
     config: a staged config (configs/gan_sr3.py) whose first stage is in TEXT_TO_IMAGE.
@@ -99,34 +122,68 @@ class PosterPipeline:
   """
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str):
-    self.stage_names = tuple(config.stage_order)
-    self.prompt_tokens = prompt_tokenizer(config)
-    stage_runs.check_trained(config, workdir, self.stage_names)
-    self.runs: list[trainer.Run] = []
+    prompt_tokens = prompt_tokenizer(config)
+    stage_runs.check_trained(config, workdir, config.stage_order)
+    runs: list[trainer.Run] = []
     try:
-      for name in self.stage_names:
-        self.runs.append(stage_runs.restored_stage(config, workdir, name))
+      for name in config.stage_order:
+        runs.append(stage_runs.restored_stage(config, workdir, name))
     except BaseException:
-      self.close()
+      for run in runs:
+        run.manager.close()
       raise
-    first = self.runs[0].config
-    self.sizes = [first.model.image_size] + [run.config.data.hr_size for run in self.runs[1:]]
+    self._open(
+        [stage_runs.SamplingStage.of_run(run) for run in runs],
+        prompt_tokens,
+        closers=[run.manager.close for run in runs],
+    )
+
+  @classmethod
+  def from_pretrained(
+      cls, directory: str, sampler: str | None = None, steps: int | None = None
+  ) -> "PosterPipeline":
+    """The exported pipeline in `directory`, its diffusion stages sampling with `sampler` and
+    `steps` (None: as exported). Reads no dataset and no optimizer state.
+
+    Raises:
+      MissingFileError: `directory` holds no exported pipeline, or misses a stage's file.
+    """
+    summary = pretrained.read_summary(directory)
+    configs = [pretrained.stage_config(directory, name) for name in summary["stage_order"]]
+    for config in configs:
+      _set_sampling(config, sampler, steps)
+    prompt_tokens = _stage_tokenizer(configs[0])
+    loaded = [
+        pretrained.load_stage(directory, config, summary["steps"][config.stage])
+        for config in configs
+    ]
+    pipeline = cls.__new__(cls)
+    pipeline._open(loaded, prompt_tokens, closers=[])
+    return pipeline
+
+  def _open(self, loaded: list[stage_runs.SamplingStage], prompt_tokens, closers) -> None:
+    self.stages = loaded
+    self.stage_names = tuple(stage.config.stage for stage in loaded)
+    self.prompt_tokens = prompt_tokens
+    self._closers = closers
+    first = loaded[0].config
+    self.sizes = [first.model.image_size] + [s.config.data.hr_size for s in loaded[1:]]
     self._timings: dict[str, list[float]] = {name: [] for name in self.stage_names}
-    self._generate = stage_runs.timed_sampler(self.runs[0], self._timings[self.stage_names[0]])
+    self._generate = stage_runs.timed_sampler(loaded[0], self._timings[self.stage_names[0]])
     self._upscalers = [
-        stage_runs.super_resolution_sampler(run, self._timings[name])
-        for name, run in zip(self.stage_names[1:], self.runs[1:])
+        stage_runs.super_resolution_sampler(stage, self._timings[stage.config.stage])
+        for stage in loaded[1:]
     ]
 
   @property
   def batch_multiple(self) -> int:
     """Batches must hold a multiple of this many prompts (the data-parallel devices)."""
-    return sharding.data_axis_size(self.runs[0].shardings.mesh)
+    return sharding.data_axis_size(self.stages[0].shardings.mesh)
 
   @property
   def checkpoint_steps(self) -> dict[str, int]:
-    """The training step each stage was restored at."""
-    return {name: int(run.state.step) for name, run in zip(self.stage_names, self.runs)}
+    """The training step each stage's parameters are from."""
+    return {stage.config.stage: stage.step for stage in self.stages}
 
   def generate(self, prompts: Sequence[str], rng: jax.Array) -> PosterBatch:
     """Runs every stage on `prompts` (B strings, B a multiple of `batch_multiple`).
@@ -143,7 +200,7 @@ class PosterPipeline:
           f"{self.batch_multiple} data-parallel devices; pad the batch."
       )
     tokens = self.prompt_tokens(prompts)
-    batch = jax.device_put(tokens, self.runs[0].shardings.data)
+    batch = jax.device_put(tokens, self.stages[0].shardings.data)
     first = self._generate(batch, jax.random.fold_in(rng, 0))
     outputs = [
         first,
@@ -159,8 +216,8 @@ class PosterPipeline:
 
   def close(self) -> None:
     """Closes every restored stage's checkpoint manager."""
-    for run in self.runs:
-      run.manager.close()
+    for close in self._closers:
+      close()
 
   def __enter__(self) -> "PosterPipeline":
     return self

@@ -7,9 +7,11 @@ final output and of bicubic upsampling against the ground truth, and seconds per
 to `WORKDIR/samples/cascade.png` and `WORKDIR/cascade.json`.
 """
 
+import dataclasses
 import json
 import logging
 import time
+from typing import Any
 
 from etils import epath
 import jax
@@ -24,7 +26,41 @@ from posergen_jax.evaluation import image_metrics
 from posergen_jax.families import registry
 from posergen_jax.io import errors
 from posergen_jax.io import images as image_io
-from posergen_jax.training import checkpoint, trainer
+from posergen_jax.training import checkpoint, sharding, trainer
+from posergen_jax.training import family as family_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingStage:
+  """What sampling needs of one trained stage.
+
+  Attributes:
+    config: the stage's full config (`stages.stage_config`, or an exported stage's).
+    family: its family's functions (`sample` is what the pipeline calls).
+    shardings: the mesh and its data-parallel and replicated shardings.
+    params: the EMA parameters sampling reads, placed by `params_shardings`.
+    params_shardings: their shardings.
+    step: the training step the parameters are from.
+  """
+
+  config: ml_collections.ConfigDict
+  family: family_lib.Family
+  shardings: sharding.MeshShardings
+  params: Any
+  params_shardings: Any
+  step: int
+
+  @classmethod
+  def of_run(cls, run: trainer.Run) -> "SamplingStage":
+    """The sampling view of a restored training run."""
+    return cls(
+        run.config,
+        run.family,
+        run.shardings,
+        run.state.ema_params,
+        run.ema_shardings,
+        int(run.state.step),
+    )
 
 
 def check_trained(config: ml_collections.ConfigDict, workdir: str, names) -> None:
@@ -50,16 +86,16 @@ def restored_stage(config: ml_collections.ConfigDict, workdir: str, name: str) -
   return trainer.setup(stage, stages.stage_workdir(workdir, name), registry.get_family(stage))
 
 
-def timed_sampler(run: trainer.Run, timings: list[float]):
-  """Run's jitted `family.sample` over its EMA params: (batch, rng) -> images [B,S,S,C].
+def timed_sampler(stage: SamplingStage, timings: list[float]):
+  """The stage's jitted `family.sample` over its EMA params: (batch, rng) -> images [B,S,S,C].
 
   Each call appends its wall seconds to `timings`: execution only, synchronised on the output;
   each new batch shape is compiled ahead, outside the timing.
   """
-  shardings = run.shardings
+  shardings = stage.shardings
   jit_sample = jax.jit(
-      run.family.sample,
-      in_shardings=(run.ema_shardings, shardings.data, shardings.replicated),
+      stage.family.sample,
+      in_shardings=(stage.params_shardings, shardings.data, shardings.replicated),
       out_shardings=shardings.data,
   )
   compiled = {}
@@ -67,18 +103,18 @@ def timed_sampler(run: trainer.Run, timings: list[float]):
   def sample(batch, rng):
     shapes = str(jax.tree.map(lambda x: (x.shape, x.dtype), batch))
     if shapes not in compiled:
-      compiled[shapes] = jit_sample.lower(run.state.ema_params, batch, rng).compile()
+      compiled[shapes] = jit_sample.lower(stage.params, batch, rng).compile()
     start = time.perf_counter()
-    images = jax.block_until_ready(compiled[shapes](run.state.ema_params, batch, rng))
+    images = jax.block_until_ready(compiled[shapes](stage.params, batch, rng))
     timings.append(time.perf_counter() - start)
     return images
 
   return sample
 
 
-def super_resolution_sampler(run: trainer.Run, timings: list[float]) -> cascade.StageSampler:
+def super_resolution_sampler(stage: SamplingStage, timings: list[float]) -> cascade.StageSampler:
   """`timed_sampler` of an SR stage, called as (cond [B,S,S,C], rng) by `cascade.chain`."""
-  sample = timed_sampler(run, timings)
+  sample = timed_sampler(stage, timings)
   return lambda cond, rng: sample({"cond": cond}, rng)
 
 
@@ -112,7 +148,7 @@ def sample_cascade(config: ml_collections.ConfigDict, workdir: str) -> dict:
     batch = _inputs(runs)
     timings = []
     outputs = cascade.chain(
-        [super_resolution_sampler(run, timings) for run in runs],
+        [super_resolution_sampler(SamplingStage.of_run(run), timings) for run in runs],
         [run.config.data.hr_size for run in runs],
         batch["lowres"],
         jax.random.fold_in(jax.random.key(config.seed), 3),

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 import dataclasses
 import errno
 import functools
+import json
 import logging
 import re
 import time
@@ -21,9 +22,10 @@ import ml_collections
 import orbax.checkpoint as ocp
 import tensorflow as tf
 
+from posergen_jax.config import stages
 from posergen_jax.data import input_pipeline
 from posergen_jax.evaluation import generated_images, report
-from posergen_jax.io import errors
+from posergen_jax.io import errors, files
 from posergen_jax.io import images as image_io
 from posergen_jax.training import checkpoint, optimizers, preemption, sharding
 from posergen_jax.training import family as family_lib
@@ -414,7 +416,30 @@ def _with_run(mode_fn, *, needs_checkpoint: bool):
   return wrapper
 
 
+CONFIG_FILE = "config.json"
+
+
+def _flat(fields: dict, prefix: str = "") -> dict[str, Any]:
+  """{"a": {"b": 1}} -> {"a.b": 1}; sequences as their text, for TensorBoard's hparams."""
+  flat = {}
+  for name, value in fields.items():
+    if isinstance(value, dict):
+      flat.update(_flat(value, f"{prefix}{name}."))
+    else:
+      flat[f"{prefix}{name}"] = value if isinstance(value, (bool, int, float, str)) else str(value)
+  return flat
+
+
+def record_config(run: Run, writer: metric_writers.MetricWriter) -> None:
+  """Writes the run's resolved config as `workdir/config.json` (process 0) and as TensorBoard
+  hparams, so a workdir says how it was trained."""
+  if jax.process_index() == 0:
+    files.write_atomically(run.workdir / CONFIG_FILE, stages.to_json(run.config).encode())
+  writer.write_hparams(_flat(json.loads(stages.to_json(run.config))))
+
+
 def _train_then_evaluate(run: Run, writer: metric_writers.MetricWriter) -> None:
+  record_config(run, writer)
   if train(run, writer) and run.config.evals.after_train:
     run_evaluation(run, writer)
 
