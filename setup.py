@@ -34,6 +34,8 @@ EXTRAS_REQUIRE = {
     # between releases.
     "test": [
         "dill",
+        # XLA's TPU compiler (libtpu, the version jax pins), for tests/tpu_compile_test.py.
+        "jax[tpu]",
         "nbmake",
         "pyink==26.5.1",
         "pytest",
@@ -50,6 +52,7 @@ setuptools.setup(
     name="posergen_jax",
     version="0.1.0",
     description=__doc__,
+    license="Apache-2.0",
     packages=setuptools.find_packages(include=["posergen_jax", "posergen_jax.*"]),
     python_requires=">=3.11",  # What jax 0.10 and flax 0.12 need.
     install_requires=INSTALL_REQUIRES,

@@ -68,7 +68,8 @@ def text_image_data(name: str) -> ml_collections.ConfigDict:
       dict(
           name=name,  # Any TFDS dataset with images (and captions, for text-to-image families).
           data_dir=ml_collections.config_dict.placeholder(str),  # None: TFDS default.
-          # The user's files for `posters` / `cub_birds` (README, Datasets); None: TFDS's default.
+          # The user's files for `posters` / `cub_birds` (docs/usage.md, Datasets); None: TFDS's
+          # default.
           manual_dir=ml_collections.config_dict.placeholder(str),
           image_key="image",
           train_split="train",

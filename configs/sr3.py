@@ -9,7 +9,7 @@ Quick size for tests and smoke runs (seconds):
   python -m posergen_jax.main --config=configs/sr3.py:quick --workdir=/tmp/sr3_quick
 
 Running the same command again resumes from the last checkpoint in the workdir.
-Expected result of the default run: see README.md ("SR3 on synthetic posters").
+Expected result of the default run: docs/results.md ("SR3 on synthetic posters").
 """
 
 import ml_collections

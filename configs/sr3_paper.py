@@ -13,7 +13,8 @@ per level, self-attention at 16×16, channel multipliers (1, 2, 4, 4, 8, 8) from
 steps, batch 256, 1M steps, EMA 0.9999, T = 2000 linear 1e-6→1e-2 for training and 100 sampling
 steps; bfloat16 compute with float32 parameters. Parameters (from this code): sr3_128 574.8M,
 sr3_256 633.6M, sr3_512 638.2M (the paper lists 625M for its 64→256 model; it does not give every
-layer detail, e.g. the conditioning MLP). Needs the `posters` dataset built at 256 and 512 (README).
+layer detail, e.g. the conditioning MLP). Needs the `posters` dataset built at 256 and 512
+(docs/usage.md, Datasets).
 """
 
 import ml_collections

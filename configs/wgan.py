@@ -14,7 +14,7 @@ Quick size for tests and smoke runs (synthetic_posters/tiny at 8×8, a random ti
 Variants, combinable with the sizes as comma-separated arguments (e.g. `:quick,clip`):
   clip   the original WGAN: critic weights clipped to ±0.01, RMSProp lr 5e-5 (Arjovsky et al.).
 
-The paper's text tower is Chinese-CLIP's; with its weights (README, "Text encoders"):
+The paper's text tower is Chinese-CLIP's; with its weights (docs/usage.md, "Text encoders"):
   --config.text.weights=/path/to/clip_cn_vit-b-16.pt --config.text.tokenizer=/path/to/vocab.txt
 configs/gan_sr3.py chains this stage with the SR3 cascade into the prompt → poster system.
 """

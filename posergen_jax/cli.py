@@ -20,9 +20,10 @@ DEFAULT_COMPILATION_CACHE = (
 MATMUL_PRECISIONS = ("default", "high", "highest")
 
 
-# XLA_FLAGS option that sends XLA:CPU's convolutions and matmuls through oneDNN. Measured (README,
-# "CPU kernels"): the SR3 train step 2.4x faster on a 2-core Intel CPU with AMX, 12% slower on a
-# 2-core AMD EPYC; so "auto" turns it on where the CPU has AMX. XLA:GPU and XLA:TPU ignore it.
+# XLA_FLAGS option that sends XLA:CPU's convolutions and matmuls through oneDNN. Measured
+# (docs/results.md, "CPU kernels"): the SR3 train step 2.4x faster on a 2-core Intel CPU with AMX,
+# 12% slower on a 2-core AMD EPYC; so "auto" turns it on where the CPU has AMX. XLA:GPU and
+# XLA:TPU ignore it.
 ONEDNN_OPTION = "xla_cpu_use_onednn"
 ONEDNN_MODES = ("auto", "true", "false")
 ONEDNN_HELP = (

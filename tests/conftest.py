@@ -7,6 +7,8 @@ import tempfile
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Both xdist workers load libtpu (tpu_compile_test.py): without this the second finds it locked.
+os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
 # Fast compiles for tiny test models; set in the environment so that the
 # entry-point subprocesses some tests start run under the same flags.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "true")

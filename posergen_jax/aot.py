@@ -1,0 +1,215 @@
+r"""Will a config's train step fit a TPU slice? Compile it for the slice, on any machine.
+
+  python -m posergen_jax.aot --config=configs/sr3_paper.py --topology=v5e:2x4 --topology=v5e:4x4
+
+XLA's TPU compiler runs without TPUs (the `libtpu` package: `pip install "jax[tpu]"`): for each
+stage of the config and each topology, the real train step (the family's `train_step`, the
+config's batch, mesh and state shardings) is compiled for the slice's chips and the table gives,
+per chip, the parameters + optimizer state + EMA ("arguments"), XLA's temporaries and their sum
+against the chip's memory, the step's FLOPs, XLA's cost-model step time, the MFU that time
+implies and images per second. Times and MFU are XLA's cost model, not measurements; memory is
+what the compiled program allocates. A step that does not fit fails to compile: the row says so.
+"""
+
+from collections.abc import Sequence
+import dataclasses
+import os
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")  # The host runs the compiler only.
+
+import jax  # noqa: E402
+from jax.experimental import topologies  # noqa: E402
+import ml_collections  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tensorflow_datasets as tfds  # noqa: E402
+
+from posergen_jax import cli  # noqa: E402
+from posergen_jax.config import stages  # noqa: E402
+from posergen_jax.families import registry  # noqa: E402
+from posergen_jax.io import errors  # noqa: E402
+from posergen_jax.training import sharding, trainer  # noqa: E402
+
+GIB = 2**30
+# Per chip: memory (GiB) and peak bf16 FLOP/s, from Cloud TPU's published specifications.
+CHIPS = {
+    "v4": (32, 275e12),
+    "v5e": (16, 197e12),
+    "v5p": (95, 459e12),
+    "v6e": (32, 918e12),
+}
+CAPTION = "a red poster with a circle"
+
+
+@dataclasses.dataclass(frozen=True)
+class Fit:
+  """One (stage, topology) compile: per-chip bytes, FLOPs and XLA's cost-model seconds."""
+
+  stage: str
+  topology: str
+  chips: int
+  batch_size: int
+  argument_bytes: int = 0
+  temp_bytes: int = 0
+  flops: float = 0.0
+  seconds: float = 0.0
+  error: str = ""
+
+  @property
+  def total_bytes(self) -> int:
+    return self.argument_bytes + self.temp_bytes
+
+
+def _example(features: tfds.features.FeaturesDict, side: int) -> dict:
+  """A stand-in example with `features`' structure: images `side`×`side`, other unknown
+  dimensions 1, zeros for numbers and a caption for strings."""
+
+  def tensor(info):
+    shape = [side if n is None and i < 2 else (n or 1) for i, n in enumerate(info.shape)]
+    if info.tf_dtype == tf.string:
+      return tf.fill(shape, CAPTION)
+    return tf.zeros(shape, info.tf_dtype)
+
+  example = jax.tree.map(
+      tensor,
+      features.get_tensor_info(),
+      is_leaf=lambda x: isinstance(x, tfds.features.TensorInfo),
+  )
+  return {**example, "tfds_id": tf.constant("stand-in")}
+
+
+def batch_shapes(config: ml_collections.ConfigDict, family, data_sharding) -> dict:
+  """ShapeDtypeStructs of one global training batch of `config`, from its family's preprocess
+  applied to a stand-in example of its dataset's features (the dataset need not be built)."""
+  builder = tfds.builder(config.data.name, data_dir=config.data.data_dir)
+  side = config.data.get("hr_size") or config.model.get("image_size") or 64
+  example = _example(builder.info.features, side)
+  preprocess = family.make_preprocess(True)
+  ds = tf.data.Dataset.from_tensors(example).map(
+      lambda ex: preprocess(ex, tf.constant([0, 0], tf.int64))
+  )
+  features = next(iter(ds))
+  return {
+      name: jax.ShapeDtypeStruct(
+          (config.train.batch_size, *value.shape),
+          value.dtype.as_numpy_dtype,
+          sharding=data_sharding,
+      )
+      for name, value in features.items()
+  }
+
+
+def _mesh(config: ml_collections.ConfigDict, devices: Sequence) -> jax.sharding.Mesh:
+  names = tuple(name for name, _ in config.mesh)
+  sizes = sharding.mesh_sizes(config.mesh, len(devices))
+  return jax.sharding.Mesh(np.asarray(devices).reshape(sizes), names)
+
+
+def compile_train_step(config: ml_collections.ConfigDict, topology: str):
+  """The train step of (stage) `config` compiled for TPU `topology` (e.g. "v5e:2x2").
+
+  Returns:
+    jax's Compiled program; `memory_analysis()` and `cost_analysis()` are per chip.
+  """
+  devices = topologies.get_topology_desc(topology_name=topology, platform="tpu").devices
+  shardings = sharding.make_shardings(_mesh(config, devices))
+  trainer.check_batch_sizes(config, sharding.data_axis_size(shardings.mesh))
+  family = registry.get_family(config)
+  batch = batch_shapes(config, family, shardings.data)
+  rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=shardings.replicated)
+  state = jax.eval_shape(family.init_state, jax.random.key(0), batch)
+  state_shardings = sharding.state_shardings(state, shardings)
+  state = jax.tree.map(
+      lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), state, state_shardings
+  )
+  step = trainer.jit_train_step(family.train_step, state_shardings, shardings)
+  return step.lower(state, batch, rng).compile()
+
+
+def fit(config: ml_collections.ConfigDict, topology: str) -> Fit:
+  """Compiles (stage) `config`'s train step for `topology`; a step too big for the chips'
+  memory gives a Fit with the compiler's message as `error`."""
+  chips = len(topologies.get_topology_desc(topology_name=topology, platform="tpu").devices)
+  base = Fit(config.get("stage") or config.family, topology, chips, config.train.batch_size)
+  try:
+    compiled = compile_train_step(config, topology)
+  except jax.errors.JaxRuntimeError as e:
+    return dataclasses.replace(base, error=" ".join(str(e).split())[:300])
+  memory, cost = compiled.memory_analysis(), compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  return dataclasses.replace(
+      base,
+      argument_bytes=memory.argument_size_in_bytes,
+      temp_bytes=memory.temp_size_in_bytes,
+      flops=float(cost.get("flops", 0.0)),
+      seconds=float(cost.get("optimal_seconds", 0.0)),
+  )
+
+
+def table(fits: Sequence[Fit]) -> str:
+  """A markdown table of `fits`: GiB per chip against the chip's memory, FLOPs, XLA's
+  cost-model step time, the MFU it implies and images/s."""
+  rows = [
+      "| stage | topology | chips | batch | args GiB/chip | temp GiB/chip | total / HBM | "
+      "TFLOP/chip/step | est. step s | est. MFU | est. images/s |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+  ]
+  for f in fits:
+    hbm, peak = CHIPS[f.topology.partition(":")[0]]
+    if f.error:
+      rows.append(
+          f"| {f.stage} | {f.topology} | {f.chips} | {f.batch_size} | | | does not fit: "
+          f"{f.error[:120]} | | | | |"
+      )
+      continue
+    if f.seconds > 0:  # XLA's cost model gives no (or a negative) time for some programs.
+      timing = (
+          f"{f.seconds:.4f} | {f.flops / (f.seconds * peak):.0%} | {f.batch_size / f.seconds:.1f}"
+      )
+    else:
+      timing = "n/a | n/a | n/a"
+    rows.append(
+        f"| {f.stage} | {f.topology} | {f.chips} | {f.batch_size} | "
+        f"{f.argument_bytes / GIB:.2f} | {f.temp_bytes / GIB:.2f} | "
+        f"{f.total_bytes / GIB:.2f} / {hbm} | {f.flops / 1e12:.3f} | {timing} |"
+    )
+  return "\n".join(rows)
+
+
+def stage_configs(config: ml_collections.ConfigDict) -> list[ml_collections.ConfigDict]:
+  """Each stage's full config of a staged config, or `[config]`."""
+  if not stages.is_staged(config):
+    return [config]
+  return [stages.stage_config(config, name) for name in config.stage_order]
+
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).")
+flags.DEFINE_multi_string("topology", ["v5e:2x4"], "TPU topologies, e.g. v5e:2x4, v5p:2x2x2.")
+flags.DEFINE_multi_string("stage", [], "Stages of a staged config (default: all).")
+flags.mark_flags_as_required(["config"])
+
+
+def main(argv):
+  del argv  # cli.parse_flags leaves only the program name.
+  try:
+    for topology in FLAGS.topology:
+      if topology.partition(":")[0] not in CHIPS:
+        raise errors.InputError(f"--topology={topology}: the chip is not one of {sorted(CHIPS)}.")
+    configs = [
+        c for c in stage_configs(FLAGS.config) if not FLAGS.stage or c.get("stage") in FLAGS.stage
+    ]
+    fits = [fit(config, topology) for config in configs for topology in FLAGS.topology]
+  except errors.UserError as e:
+    sys.exit(f"error: {e}")
+  print(table(fits))
+  print("Times and MFU: XLA's cost model for the compiled step, not measurements.")
+
+
+if __name__ == "__main__":
+  app.run(main, flags_parser=cli.parse_flags)
