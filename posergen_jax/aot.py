@@ -189,10 +189,15 @@ def stage_configs(config: ml_collections.ConfigDict) -> list[ml_collections.Conf
 
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).")
-flags.DEFINE_multi_string("topology", ["v5e:2x4"], "TPU topologies, e.g. v5e:2x4, v5p:2x2x2.")
-flags.DEFINE_multi_string("stage", [], "Stages of a staged config (default: all).")
-flags.mark_flags_as_required(["config"])
+
+
+def define_flags() -> None:
+  """The command line's flags; defined only when run as a program, so that importing this module
+  (the tests do, beside main) defines none."""
+  config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).")
+  flags.DEFINE_multi_string("topology", ["v5e:2x4"], "TPU topologies, e.g. v5e:2x4, v5p:2x2x2.")
+  flags.DEFINE_multi_string("stage", [], "Stages of a staged config (default: all).")
+  flags.mark_flags_as_required(["config"])
 
 
 def main(argv):
@@ -212,4 +217,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main, flags_parser=cli.parse_flags)

@@ -26,7 +26,7 @@ import traceback
 from absl import flags
 
 from posergen_jax import cli
-from posergen_jax.families import config_schema
+from posergen_jax.config import stages
 
 # Values to give a flag or a config field: numbers out of range or not finite, wrong types,
 # Python literals, empty and odd strings.
@@ -99,7 +99,7 @@ def _cases(entry: str, rng: random.Random, count: int, tmp: pathlib.Path):
   from configs import gan_sr3, sr3
 
   config = (sr3 if entry == "main" else gan_sr3).get_config("quick")
-  paths = [path for path, _ in config_schema.leaves(config)]
+  paths = [path for path, _ in stages.leaves(config)]
   known = set(paths)
   not_a_file = tmp / "not_a_config.txt"
   not_a_file.write_text("not python")

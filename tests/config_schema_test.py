@@ -92,7 +92,7 @@ def _section_and_leaf(config, path):
 def test_every_field_given_bad_values_fails_naming_it_or_is_allowed(label, config):
   config_schema.check(config, NUM_DEVICES)  # As shipped: valid.
   checked = 0
-  for path, original in list(config_schema.leaves(config)):
+  for path, original in list(stages.leaves(config)):
     section, leaf = _section_and_leaf(config, path)
     for value in (0, -1, math.nan, math.inf, None, _wrong_type(original)):
       with config.ignore_type():

@@ -6,8 +6,10 @@ train or evaluate, `--config.stage=NAME`). Stage `NAME` runs with the top-level 
 `stages.NAME` (its fields win) in `WORKDIR/NAME`, so one workdir holds the whole chain.
 """
 
+from collections.abc import Iterator
 import copy
 import json
+from typing import Any
 
 from etils import epath
 import ml_collections
@@ -64,6 +66,22 @@ def own_fields(stage: ml_collections.ConfigDict) -> dict:
   for name in CHAIN_FIELDS:
     fields.pop(name, None)
   return fields
+
+
+def leaves(config: ml_collections.ConfigDict, prefix: str = "") -> Iterator[tuple[str, Any]]:
+  """(dotted path, value) of every field of `config` that is not a section, in order."""
+  for name, value in config.items():
+    if isinstance(value, ml_collections.ConfigDict):
+      yield from leaves(value, f"{prefix}{name}.")
+    else:
+      yield f"{prefix}{name}", value
+
+
+def own_leaves(stage: ml_collections.ConfigDict) -> Iterator[tuple[str, Any]]:
+  """`leaves` of a stage's config without the chain's fields."""
+  return (
+      (path, value) for path, value in leaves(stage) if path.partition(".")[0] not in CHAIN_FIELDS
+  )
 
 
 def to_json(stage: ml_collections.ConfigDict) -> str:

@@ -8,7 +8,7 @@ output, batches that do not split over the data-parallel devices). `RULES` is th
 what each field may hold; the families' own checks stay as guards for programmatic use.
 """
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 import dataclasses
 import math
 from typing import Any
@@ -271,15 +271,6 @@ RULES: dict[str, Rule] = {
 }
 
 
-def leaves(config: ml_collections.ConfigDict, prefix: str = "") -> Iterator[tuple[str, Any]]:
-  """(dotted path, value) of every field of `config` that is not a section, in order."""
-  for name, value in config.items():
-    if isinstance(value, ml_collections.ConfigDict):
-      yield from leaves(value, f"{prefix}{name}.")
-    else:
-      yield f"{prefix}{name}", value
-
-
 class _Fields:
   """A stage's fields by path, and how to name one in an error (`config.stages.S.x` when the
   stage sets it, else `config.x`)."""
@@ -288,12 +279,8 @@ class _Fields:
     self.stage = stage
     self.config = stages.stage_config(config, stage) if stage else config
     own = stages.unlocked_copy(config.stages[stage]) if stage else ml_collections.ConfigDict()
-    self.own = dict(leaves(own))
-    self.values = {
-        path: value
-        for path, value in leaves(self.config)
-        if path.partition(".")[0] not in stages.CHAIN_FIELDS
-    }
+    self.own = dict(stages.leaves(own))
+    self.values = dict(stages.own_leaves(self.config))
 
   def name(self, path: str) -> str:
     if self.stage and path in self.own:

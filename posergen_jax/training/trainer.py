@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator, Sequence
 import dataclasses
 import errno
 import functools
-import json
 import logging
 import re
 import time
@@ -419,23 +418,17 @@ def _with_run(mode_fn, *, needs_checkpoint: bool):
 CONFIG_FILE = "config.json"
 
 
-def _flat(fields: dict, prefix: str = "") -> dict[str, Any]:
-  """{"a": {"b": 1}} -> {"a.b": 1}; sequences as their text, for TensorBoard's hparams."""
-  flat = {}
-  for name, value in fields.items():
-    if isinstance(value, dict):
-      flat.update(_flat(value, f"{prefix}{name}."))
-    else:
-      flat[f"{prefix}{name}"] = value if isinstance(value, (bool, int, float, str)) else str(value)
-  return flat
-
-
 def record_config(run: Run, writer: metric_writers.MetricWriter) -> None:
   """Writes the run's resolved config as `workdir/config.json` (process 0) and as TensorBoard
   hparams, so a workdir says how it was trained."""
   if jax.process_index() == 0:
     files.write_atomically(run.workdir / CONFIG_FILE, stages.to_json(run.config).encode())
-  writer.write_hparams(_flat(json.loads(stages.to_json(run.config))))
+  writer.write_hparams(
+      {
+          path: value if isinstance(value, (bool, int, float, str)) else str(value)
+          for path, value in stages.own_leaves(run.config)
+      }
+  )
 
 
 def _train_then_evaluate(run: Run, writer: metric_writers.MetricWriter) -> None:
