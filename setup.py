@@ -19,6 +19,7 @@ INSTALL_REQUIRES = [
     "pillow",
     "scipy",  # sqrtm for FID
     "tensorboard",
+    "tqdm",  # progress bars (io/progress.py)
     # tf.data only: the CPU build where one exists.
     "tensorflow-cpu>=2.18; platform_machine=='x86_64'",
     "tensorflow>=2.18; platform_machine!='x86_64'",

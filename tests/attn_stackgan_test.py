@@ -12,6 +12,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from configs import attn_stackgan as attn_stackgan_config
+from posergen_jax.config import stages
 from posergen_jax.data import input_pipeline
 from posergen_jax.families import attn_stackgan
 from posergen_jax.text import conditioning
@@ -155,7 +156,10 @@ def test_main_trains_samples_evaluates_then_resumes(tiny_data_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stderr
 
-  main("--config.train.num_steps=2", "--config.ckpt.every=1")  # quick's 4 steps, halved.
+  log = main("--config.train.num_steps=2", "--config.ckpt.every=1")  # quick's 4 steps, halved.
+  assert "evaluating: 100%" in log and "2/2 [" in log  # The evaluation's progress bar.
+  recorded = stages.from_json((workdir / "config.json").read_text())  # As trained.
+  assert recorded.train.num_steps == 2 and recorded.family == "attn_stackgan"
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [
       "1",
       "2",

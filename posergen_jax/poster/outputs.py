@@ -9,10 +9,9 @@ import json
 
 from etils import epath
 import jax
-import tqdm
 
 from posergen_jax.families import sr3
-from posergen_jax.io import errors, files
+from posergen_jax.io import errors, files, progress
 from posergen_jax.io import images as image_io
 from posergen_jax.poster import pipeline, typeset
 
@@ -112,7 +111,7 @@ def write_posters(
   }
   total_seconds = dict.fromkeys(posters.stage_names, 0.0)
   key = jax.random.key(seed)
-  with tqdm.tqdm(total=len(prompts), unit="poster", desc="generating") as bar:
+  with progress.bar(total=len(prompts), unit="poster", desc="generating") as bar:
     for i, (start, batch) in enumerate(batches(prompts, batch_size)):
       result = posters.generate(batch, jax.random.fold_in(key, i))
       count = min(batch_size, len(prompts) - start)

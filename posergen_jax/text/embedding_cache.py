@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from posergen_jax.data import input_pipeline
-from posergen_jax.io import errors, files
+from posergen_jax.io import errors, files, progress
 from posergen_jax.text import frozen_tower
 
 CACHE_DIR = "caption_embeddings"
@@ -56,11 +56,18 @@ def compute(
   mesh = jax.sharding.Mesh(np.asarray(jax.local_devices()), ("data",))
   sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
   encode = jax.jit(frozen.encode_tokens, in_shardings=(sharding, sharding))
-  ds = input_pipeline.get_builder(data).as_dataset(
+  builder = input_pipeline.get_builder(data)
+  ds = builder.as_dataset(
       split=split, shuffle_files=False, read_config=tfds.ReadConfig(add_tfds_id=True)
   )
   ids, embeddings = [], []
-  for example in ds.batch(EXAMPLES_PER_CALL).as_numpy_iterator():
+  examples = builder.info.splits[split].num_examples
+  for example in progress.bar(
+      ds.batch(EXAMPLES_PER_CALL).as_numpy_iterator(),
+      total=-(-examples // EXAMPLES_PER_CALL),
+      desc=f"caption embeddings of {data.name} {split}",
+      unit="batch",
+  ):
     if captions_key not in example:
       raise KeyError(
           f"config.text.captions_key={captions_key!r} is not a feature of "

@@ -24,7 +24,7 @@ import tensorflow as tf
 from posergen_jax.config import stages
 from posergen_jax.data import input_pipeline
 from posergen_jax.evaluation import generated_images, report
-from posergen_jax.io import errors, files
+from posergen_jax.io import errors, files, progress
 from posergen_jax.io import images as image_io
 from posergen_jax.training import checkpoint, optimizers, preemption, sharding
 from posergen_jax.training import family as family_lib
@@ -185,8 +185,11 @@ def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, f
       scorer.metrics.add(images[report.GENERATED], batch)
 
   rng = jax.random.fold_in(jax.random.key(run.config.seed), 2)
-  batches = _eval_batches(
-      run.config, run.family, run.shardings, run.config.evals.batch_size, scorers
+  batches = progress.bar(
+      _eval_batches(run.config, run.family, run.shardings, run.config.evals.batch_size, scorers),
+      total=run.config.evals.num_examples // run.config.evals.batch_size,
+      desc="evaluating",
+      unit="batch",
   )
   metrics = report.average_metrics(eval_fn, run.state.ema_params, batches, rng, on_outputs)
   for extra in (image_metrics, *(scorer.metrics for scorer in scorers)):
