@@ -47,10 +47,6 @@ def with_sampling(
 ) -> ml_collections.ConfigDict:
   """A copy of a staged config whose super-resolution stages sample with `sampler` ('ddpm' |
   'ddim') and `steps` respaced steps; None keeps each stage's own setting."""
-  if sampler is not None and sampler not in samplers.SAMPLERS:
-    raise errors.InputError(f"sampler {sampler!r} is not one of {samplers.SAMPLERS}.")
-  if steps is not None and steps < 1:
-    raise errors.InputError(f"steps must be at least 1; got {steps}.")
   config = stages.unlocked_copy(config)
   for name in config.stage_order:
     _set_sampling(config.stages[name], sampler, steps)
@@ -58,7 +54,15 @@ def with_sampling(
 
 
 def _set_sampling(stage: ml_collections.ConfigDict, sampler: str | None, steps: int | None):
-  """Sets a (diffusion) stage's sampler and steps in place; None keeps its own."""
+  """Sets a (diffusion) stage's sampler and steps in place; None keeps its own.
+
+  Raises:
+    InputError: an unknown sampler, or fewer than 1 step.
+  """
+  if sampler is not None and sampler not in samplers.SAMPLERS:
+    raise errors.InputError(f"sampler {sampler!r} is not one of {samplers.SAMPLERS}.")
+  if steps is not None and steps < 1:
+    raise errors.InputError(f"steps must be at least 1; got {steps}.")
   if "diffusion" not in stage:
     return
   if sampler is not None:
