@@ -55,6 +55,16 @@ def workdir(pristine, tmp_path):
   return copy
 
 
+def _restore_latest(workdir, target=None):
+  """`checkpoint.restore_latest` of `workdir`'s checkpoints into `target` (default: `_state(0)`),
+  through a manager closed afterwards."""
+  manager = checkpoint.make_manager(str(workdir), max_to_keep=3)
+  try:
+    return checkpoint.restore_latest(manager, _state(0) if target is None else target)
+  finally:
+    manager.close()
+
+
 def _files(workdir) -> set[str]:
   """Every file under `workdir/checkpoints`, hidden folders included, relative to it."""
   root = checkpoint.checkpoints_dir(workdir)
@@ -121,11 +131,7 @@ def test_damaged_newest_step_falls_back_to_older(workdir, kind, how, caplog):
   _damage(step_dir, _READ_FILES[kind], how)
   before = _files(workdir)
 
-  manager = checkpoint.make_manager(str(workdir), max_to_keep=3)
-  try:
-    restored = checkpoint.restore_latest(manager, _state(0))
-  finally:
-    manager.close()
+  restored = _restore_latest(workdir)
 
   _assert_state_equal(restored, _state(2))
   (warning,) = _warnings(caplog)
@@ -139,12 +145,7 @@ def test_damaged_newest_step_falls_back_to_older(workdir, kind, how, caplog):
 @pytest.mark.parametrize("kind", sorted(_UNREAD_FILES))
 def test_damaged_file_a_restore_does_not_read_is_harmless(workdir, kind, caplog):
   _damage(checkpoint.checkpoints_dir(workdir) / "4", _UNREAD_FILES[kind], "garbage")
-  manager = checkpoint.make_manager(str(workdir), max_to_keep=3)
-  try:
-    restored = checkpoint.restore_latest(manager, _state(0))
-  finally:
-    manager.close()
-  _assert_state_equal(restored, _state(4))
+  _assert_state_equal(_restore_latest(workdir), _state(4))
   assert not _warnings(caplog)
 
 
@@ -154,12 +155,8 @@ def test_no_readable_step_raises_naming_the_folder_and_reasons(workdir):
     _damage(directory / step, _READ_FILES["_sharding"], "truncated")
   before = _files(workdir)
 
-  manager = checkpoint.make_manager(str(workdir), max_to_keep=3)
-  try:
-    with pytest.raises(checkpoint.CorruptCheckpointError) as raised:
-      checkpoint.restore_latest(manager, _state(0))
-  finally:
-    manager.close()
+  with pytest.raises(checkpoint.CorruptCheckpointError) as raised:
+    _restore_latest(workdir)
 
   assert isinstance(raised.value, errors.UserError)
   message = str(raised.value)
@@ -174,12 +171,8 @@ def test_checkpoint_of_another_model_still_raises(workdir, newest):
   if newest == "damaged":  # Step 4 is skipped; step 2 is read and does not fit.
     _damage(checkpoint.checkpoints_dir(workdir) / "4", _READ_FILES["_sharding"], "garbage")
   other = {**_state(0), "b": jnp.zeros((8,), jnp.float32)}
-  manager = checkpoint.make_manager(str(workdir), max_to_keep=3)
-  try:
-    with pytest.raises(checkpoint.CheckpointMismatchError, match="b of shape"):
-      checkpoint.restore_latest(manager, other)
-  finally:
-    manager.close()
+  with pytest.raises(checkpoint.CheckpointMismatchError, match="b of shape"):
+    _restore_latest(workdir, other)
 
 
 @pytest.mark.parametrize("save_step", [3, 4])
