@@ -25,7 +25,6 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")  # The host runs the compiler only
 import jax  # noqa: E402
 from jax.experimental import topologies  # noqa: E402
 import ml_collections  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
@@ -104,20 +103,19 @@ def batch_shapes(config: ml_collections.ConfigDict, family, data_sharding) -> di
   }
 
 
-def _mesh(config: ml_collections.ConfigDict, devices: Sequence) -> jax.sharding.Mesh:
-  names = tuple(name for name, _ in config.mesh)
-  sizes = sharding.mesh_sizes(config.mesh, len(devices))
-  return jax.sharding.Mesh(np.asarray(devices).reshape(sizes), names)
+def tpu_devices(topology: str) -> list:
+  """The chips of TPU `topology` (e.g. "v5e:2x2"), as devices XLA can compile for."""
+  return topologies.get_topology_desc(topology_name=topology, platform="tpu").devices
 
 
-def compile_train_step(config: ml_collections.ConfigDict, topology: str):
-  """The train step of (stage) `config` compiled for TPU `topology` (e.g. "v5e:2x2").
+def compile_train_step(config: ml_collections.ConfigDict, devices: Sequence):
+  """The train step of (stage) `config` compiled for `devices` (`tpu_devices`), over the
+  config's mesh.
 
   Returns:
     jax's Compiled program; `memory_analysis()` and `cost_analysis()` are per chip.
   """
-  devices = topologies.get_topology_desc(topology_name=topology, platform="tpu").devices
-  shardings = sharding.make_shardings(_mesh(config, devices))
+  shardings = sharding.make_shardings(sharding.make_mesh(config.mesh, devices))
   trainer.check_batch_sizes(config, sharding.data_axis_size(shardings.mesh))
   family = registry.get_family(config)
   batch = batch_shapes(config, family, shardings.data)
@@ -134,10 +132,10 @@ def compile_train_step(config: ml_collections.ConfigDict, topology: str):
 def fit(config: ml_collections.ConfigDict, topology: str) -> Fit:
   """Compiles (stage) `config`'s train step for `topology`; a step too big for the chips'
   memory gives a Fit with the compiler's message as `error`."""
-  chips = len(topologies.get_topology_desc(topology_name=topology, platform="tpu").devices)
-  base = Fit(config.get("stage") or config.family, topology, chips, config.train.batch_size)
+  devices = tpu_devices(topology)
+  base = Fit(config.get("stage") or config.family, topology, len(devices), config.train.batch_size)
   try:
-    compiled = compile_train_step(config, topology)
+    compiled = compile_train_step(config, devices)
   except jax.errors.JaxRuntimeError as e:
     return dataclasses.replace(base, error=" ".join(str(e).split())[:300])
   memory, cost = compiled.memory_analysis(), compiled.cost_analysis()

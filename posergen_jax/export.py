@@ -23,6 +23,7 @@ import jax  # noqa: E402
 
 from posergen_jax import cli  # noqa: E402
 from posergen_jax.config import stages  # noqa: E402
+from posergen_jax.evaluation import report  # noqa: E402
 from posergen_jax.families import config_schema  # noqa: E402
 from posergen_jax.io import errors  # noqa: E402
 from posergen_jax.poster import pipeline, pretrained  # noqa: E402
@@ -46,7 +47,7 @@ def _evaluations(workdir: str, names) -> dict[str, dict]:
   """Each stage's eval.json in the workdir, where it has one."""
   found = {}
   for name in names:
-    path = epath.Path(stages.stage_workdir(workdir, name)) / pretrained.EVAL_FILE
+    path = epath.Path(stages.stage_workdir(workdir, name)) / report.REPORT_FILE
     if path.is_file():
       found[name] = json.loads(path.read_text())
   return found

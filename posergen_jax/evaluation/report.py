@@ -79,6 +79,10 @@ def markdown_table(metrics: Mapping[str, float]) -> str:
   return "\n".join(["| metric | value |", "| --- | --- |", *rows])
 
 
+# The evaluation's report in a workdir (what `write_report` writes).
+REPORT_FILE = "eval.json"
+
+
 def write_report(
     workdir: epath.PathLike, step: int, metrics: Mapping[str, float], seconds: float
 ) -> epath.Path:
@@ -88,7 +92,7 @@ def write_report(
   wall-clock seconds the evaluation took.
   """
   workdir = epath.Path(workdir)
-  path = workdir / "eval.json"
+  path = workdir / REPORT_FILE
   if jax.process_index() == 0:
     report = {"step": int(step), "seconds": round(seconds, 2), "metrics": dict(metrics)}
     path.write_text(json.dumps(report, indent=2) + "\n")

@@ -24,16 +24,15 @@ import ml_collections
 import numpy as np
 
 from posergen_jax.config import stages as stages_lib
+from posergen_jax.evaluation import report
 from posergen_jax.families import registry
 from posergen_jax.io import errors, files
 from posergen_jax.poster import stage_runs
-from posergen_jax.training import sharding
+from posergen_jax.training import sharding, trainer
 
 FORMAT = 1
 PIPELINE_FILE = "pipeline.json"
-CONFIG_FILE = "config.json"  # The same file a training workdir holds.
 PARAMS_FILE = "ema_params.msgpack"
-EVAL_FILE = "eval.json"
 CARD_FILE = "MODEL_CARD.md"
 DTYPES = ("float32", "bfloat16")
 
@@ -69,12 +68,14 @@ def save(
   for stage in stages:
     folder = directory / stage.config.stage
     folder.mkdir(parents=True, exist_ok=True)
-    files.write_atomically(folder / CONFIG_FILE, stages_lib.to_json(stage.config).encode())
+    files.write_atomically(folder / trainer.CONFIG_FILE, stages_lib.to_json(stage.config).encode())
     files.write_atomically(
         folder / PARAMS_FILE, flax.serialization.msgpack_serialize(_cast(stage.params, dtype))
     )
     if evals and stage.config.stage in evals:
-      files.write_atomically(folder / EVAL_FILE, json.dumps(evals[stage.config.stage]).encode())
+      files.write_atomically(
+          folder / report.REPORT_FILE, json.dumps(evals[stage.config.stage]).encode()
+      )
   summary = {
       "format": FORMAT,
       "stage_order": [stage.config.stage for stage in stages],
@@ -108,7 +109,8 @@ def read_summary(directory: epath.PathLike) -> dict:
 
 def stage_config(directory: epath.PathLike, name: str) -> ml_collections.ConfigDict:
   """Stage `name`'s config from an exported pipeline, unlocked (for sampling overrides)."""
-  config = stages_lib.from_json((epath.Path(directory) / name / CONFIG_FILE).read_text())
+  path = epath.Path(directory) / name / trainer.CONFIG_FILE
+  config = stages_lib.from_json(path.read_text())
   config.stage = name
   return config
 
@@ -133,16 +135,6 @@ def load_stage(
       params_shardings=params_shardings,
       step=step,
   )
-
-
-def _metrics_table(evaluation: dict) -> str:
-  metrics = evaluation.get("metrics", evaluation)
-  rows = [
-      f"| {name} | {value:.4g} |" if isinstance(value, float) else f"| {name} | {value} |"
-      for name, value in sorted(metrics.items())
-      if isinstance(value, (int, float))
-  ]
-  return "\n".join(["| metric | value |", "| --- | --- |", *rows])
 
 
 def model_card(stages: Sequence[stage_runs.SamplingStage], evals: dict[str, dict]) -> str:
@@ -179,7 +171,7 @@ def model_card(stages: Sequence[stage_runs.SamplingStage], evals: dict[str, dict
   for stage in stages:
     evaluation = evals.get(stage.config.stage)
     lines += [f"### {stage.config.stage}", ""]
-    lines += [_metrics_table(evaluation) if evaluation else "Not evaluated.", ""]
+    lines += [report.markdown_table(evaluation["metrics"]) if evaluation else "Not evaluated.", ""]
   lines += [
       "## Intended use and limitations",
       "",
