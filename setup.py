@@ -30,14 +30,17 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     # torch is the reference parity tests compare against (CPU build on disk here);
     # scikit-image ships the real photos they run on.
-    # nbmake runs the colabs/ notebooks as tests.
+    # nbmake runs the colabs/ notebooks as tests; gradio and playwright test the web demo (the
+    # browser is Debian's chromium, which .ci/run installs).
     # pyink and ruff check the code style (tests/style_test.py); pinned, since formatting changes
     # between releases.
     "test": [
         "dill",
+        "gradio>=6",
         # XLA's TPU compiler (libtpu, the version jax pins), for tests/tpu_compile_test.py.
         "jax[tpu]",
         "nbmake",
+        "playwright",
         "pyink==26.5.1",
         "pytest",
         "pytest-xdist",
@@ -45,6 +48,8 @@ EXTRAS_REQUIRE = {
         "scikit-image",
         "torch==2.13.0",
     ],
+    # The web demo (python -m posergen_jax.demo).
+    "demo": ["gradio>=6"],
     # The PyTorch baseline that benchmarks/ time side by side with JAX.
     "bench": ["torch==2.13.0"],
 }

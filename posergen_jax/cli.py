@@ -140,7 +140,7 @@ def parse_flags(argv: list[str]) -> list[str]:
   except Exception as e:  # noqa: BLE001  Running the config file raised (the user's code).
     sys.exit(f"error: the --config file raised {type(e).__name__}: {_one_line(str(e))}")
   try:  # ml_collections defers a config file's load failure to the config's first use.
-    _ = FLAGS.config is not None and "stages" in FLAGS.config
+    _ = "config" in FLAGS and FLAGS.config is not None and "stages" in FLAGS.config
   except OSError as e:
     sys.exit(f"error: --config: {_one_line(str(e))}")
   if len(rest) > 1:

@@ -5,6 +5,8 @@ r"""The `posergen` command: one program for every entry point.
   posergen sample   --config=... --workdir=...                    # ... --mode=sample
   posergen generate --pretrained=DIR --prompt=... --out=posters   # python -m posergen_jax.generate
   posergen export   --config=... --workdir=... --out=DIR          # python -m posergen_jax.export
+  posergen demo     --pretrained=DIR                              # python -m posergen_jax.demo
+  posergen aot      --config=... --topology=v5e:2x4               # python -m posergen_jax.aot
 
 Each takes the same flags as the module it runs (`posergen train --help`).
 """
@@ -25,6 +27,8 @@ COMMANDS = {
     "eval_system": ("posergen_jax.main", ["--mode=eval_system"]),
     "generate": ("posergen_jax.generate", []),
     "export": ("posergen_jax.export", []),
+    "demo": ("posergen_jax.demo", []),
+    "aot": ("posergen_jax.aot", []),
 }
 USAGE = f"usage: posergen {{{','.join(COMMANDS)}}} [--flags] (posergen COMMAND --help for each)"
 
@@ -42,7 +46,9 @@ def run(argv: list[str] | None = None) -> None:
   sys.path.insert(0, os.getcwd())
   # absl and ml_collections read the flags (the --config.* overrides included) from sys.argv.
   sys.argv = [program, *preset, *argv[2:]]
-  module = importlib.import_module(module_name)  # Defines its flags.
+  module = importlib.import_module(module_name)  # Defines its flags, or has define_flags.
+  if hasattr(module, "define_flags"):
+    module.define_flags()
   app.run(module.main, argv=sys.argv, flags_parser=cli.parse_flags)
 
 

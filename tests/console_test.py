@@ -19,7 +19,7 @@ def test_the_console_script_is_installed():
 @pytest.mark.parametrize(
     "args, message",
     [
-        ((), "usage: posergen {train,eval,sample,eval_system,generate,export}"),
+        ((), "usage: posergen {train,eval,sample,eval_system,generate,export,demo,aot}"),
         (("bogus",), "error: unknown command 'bogus'"),
         (
             ("train", "--config=configs/sr3.py:quick", "--config.train.batch_size=0"),
@@ -36,6 +36,14 @@ def test_the_console_script_is_installed():
         (
             ("export", "--config=configs/gan_sr3.py:quick", "--out=exported"),
             "error: Stage 'wgan' has no checkpoint",
+        ),
+        (
+            ("demo", "--pretrained=nowhere"),
+            "error: --pretrained=nowhere holds no exported pipeline",
+        ),
+        (
+            ("aot", "--config=configs/sr3.py:quick", "--topology=v9:2x2"),
+            "error: --topology=v9:2x2: the chip is not one of",
         ),
     ],
     ids=lambda x: x[0] if isinstance(x, tuple) and x else None,

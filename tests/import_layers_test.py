@@ -20,6 +20,7 @@ LAYERS = {
     "generate": 6,
     "export": 6,
     "aot": 6,
+    "demo": 6,
     "console": 7,
     "cli": 6,
     "poster": 5,
