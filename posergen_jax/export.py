@@ -37,10 +37,15 @@ flags.DEFINE_string("out", None, "Folder to write the exported pipeline to.")
 flags.DEFINE_enum(
     "dtype", "float32", pretrained.DTYPES, "Parameter dtype on disk (bfloat16: half the size)."
 )
+flags.DEFINE_string(
+    "how_trained",
+    None,
+    "A Markdown file (the training commands, say) for the model card's 'How it was trained'.",
+)
 flags.DEFINE_bool("overwrite", False, "Replace an exported pipeline already in --out.")
 cli.define_jax_flags()
 flags.mark_flags_as_required(["config", "workdir", "out"])
-cli.require_text("workdir", "out")
+cli.require_text("workdir", "out", "how_trained")
 
 
 def _evaluations(workdir: str, names) -> dict[str, dict]:
@@ -64,6 +69,11 @@ def main(argv):
           f"--out={out} already holds an exported pipeline; choose another --out or pass "
           "--overwrite."
       )
+    how_trained = ""
+    if FLAGS.how_trained:
+      if not epath.Path(FLAGS.how_trained).is_file():
+        raise errors.InputError(f"--how_trained={FLAGS.how_trained} is not a file.")
+      how_trained = epath.Path(FLAGS.how_trained).read_text(encoding="utf-8")
     with pipeline.PosterPipeline(FLAGS.config, FLAGS.workdir) as posters:
       evals = _evaluations(FLAGS.workdir, posters.stage_names)
       pretrained.save(
@@ -71,7 +81,7 @@ def main(argv):
           out,
           dtype=FLAGS.dtype,
           evals=evals,
-          card=pretrained.model_card(posters.stages, evals),
+          card=pretrained.model_card(posters.stages, evals, how_trained),
       )
   except errors.UserError as e:
     sys.exit(f"error: {e}")

@@ -177,6 +177,8 @@ def test_an_exported_pipeline_travels_and_writes_the_same_posters(
   recorded = stages.from_json((workdir / "wgan" / "config.json").read_text())
   assert recorded.family == "wgan" and recorded.data.data_dir == tiny_data_dir  # As trained.
   exported = tmp_path / "exported"
+  notes = tmp_path / "how_trained.md"
+  notes.write_text("One step per stage:\n\n```bash\ntrain ...\n```\n", encoding="utf-8")
   export = [
       sys.executable,
       "-m",
@@ -184,6 +186,7 @@ def test_an_exported_pipeline_travels_and_writes_the_same_posters(
       "--config=configs/gan_sr3.py:quick",
       f"--workdir={workdir}",
       f"--out={exported}",
+      f"--how_trained={notes}",
       *(f"--config.stages.{name}.data.data_dir={tiny_data_dir}" for name in config.stage_order),
   ]
   result = subprocess.run(export, cwd=helpers.REPO, capture_output=True, text=True, timeout=600)
@@ -194,7 +197,9 @@ def test_an_exported_pipeline_travels_and_writes_the_same_posters(
     assert sorted(p.name for p in (exported / name).iterdir()) == sorted(
         ["config.json", "ema_params.msgpack", *evaluated]
     )
-  assert "| wgan | wgan | synthetic_posters/tiny | 1 |" in (exported / "MODEL_CARD.md").read_text()
+  card = (exported / "MODEL_CARD.md").read_text()
+  assert "| wgan | wgan | synthetic_posters/tiny | 1 |" in card
+  assert "## How it was trained\n\nOne step per stage:\n\n```bash\ntrain ...\n```\n" in card
   travelled = tmp_path / "elsewhere" / "pipeline"
   shutil.move(exported, travelled)
 

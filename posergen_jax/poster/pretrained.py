@@ -137,9 +137,12 @@ def load_stage(
   )
 
 
-def model_card(stages: Sequence[stage_runs.SamplingStage], evals: dict[str, dict]) -> str:
+def model_card(
+    stages: Sequence[stage_runs.SamplingStage], evals: dict[str, dict], how_trained: str = ""
+) -> str:
   """MODEL_CARD.md of an exported pipeline: per stage what it is, what data it was trained on,
-  for how many steps and its evaluation; intended use and limitations."""
+  for how many steps and its evaluation; `how_trained` (Markdown: the commands, say) under its
+  own heading where given; intended use and limitations."""
   first = stages[0].config
   sizes = [first.model.image_size] + [stage.config.data.hr_size for stage in stages[1:]]
   lines = [
@@ -167,6 +170,8 @@ def model_card(stages: Sequence[stage_runs.SamplingStage], evals: dict[str, dict
         f"| {c.stage} | {c.family} | {c.data.name} | {stage.step} | {c.train.batch_size} | "
         f"{count / 1e6:.2f}M |"
     )
+  if how_trained.strip():
+    lines += ["", "## How it was trained", "", how_trained.strip()]
   lines += ["", "## Evaluation (each stage's own, on its test split)", ""]
   for stage in stages:
     evaluation = evals.get(stage.config.stage)
