@@ -4,6 +4,7 @@ import json
 import logging
 import pathlib
 import re
+import shutil
 import tempfile
 
 import ml_collections
@@ -14,7 +15,7 @@ import tensorflow_datasets as tfds
 
 from posergen_jax.data import image_files, input_pipeline, posters, preprocess
 from posergen_jax.data.posters import captions_file
-from posergen_jax.data.synthetic_posters import catalog
+from posergen_jax.io import errors
 
 _RED, _GREEN, _BLUE = (220, 20, 20), (20, 220, 20), (20, 20, 220)
 _TRUNCATED, _NOT_AN_IMAGE = "broken/truncated.jpg", "broken/not_an_image.png"
@@ -55,6 +56,10 @@ _POSTERS = (
     (_TRUNCATED, "RGB", 40, 40, {"captions": ["bad"], "split": "train"}),
     (_NOT_AN_IMAGE, "RGB", 40, 40, {"captions": ["bad"], "split": "test"}),
 )
+
+
+# The fake collection's label names: its categories, normalized and sorted.
+_NAMES = ("academic_conference", "concert", "tech_expo")
 
 
 def _split_of(fields: dict, image: str) -> str:
@@ -145,14 +150,33 @@ def test_hash_split_is_fixed_by_name_and_about_ten_percent():
   assert 0.08 < splits.count("test") / len(splits) < 0.12
 
 
-def test_category_labels_are_the_poster_types():
-  assert captions_file.category_label("Tech Expo", catalog.POSTER_TYPES) == (
-      catalog.POSTER_TYPES.index("tech_expo")
+def _poster(category, line):
+  return captions_file.Poster("x.jpg", None, ("c",) * 10, category, "train", line)
+
+
+_GENRES = ("western", None, "film_noir", "western")
+
+
+def test_category_labels_are_the_files_own_names_sorted_or_a_fixed_list():
+  posters = [
+      _poster("western", 1),
+      _poster(None, 2),
+      _poster("film_noir", 3),
+      _poster("western", 4),
+  ]
+  assert captions_file.category_labels(posters, None, "c.jsonl") == (
+      ("film_noir", "western"),
+      [1, -1, 0, 1],
   )
-  assert captions_file.category_label(" academic-conference ", catalog.POSTER_TYPES) == 1
-  assert captions_file.category_label(None, catalog.POSTER_TYPES) == -1
-  with pytest.raises(ValueError, match="unknown category 'western'"):
-    captions_file.category_label("western", catalog.POSTER_TYPES)
+  assert captions_file.category_labels(posters, ("western", "film_noir"), "c.jsonl")[1] == [
+      0,
+      -1,
+      1,
+      0,
+  ]
+  with pytest.raises(errors.InputError, match=re.escape("c.jsonl:3: unknown category 'film_noir'")):
+    captions_file.category_labels(posters, ("western",), "c.jsonl")
+  assert captions_file.normalize_category(" Tech-Expo ") == "tech_expo"
 
 
 def test_center_square_box_hand_computed():
@@ -168,6 +192,7 @@ def test_build_crops_pads_labels_and_skips_bad_files(fake_posters, tmp_path, cap
       for split in captions_file.SPLITS
   }
   assert {split: len(ex) for split, ex in examples.items()} == _SPLITS
+  assert builder.info.features["label"].names == list(_NAMES)
   for name, _, _, _, fields in _POSTERS:
     if name in (_TRUNCATED, _NOT_AN_IMAGE):
       assert name not in examples[fields["split"]]
@@ -181,9 +206,7 @@ def test_build_crops_pads_labels_and_skips_bad_files(fake_posters, tmp_path, cap
     )
     category = fields.get("category")
     assert ex["label"] == (
-        -1
-        if not category
-        else catalog.POSTER_TYPES.index(captions_file.normalize_category(category))
+        -1 if not category else _NAMES.index(captions_file.normalize_category(category))
     )
   messages = " | ".join(r.getMessage() for r in caplog.records)
   assert "posters train: skipped 1 of" in messages and _TRUNCATED in messages
@@ -206,11 +229,7 @@ def _with_line(manual_dir: pathlib.Path, line_number: int, line: str) -> None:
         (1, '{"image": "web/concert.jpg", "captions": []}', '"captions" must be'),
         (1, '{"image": "../outside.jpg", "captions": ["a"]}', '"image" must be a path inside'),
         (1, '{"image": "web/concert.jpg", "captions": ["a"], "split": "val"}', '"split" must be'),
-        (
-            3,
-            '{"image": "web/talk.jpg", "captions": ["a"], "category": "western"}',
-            "unknown category",
-        ),
+        (3, '{"image": "web/talk.jpg", "captions": ["a"], "category": 3}', '"category" must be'),
         (5, '{"image": "web/expo.png", "captions": ["a"]}', "'web/expo.png' is already on line 2"),
     ],
 )
@@ -287,3 +306,58 @@ def test_no_lines_or_no_usable_image_is_an_error(tmp_path):
   path.write_text(json.dumps({"image": _TRUNCATED, "captions": ["x"], "split": "train"}) + "\n")
   with pytest.raises(ValueError, match="posters train: none of the 1 image files could be used"):
     _prepare(manual_dir, tmp_path / "tfds2")
+
+
+def _folder_b(root: pathlib.Path) -> pathlib.Path:
+  """Another collection: other images, captions and (non-synthetic) categories."""
+  root.mkdir(parents=True)
+  lines = []
+  for i, genre in enumerate(["western", "film noir", "western", None]):
+    Image.new("RGB", (40, 40), (10 * i, 200, 30)).save(root / f"b{i}.png")
+    fields = {"image": f"b{i}.png", "captions": [f"b poster {i}"], "split": "train"}
+    lines.append(json.dumps({**fields, "category": genre}))
+  (root / captions_file.CAPTIONS_FILE).write_text("\n".join(lines) + "\n")
+  return root
+
+
+def _train_filenames(manual_dir, data_dir) -> tuple[set[str], list[str]]:
+  config = ml_collections.ConfigDict(
+      {"name": "posters/64", "data_dir": str(data_dir), "manual_dir": str(manual_dir)}
+  )
+  builder = input_pipeline.get_builder(config)
+  names = {ex["filename"].decode() for ex in tfds.as_numpy(builder.as_dataset(split="train"))}
+  return names, builder.info.features["label"].names
+
+
+def test_a_build_from_other_content_is_refused_naming_the_folder_never_the_old_data(tmp_path):
+  folder_a = write_fake_posters(tmp_path / "a")
+  folder_b = _folder_b(tmp_path / "b")
+  data_dir = tmp_path / "tfds"
+  names_a, labels_a = _train_filenames(folder_a, data_dir)
+  assert "web/concert.jpg" in names_a and labels_a == list(_NAMES)
+  assert _train_filenames(folder_a, data_dir)[0] == names_a  # Same content: read, not rebuilt.
+  built = data_dir / "posters" / "64"
+  with pytest.raises(errors.InputError, match=re.escape(f"in {built}/")) as raised:
+    _train_filenames(folder_b, data_dir)
+  assert f"data.manual_dir={folder_b}: posters/64" in str(raised.value)
+  assert "Delete that folder to rebuild" in str(raised.value)
+  # Editing the captions of the folder it was built from is other content too.
+  path = folder_a / captions_file.CAPTIONS_FILE
+  path.write_text(path.read_text().replace('"a", "b", "c"', '"a", "b", "d"'))
+  with pytest.raises(errors.InputError, match="was built from other content"):
+    _train_filenames(folder_a, data_dir)
+  # Deleted as the message says: B's posters and B's own category names.
+  shutil.rmtree(built)
+  assert _train_filenames(folder_b, data_dir) == (
+      {"b0.png", "b1.png", "b2.png", "b3.png"},
+      ["film_noir", "western"],
+  )
+
+
+def test_fingerprint_changes_with_captions_or_an_image_size_only(tmp_path):
+  folder = _folder_b(tmp_path / "b")
+  first = captions_file.fingerprint(folder)
+  (folder / "unlisted.txt").write_text("not read")
+  assert captions_file.fingerprint(folder) == first
+  Image.new("RGB", (41, 40)).save(folder / "b0.png")
+  assert captions_file.fingerprint(folder) != first

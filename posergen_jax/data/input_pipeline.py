@@ -15,6 +15,7 @@ import tensorflow_datasets as tfds
 
 # Registers the project's own builders with TFDS.
 import posergen_jax.data  # noqa: F401
+from posergen_jax.data.posters import posters
 from posergen_jax.io import errors
 
 # (example, seed[2]) -> preprocessed example; seed is an int64 stateless-RNG seed.
@@ -27,13 +28,42 @@ def get_builder(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
   The project's own datasets (e.g. `synthetic_posters`) are generated locally;
   `cub_birds` and `posters` read the user's files from `config.manual_dir` (when
   set; else TFDS's `<data_dir>/downloads/manual`); others follow TFDS's rules.
+
+  Raises:
+    InputError: the dataset was already built from other content than `config.manual_dir`
+      holds now (builders with a `source_fingerprint`, i.e. `posters`); names the folder to
+      delete.
   """
   builder = tfds.builder(config.name, data_dir=config.data_dir)
   manual_dir = config.get("manual_dir")
+  if manual_dir:
+    check_built_from(builder, manual_dir)
   builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
   )
   return builder
+
+
+def check_built_from(builder: tfds.core.DatasetBuilder, manual_dir: str) -> None:
+  """Raises InputError when `builder` is prepared from other content than `manual_dir` holds
+  now (its recorded `source_fingerprint`); does nothing for builders without one."""
+  fingerprint_of = getattr(builder, "source_fingerprint", None)
+  if fingerprint_of is None or not builder.is_prepared():
+    return
+  if builder.info.metadata.get(posters.SOURCE_FINGERPRINT) != fingerprint_of(manual_dir):
+    raise errors.InputError(
+        f"data.manual_dir={manual_dir}: {builder.name}/{builder.builder_config.name} in "
+        f"{builder.data_dir} was built from other content (the captions file or the images "
+        "have changed since, or it is another folder). Delete that folder to rebuild from "
+        "this one, or pass another --config.data.data_dir."
+    )
+
+
+def built_fingerprint(config: ml_collections.ConfigDict) -> str | None:
+  """The source fingerprint the built dataset `config.name` recorded, or None (builders that
+  record none, such as the generated datasets)."""
+  metadata = tfds.builder(config.name, data_dir=config.data_dir).info.metadata
+  return metadata.get(posters.SOURCE_FINGERPRINT) if metadata else None
 
 
 def create_dataset(

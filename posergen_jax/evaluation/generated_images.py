@@ -19,6 +19,7 @@ from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
+from posergen_jax.data import input_pipeline
 from posergen_jax.evaluation import fid, inception_score
 from posergen_jax.io import errors, weights
 from posergen_jax.models import inception
@@ -125,8 +126,9 @@ def from_config(
 
   The FID Inception's params are `replicated` and its features come out split like the images
   (`data_sharding`, [B,H,W,3] -> [B, 2048]). The real images' stats are read from
-  `evals.fid_reference`, or cached per dataset split and `evals.num_examples` under the
-  weights cache; IS reads the 1008-way head from `evals.inception_classifier`.
+  `evals.fid_reference`, or cached per dataset split, `evals.num_examples` and the built
+  dataset's source fingerprint (a rebuilt `posters` is another cache) under the weights cache;
+  IS reads the 1008-way head from `evals.inception_classifier`.
   """
   if not evals.image_metrics:
     return None
@@ -136,7 +138,9 @@ def from_config(
       in_shardings=data_sharding,
       out_shardings=data_sharding,
   )
-  key = json.dumps([data.to_dict(), evals.num_examples], sort_keys=True)
+  key = [data.to_dict(), evals.num_examples]
+  fingerprint = input_pipeline.built_fingerprint(data)
+  key = json.dumps(key + [fingerprint] if fingerprint else key, sort_keys=True)
   reference = evals.fid_reference or (
       weights.cache_dir() / "fid_reference" / f"{data.name.replace('/', '-')}-{data.eval_split}-"
       f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"

@@ -3,7 +3,7 @@
 One JSON object a line (blank lines are ignored, unknown keys too):
   {"image": "movies/0001.jpg",        path relative to the manual_dir
    "captions": ["...", ...],          1 or more strings
-   "category": "concert",             optional; see `category_label`
+   "category": "concert",             optional, free-form; see `category_labels`
    "split": "test"}                   optional "train" or "test"; see `hash_split`
 
 Captions are fixed at NUM_CAPTIONS per poster by `fixed_captions`: fewer are
@@ -44,15 +44,17 @@ class Poster:
     filename: the "image" path as written, relative to the manual_dir.
     path: the image file.
     captions: NUM_CAPTIONS strings (`fixed_captions`).
-    label: index of its category in the config's list, or -1 when it has none.
+    category: its category, normalized (`normalize_category`), or None when it has none.
     split: "train" or "test".
+    line: its line number in captions.jsonl.
   """
 
   filename: str
   path: epath.Path
   captions: tuple[str, ...]
-  label: int
+  category: str | None
   split: str
+  line: int
 
 
 def fixed_captions(captions: Sequence[str]) -> tuple[str, ...]:
@@ -71,21 +73,47 @@ def normalize_category(name: str) -> str:
   return "_".join(name.strip().lower().replace("-", " ").split())
 
 
-def category_label(category: str | None, categories: Sequence[str]) -> int:
-  """Index of `category` (normalized) in `categories`; -1 for None or ''.
+def category_labels(
+    posters: Sequence[Poster], categories: Sequence[str] | None, captions_path: epath.PathLike
+) -> tuple[tuple[str, ...], list[int]]:
+  """(label names, each poster's label): the names are `categories` when given, else every
+  category the posters name, sorted; a poster without one gets -1.
 
   Raises:
-    ValueError: the category is not one of `categories`.
+    InputError: a poster's category is not one of the given `categories` (names its line).
   """
-  if not category:
-    return -1
-  name = normalize_category(category)
-  if name not in categories:
-    raise ValueError(f"unknown category {category!r}; this config knows {list(categories)}")
-  return list(categories).index(name)
+  names = tuple(categories) if categories else tuple(sorted({p.category for p in posters} - {None}))
+  index = {name: i for i, name in enumerate(names)}
+  for poster in posters:
+    if poster.category is not None and poster.category not in index:
+      raise errors.InputError(
+          f"posters: {captions_path}:{poster.line}: unknown category {poster.category!r}; this "
+          f"config knows {list(names)}"
+      )
+  return names, [-1 if p.category is None else index[p.category] for p in posters]
 
 
-def _parse_line(line: str, manual_dir: epath.Path, categories: Sequence[str]) -> Poster:
+def fingerprint(manual_dir: epath.PathLike) -> str:
+  """A hex digest of what a build reads: captions.jsonl's bytes and each image it lists (name and
+  size in bytes, in file order; unlisted files are not read). Other content, other digest."""
+  manual_dir = epath.Path(manual_dir)
+  captions_path = manual_dir / CAPTIONS_FILE
+  digest = hashlib.sha256()
+  if not captions_path.exists():
+    return digest.hexdigest()
+  text = captions_path.read_bytes()
+  digest.update(text)
+  for line in text.decode("utf-8-sig", errors="replace").splitlines():
+    try:
+      filename = json.loads(line).get("image")
+    except (json.JSONDecodeError, AttributeError):
+      continue
+    if isinstance(filename, str) and (manual_dir / filename).is_file():
+      digest.update(f"\n{filename}\t{(manual_dir / filename).stat().length}".encode())
+  return digest.hexdigest()
+
+
+def _parse_line(line: str, line_number: int, manual_dir: epath.Path) -> Poster:
   """The Poster of one non-blank line; ValueError or FileNotFoundError says what is wrong."""
   try:
     record = json.loads(line)
@@ -120,17 +148,17 @@ def _parse_line(line: str, manual_dir: epath.Path, categories: Sequence[str]) ->
       filename=filename,
       path=path,
       captions=fixed_captions([c.strip() for c in captions]),
-      label=category_label(category, categories),
+      category=normalize_category(category) if category and category.strip() else None,
       split=split,
+      line=line_number,
   )
 
 
-def read_posters(manual_dir: epath.PathLike, categories: Sequence[str]) -> list[Poster]:
+def read_posters(manual_dir: epath.PathLike) -> list[Poster]:
   """All posters of `<manual_dir>/captions.jsonl`, in file order, checked.
 
   Args:
     manual_dir: the folder holding captions.jsonl and the images.
-    categories: the config's category names (normalized, snake_case).
 
   Raises:
     FileNotFoundError: captions.jsonl or a listed image is missing; the
@@ -149,7 +177,7 @@ def read_posters(manual_dir: epath.PathLike, categories: Sequence[str]) -> list[
       continue
     where = f"posters: {captions_path}:{line_number}"
     try:
-      poster = _parse_line(line, manual_dir, categories)
+      poster = _parse_line(line, line_number, manual_dir)
     except FileNotFoundError as e:
       raise errors.MissingFileError(f"{where}: {e}") from e
     except ValueError as e:
