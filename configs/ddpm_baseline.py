@@ -31,6 +31,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.stage_order = STAGE_ORDER
   config.stage = "text_ddpm"  # The stage --mode=train|eval runs; generate.py chains them all.
+  stages.unset_shared_data(config)  # Each stage names its dataset; set, every stage's.
   config.stages = ml_collections.ConfigDict(
       {
           "text_ddpm": stages.own_fields(first),

@@ -16,8 +16,9 @@ then turn prompts into posters (posergen_jax/generate.py):
       --prompt="A minimalist poster of a red circle" --out=posters/
 
 A stage's fields are overridden through its entry, e.g.
-`--config.stages.wgan.train.num_steps=2000`. `:quick` keeps the stage names and runs 8→16→32 on
-the tiny dataset with a random tiny text tower, each stage in seconds.
+`--config.stages.wgan.train.num_steps=2000`; `--config.data.name=posters/256
+--config.data.manual_dir=DIR` points every stage at your posters. `:quick` keeps the stage names
+and runs 8→16→32 on the tiny dataset with a random tiny text tower, each stage in seconds.
 """
 
 import ml_collections
@@ -39,6 +40,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.stage_order = STAGE_ORDER
   config.stage = "wgan"  # The stage --mode=train|eval runs; generate.py chains them all.
+  stages.unset_shared_data(config)  # Each stage names its dataset; set, every stage's.
   config.stages = ml_collections.ConfigDict(
       {
           "wgan": stages.own_fields(wgan.get_config(size)),

@@ -18,6 +18,7 @@ configs/sr3.py applies to all stages unless the stage's entry below sets it.
 import ml_collections
 
 from configs import common, sr3
+from posergen_jax.config import stages
 
 SIZES = ("quick",)
 VARIANTS = ()
@@ -31,6 +32,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = sr3.get_config(size)
   config.stage_order = ("sr3_128", "sr3_256")
   config.stage = "sr3_128"  # The stage --mode=train|eval runs; --mode=sample chains them all.
+  stages.unset_shared_data(config)  # Each stage names its dataset; set, every stage's.
   quick = size == "quick"
   config.stages = ml_collections.ConfigDict(
       {

@@ -40,7 +40,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     )
     return config
 
-  config.data.name = "posters/256"
   config.model.update(
       ch=128,
       num_res_blocks=3,
@@ -62,9 +61,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.stage_order = ("sr3_128", "sr3_256", "sr3_512")
   config.stages = ml_collections.ConfigDict(
       {
-          "sr3_128": dict(data=dict(hr_size=128, lr_size=64), model=dict(ch_mult=(1, 2, 4, 8, 8))),
+          "sr3_128": dict(
+              data=dict(name="posters/256", hr_size=128, lr_size=64),
+              model=dict(ch_mult=(1, 2, 4, 8, 8)),
+          ),
           "sr3_256": dict(
-              data=dict(hr_size=256, lr_size=128),
+              data=dict(name="posters/256", hr_size=256, lr_size=128),
               model=dict(ch_mult=(1, 2, 4, 4, 8, 8)),
               diffusion=dict(cond_aug=dict(max_level=0.2, sample_level=0.05)),
           ),

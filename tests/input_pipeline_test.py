@@ -1,5 +1,7 @@
 """Input pipeline: SR pairs, determinism, and sharded global arrays."""
 
+import re
+
 import jax
 from jax.sharding import PartitionSpec as P
 import numpy as np
@@ -85,4 +87,40 @@ def test_unknown_image_key_names_the_feature(quick_config):
   with pytest.raises(KeyError, match="picture"):
     input_pipeline.create_dataset(
         quick_config.data, "train", global_batch_size=8, preprocess=pre, train=False, seed=0
+    )
+
+
+@pytest.mark.parametrize(
+    "split, num_examples, batch_size, message",
+    [
+        (
+            "test",
+            17,
+            8,
+            "config.evals.num_examples=17: split 'test' of synthetic_posters/tiny/1.0.0 has 16 "
+            "examples; ask for at most that many",
+        ),
+        (
+            "test",
+            None,
+            32,
+            "split 'test' of synthetic_posters/tiny/1.0.0 gives 16 examples to evaluate, less "
+            "than one batch of 32; lower config.evals.batch_size",
+        ),
+        ("validation", None, 8, "synthetic_posters/tiny/1.0.0 has no split 'validation'"),
+    ],
+)
+def test_a_split_too_small_for_the_ask_is_one_line_naming_it(
+    quick_config, split, num_examples, batch_size, message
+):
+  pre = preprocess.sr_pairs(image_key="image", hr_size=32, lr_size=16, random_flip=False)
+  with pytest.raises(input_pipeline.errors.ConfigError, match="^" + re.escape(message)):
+    input_pipeline.create_dataset(
+        quick_config.data,
+        split,
+        global_batch_size=batch_size,
+        preprocess=pre,
+        train=False,
+        seed=0,
+        num_examples=num_examples,
     )

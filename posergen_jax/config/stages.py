@@ -4,6 +4,12 @@ A staged config has `stage_order` (the chain, first to last), `stages` (per stag
 differ from the shared top level: data sizes, model widths, family, ...) and `stage` (the one to
 train or evaluate, `--config.stage=NAME`). Stage `NAME` runs with the top-level config updated by
 `stages.NAME` (its fields win) in `WORKDIR/NAME`, so one workdir holds the whole chain.
+
+One exception points a whole chain at a dataset with one override: the top-level
+`data.name`, `data.data_dir` and `data.manual_dir` (`SHARED_DATA_FIELDS`) are unset in every
+staged config, and when set they win over every stage's own, e.g.
+`--config.data.name=posters/256 --config.data.manual_dir=DIR` (each stage keeps its image sizes;
+the input pipeline resizes).
 """
 
 from collections.abc import Iterator
@@ -18,6 +24,8 @@ from posergen_jax.io import errors
 
 # Fields of a staged config that describe the chain rather than one stage.
 CHAIN_FIELDS = ("stage_order", "stages", "stage")
+# Fields of a staged config's top-level `data` section that, once set, every stage takes.
+SHARED_DATA_FIELDS = ("name", "data_dir", "manual_dir")
 
 
 class StageError(errors.ConfigError):
@@ -38,11 +46,37 @@ def check_stage(config: ml_collections.ConfigDict, name: str) -> None:
     )
 
 
+def unset_shared_data(config: ml_collections.ConfigDict) -> None:
+  """Unsets a staged config's top-level SHARED_DATA_FIELDS in place (adding the `data` section
+  where it has none): each stage reads its own dataset until the command line sets one for all.
+  """
+  if "data" not in config:
+    config.data = ml_collections.ConfigDict()
+  for name in SHARED_DATA_FIELDS:
+    config.data[name] = ml_collections.config_dict.placeholder(str)
+
+
+def shared_data_overrides(config: ml_collections.ConfigDict) -> dict[str, str]:
+  """'data.FIELD' -> value of each SHARED_DATA_FIELDS set at a staged config's top level."""
+  data = config.get("data") or {}
+  return {f"data.{name}": data[name] for name in SHARED_DATA_FIELDS if data.get(name) is not None}
+
+
 def stage_config(config: ml_collections.ConfigDict, name: str) -> ml_collections.ConfigDict:
-  """The full, locked config of stage `name`: the top level updated by `config.stages[name]`."""
+  """The full, locked config of stage `name`: the top level updated by `config.stages[name]`,
+  then by the top-level data fields set for every stage (`shared_data_overrides`)."""
   check_stage(config, name)
-  merged = unlocked_copy(config)
+  fields = _fields(config)
+  for field in SHARED_DATA_FIELDS:  # Unset at the top (placeholders), set just below.
+    fields.get("data", {}).pop(field, None)
+  merged = ml_collections.ConfigDict(fields)
   merged.update(config.stages[name])
+  overrides = shared_data_overrides(config)
+  for field in SHARED_DATA_FIELDS:
+    if f"data.{field}" in overrides:
+      merged.data[field] = overrides[f"data.{field}"]
+    elif field not in merged.data:
+      merged.data[field] = ml_collections.config_dict.placeholder(str)
   merged.stage = name
   merged.lock()
   return merged

@@ -99,6 +99,7 @@ def create_dataset(
         f"number of processes {num_processes}."
     )
   builder = get_builder(config)
+  check_split_size(builder, split, num_examples, global_batch_size, train)
   if num_examples is not None:
     split = f"{split}[:{num_examples}]"
   host_split = tfds.even_splits(split, n=num_processes, drop_remainder=True)[jax.process_index()]
@@ -119,6 +120,36 @@ def create_dataset(
   )
   ds = ds.batch(global_batch_size // num_processes, drop_remainder=True)
   return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def check_split_size(
+    builder: tfds.core.DatasetBuilder,
+    split: str,
+    num_examples: int | None,
+    global_batch_size: int,
+    train: bool,
+) -> None:
+  """Raises ConfigError when `split` lacks the `num_examples` asked for, or (for an ordered
+  pass) holds less than one batch; a user's own collection can have a small test split."""
+  try:
+    count = builder.info.splits[split].num_examples
+  except (KeyError, ValueError) as e:
+    raise errors.ConfigError(
+        f"{builder.info.full_name} has no split {split!r}; it has {list(builder.info.splits)} "
+        f"({e})."
+    ) from None
+  wanted = count if num_examples is None else num_examples
+  if wanted > count:
+    raise errors.ConfigError(
+        f"config.evals.num_examples={num_examples}: split {split!r} of {builder.info.full_name} "
+        f"has {count} examples; ask for at most that many (or give the split more)."
+    )
+  if not train and wanted < global_batch_size:
+    raise errors.ConfigError(
+        f"split {split!r} of {builder.info.full_name} gives {wanted} examples to evaluate, less "
+        f"than one batch of {global_batch_size}; lower config.evals.batch_size (a multiple of "
+        "the devices) or give the split more examples."
+    )
 
 
 class GlobalBatches:

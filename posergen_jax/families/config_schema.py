@@ -11,6 +11,7 @@ what each field may hold; the families' own checks stay as guards for programmat
 from collections.abc import Callable, Mapping
 import dataclasses
 import math
+import re
 from typing import Any
 
 import ml_collections
@@ -280,10 +281,11 @@ class _Fields:
     self.config = stages.stage_config(config, stage) if stage else config
     own = stages.unlocked_copy(config.stages[stage]) if stage else ml_collections.ConfigDict()
     self.own = dict(stages.leaves(own))
+    self.shared = stages.shared_data_overrides(config) if stage else {}
     self.values = dict(stages.own_leaves(self.config))
 
   def name(self, path: str) -> str:
-    if self.stage and path in self.own:
+    if self.stage and path in self.own and path not in self.shared:
       return f"config.stages.{self.stage}.{path}"
     return f"config.{path}"
 
@@ -339,13 +341,22 @@ def _check_relations(fields: _Fields, num_devices: int) -> None:
         "model.gf_dim",
         f"a multiple of 2**(model.num_stages - 1)={2 ** (v['model.num_stages'] - 1)}",
     )
+  stored = re.fullmatch(r"[\w.-]+/(\d+)(_emb)?", v["data.name"])
+  if stored and int(stored.group(1)) < _output_size(fields):
+    raise fields.fail(
+        "data.name",
+        f"a dataset stored at >= {_output_size(fields)} px, the side this stage generates "
+        f"(e.g. {v['data.name'].split('/')[0]}/{_output_size(fields)})",
+    )
   sizes = dict(zip((axis for axis, _ in v["mesh"]), sharding.mesh_sizes(v["mesh"], num_devices)))
   trainer.check_batch_sizes(fields.config, sizes[sharding.DATA_AXIS], field=fields.name)
 
 
 def _output_size(fields: _Fields) -> int:
-  """Side of the images a stage generates."""
+  """Side of the images a stage generates (its largest)."""
   v = fields.values
+  if "model.num_stages" in v:  # StackGAN.
+    return attn_stackgan.image_sizes(v["model.num_stages"])[-1]
   return v["data.hr_size"] if "data.hr_size" in v else v["model.image_size"]
 
 

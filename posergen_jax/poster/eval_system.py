@@ -32,12 +32,7 @@ def test_captions(config: ml_collections.ConfigDict, num_examples: int) -> list[
   """The first `num_examples` eval captions of the first stage (`config` is that stage's): for
   each example, the first caption in `config.text.language`."""
   builder = input_pipeline.get_builder(config.data)
-  available = builder.info.splits[config.data.eval_split].num_examples
-  if available < num_examples:
-    raise errors.ConfigError(
-        f"config.evals.num_examples={num_examples}, but split "
-        f"{config.data.eval_split!r} of {config.data.name} has {available}."
-    )
+  input_pipeline.check_split_size(builder, config.data.eval_split, num_examples, 1, train=False)
   ds = builder.as_dataset(split=f"{config.data.eval_split}[:{num_examples}]", shuffle_files=False)
   captions = []
   for example in tfds.as_numpy(ds):
