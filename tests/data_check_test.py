@@ -1,0 +1,66 @@
+"""The dataset folder validator (python -m posergen_jax.data.check) on posters and CUB folders."""
+
+import json
+import subprocess
+import sys
+
+from posergen_jax.data import check
+from posergen_jax.data.posters import captions_file
+from tests import cub_birds_test, helpers, posters_test
+
+
+def _check(directory, capsys) -> tuple[int, str, str]:
+  code = check.main(["check", str(directory)])
+  out, err = capsys.readouterr()
+  return code, out, err.strip().splitlines()[-1] if err.strip() else ""  # After the bar.
+
+
+def test_a_posters_folder_reports_splits_skips_captions_and_categories(tmp_path, capsys):
+  folder = posters_test.write_fake_posters(tmp_path / "posters")
+  code, out, err = _check(folder, capsys)
+  assert code == 0 and "error" not in err
+  lines = out.splitlines()
+  assert lines[0] == f"{folder} (posters):"
+  want_train, want_test = posters_test._SPLITS["train"], posters_test._SPLITS["test"]
+  assert f"train: {want_train + 1} examples, {want_train} usable images, 1 to skip" in lines
+  assert f"test: {want_test + 1} examples, {want_test} usable images, 1 to skip" in lines
+  assert any(line.startswith("  skipped: ") and posters_test._TRUNCATED in line for line in lines)
+  assert "  distinct captions per example: min 1, median 2, max 10" in lines  # The train split.
+  assert lines[-1] == "A build would go through."
+  assert any("categories (" in line and "tech_expo 1" in line for line in lines)
+
+
+def test_what_would_stop_a_build_exits_1_naming_it(tmp_path, capsys):
+  folder = posters_test.write_fake_posters(tmp_path / "posters")
+  path = folder / captions_file.CAPTIONS_FILE
+  lines = path.read_text().splitlines()
+  path.write_text("\n".join([*lines[:2], '{"image": "web/nothing.jpg", "captions": ["x"]}']))
+  code, _, err = _check(folder, capsys)
+  assert code == 1
+  assert err == (f"error: posters: {path}:3: expected the image {folder / 'web' / 'nothing.jpg'}")
+  # Every image of a split unreadable: the report, then the line.
+  record = {"image": posters_test._TRUNCATED, "captions": ["x"], "split": "test"}
+  path.write_text("\n".join([lines[0], json.dumps(record)]) + "\n")
+  code, out, err = _check(folder, capsys)
+  assert code == 1 and "test: 1 examples, 0 usable images, 1 to skip" in out
+  assert err == "error: a build would stop: split 'test': none of its 1 images can be used"
+
+
+def test_a_folder_of_neither_layout_is_named(tmp_path, capsys):
+  code, _, err = _check(tmp_path, capsys)
+  assert code == 1 and err.startswith(f"error: {tmp_path} holds neither a posters folder")
+
+
+def test_a_cub_folder_and_the_command_line(tmp_path):
+  folder = cub_birds_test.write_fake_cub(tmp_path / "cub", with_embeddings=False)
+  result = subprocess.run(
+      [sys.executable, "-m", "posergen_jax.data.check", str(folder)],
+      cwd=helpers.REPO,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
+  assert result.returncode == 0, result.stderr[-2000:]
+  counts = {k: v + 1 for k, v in cub_birds_test._SPLITS.items()}  # One bad image each.
+  for split, count in counts.items():
+    assert f"{split}: {count} examples, {count - 1} usable images, 1 to skip" in result.stdout
