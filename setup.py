@@ -59,7 +59,12 @@ setuptools.setup(
     version="0.1.0",
     description=__doc__,
     license="Apache-2.0",
-    packages=setuptools.find_packages(include=["posergen_jax", "posergen_jax.*"]),
+    # configs/ installs as posergen_jax.configs, so a config file loads from any folder.
+    packages=[
+        *setuptools.find_packages(include=["posergen_jax", "posergen_jax.*"]),
+        "posergen_jax.configs",
+    ],
+    package_dir={"posergen_jax.configs": "configs"},
     python_requires=">=3.11",  # What jax 0.10 and flax 0.12 need.
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,

@@ -15,7 +15,6 @@ Also the benchmarks' --cpu-onednn option (`add_argument`), the entry points' cho
 """
 
 import argparse
-import importlib
 import json
 import os
 from pathlib import Path
@@ -25,9 +24,9 @@ import sys
 import time
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))  # `configs` when run as a script.
+sys.path.insert(0, str(REPO_ROOT))  # `benchmarks` when run as a script.
 
-from posergen_jax import cli  # noqa: E402
+from posergen_jax import cli, configs  # noqa: E402
 
 
 def add_argument(parser: argparse.ArgumentParser) -> None:
@@ -45,8 +44,7 @@ def measure(config_spec: str, steps: int) -> dict[str, float]:
   from posergen_jax.families import registry  # pylint: disable=import-outside-toplevel
   from posergen_jax.training import sharding, trainer  # pylint: disable=import-outside-toplevel
 
-  path, _, arg = config_spec.partition(":")
-  config = importlib.import_module(f"configs.{Path(path).stem}").get_config(arg or None)
+  config = configs.load(config_spec)
   family = registry.get_family(config)
   size, low, batch_size = config.data.hr_size, config.data.lr_size, config.train.batch_size
   rng = np.random.default_rng(0)

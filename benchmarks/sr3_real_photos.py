@@ -14,12 +14,11 @@ channel weights; lower is closer.
 """
 
 import argparse
-import importlib
 from pathlib import Path
 import sys
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))  # `configs` when run as a script.
+sys.path.insert(0, str(REPO_ROOT))  # `benchmarks` when run as a script.
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -28,7 +27,7 @@ import skimage.data  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import cpu_kernels  # noqa: E402
-from posergen_jax import cli  # noqa: E402
+from posergen_jax import cli, configs  # noqa: E402
 from posergen_jax.data import preprocess  # noqa: E402
 from posergen_jax.evaluation import report  # noqa: E402
 from posergen_jax.families import registry  # noqa: E402
@@ -80,8 +79,7 @@ def main() -> None:
   cpu_kernels.add_argument(parser)
   args = parser.parse_args()
   cli.use_onednn_on_cpu(args.cpu_onednn)
-  path, _, arg = args.config.partition(":")
-  config = importlib.import_module(f"configs.{Path(path).stem}").get_config(arg or None)
+  config = configs.load(args.config)
   config.evals.image_metrics = ()
 
   run = trainer.setup(config, args.workdir, registry.get_family(config))

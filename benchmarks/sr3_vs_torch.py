@@ -38,7 +38,7 @@ import sys
 import time
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))  # `configs` and `benchmarks` when run as a script.
+sys.path.insert(0, str(REPO_ROOT))  # `benchmarks` when run as a script.
 # PyTorch's OpenMP threads otherwise spin between ops; on a shared or small CPU that spinning,
 # not the network, dominates its times (measured: 4-20x). Set it before torch loads OpenMP.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -51,9 +51,9 @@ import optax  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks import cpu_kernels, torch_sr3_unet  # noqa: E402
-from configs import sr3 as sr3_config  # noqa: E402
 from posergen_jax import cli  # noqa: E402
 from posergen_jax.config import stages  # noqa: E402
+from posergen_jax.configs import sr3 as sr3_config  # noqa: E402
 from posergen_jax.diffusion import losses, samplers, schedules  # noqa: E402
 from posergen_jax.families import sr3 as sr3_family  # noqa: E402
 from posergen_jax.training import optimizers  # noqa: E402
@@ -72,9 +72,9 @@ def load_config(name: str) -> ml_collections.ConfigDict | None:
   if name == "default":
     return sr3_config.get_config()
   if name == "paper":
-    if importlib.util.find_spec("configs.sr3_paper") is None:
+    if importlib.util.find_spec("posergen_jax.configs.sr3_paper") is None:
       return None
-    return importlib.import_module("configs.sr3_paper").get_config()
+    return importlib.import_module("posergen_jax.configs.sr3_paper").get_config()
   raise ValueError(f'unknown --config {name!r}; valid: {", ".join(CONFIG_NAMES)}')
 
 

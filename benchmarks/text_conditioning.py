@@ -11,19 +11,18 @@ The cache is built on first use (the build time is printed) and reused afterward
 """
 
 import argparse
-import importlib
 from pathlib import Path
 import sys
 import time
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))  # `configs` when run as a script.
+sys.path.insert(0, str(REPO_ROOT))  # `benchmarks` when run as a script.
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import cpu_kernels  # noqa: E402
-from posergen_jax import cli  # noqa: E402
+from posergen_jax import cli, configs  # noqa: E402
 from posergen_jax.data import input_pipeline  # noqa: E402
 from posergen_jax.families import registry  # noqa: E402
 from posergen_jax.training import sharding, trainer  # noqa: E402
@@ -63,8 +62,7 @@ def main():
   cpu_kernels.add_argument(parser)
   args = parser.parse_args()
   cli.use_onednn_on_cpu(args.cpu_onednn)
-  path, _, arg = args.config.partition(":")
-  config = importlib.import_module(f"configs.{Path(path).stem}").get_config(arg or None)
+  config = configs.load(args.config)
   runs = {source: list(_setup(config, source)) for source in SOURCES}
   step_ms = {source: [] for source in SOURCES}
   batch_ms = {source: [] for source in SOURCES}

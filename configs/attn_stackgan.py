@@ -33,7 +33,7 @@ reports PSNR and SSIM of each scale's image against the real one (the paper: SSI
 
 import ml_collections
 
-from configs import common
+from posergen_jax.configs import common
 
 SIZES = ("quick", "paper")
 ABLATIONS = {  # argument -> (model.attention, whether the VGG fidelity loss stays on)

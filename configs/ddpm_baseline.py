@@ -13,8 +13,8 @@ the tiny dataset, each stage in seconds.
 
 import ml_collections
 
-from configs import common, gan_sr3, text_ddpm
 from posergen_jax.config import stages
+from posergen_jax.configs import common, gan_sr3, text_ddpm
 
 SIZES = text_ddpm.SIZES
 VARIANTS = text_ddpm.VARIANTS  # The first stage's; the SR stages take only the size.

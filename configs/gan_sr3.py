@@ -23,8 +23,8 @@ and runs 8→16→32 on the tiny dataset with a random tiny text tower, each sta
 
 import ml_collections
 
-from configs import common, sr3_cascade, wgan
 from posergen_jax.config import stages
+from posergen_jax.configs import common, sr3_cascade, wgan
 
 SIZES = ("quick",)
 VARIANTS = ()

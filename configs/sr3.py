@@ -14,7 +14,7 @@ Expected result of the default run: docs/results.md ("SR3 on synthetic posters")
 
 import ml_collections
 
-from configs import common
+from posergen_jax.configs import common
 
 SIZES = ("quick",)
 VARIANTS = ()

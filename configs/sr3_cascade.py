@@ -17,8 +17,8 @@ configs/sr3.py applies to all stages unless the stage's entry below sets it.
 
 import ml_collections
 
-from configs import common, sr3
 from posergen_jax.config import stages
+from posergen_jax.configs import common, sr3
 
 SIZES = ("quick",)
 VARIANTS = ()

@@ -19,7 +19,7 @@ layer detail, e.g. the conditioning MLP). Needs the `posters` dataset built at 2
 
 import ml_collections
 
-from configs import common, sr3_cascade
+from posergen_jax.configs import common, sr3_cascade
 
 SIZES = ("quick",)
 VARIANTS = ()

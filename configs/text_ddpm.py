@@ -21,8 +21,8 @@ WGAN.
 
 import ml_collections
 
-from configs import common
-from configs import sr3 as sr3_config
+from posergen_jax.configs import common
+from posergen_jax.configs import sr3 as sr3_config
 
 SIZES = ("quick",)
 VARIANTS = ("cfg",)

@@ -20,7 +20,7 @@ Variants, combinable with the sizes as comma-separated arguments (e.g. `:quick,s
 
 import ml_collections
 
-from configs import common
+from posergen_jax.configs import common
 
 SIZES = ("quick",)
 VARIANTS = ("bert", "sje")

@@ -21,7 +21,7 @@ configs/gan_sr3.py chains this stage with the SR3 cascade into the prompt → po
 
 import ml_collections
 
-from configs import common
+from posergen_jax.configs import common
 
 SIZES = ("quick",)
 VARIANTS = ("clip",)

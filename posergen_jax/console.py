@@ -42,7 +42,7 @@ def run(argv: list[str] | None = None) -> None:
     sys.exit(f"error: unknown command {argv[1]!r}; {USAGE}")
   module_name, preset = COMMANDS[argv[1]]
   program = f"posergen {argv[1]}"
-  # As `python -m` does: config files import their neighbours (`from configs import common`).
+  # As `python -m` does: a config file of the user's may import its neighbours.
   sys.path.insert(0, os.getcwd())
   # absl and ml_collections read the flags (the --config.* overrides included) from sys.argv.
   sys.argv = [program, *preset, *argv[2:]]

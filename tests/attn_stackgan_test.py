@@ -11,8 +11,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from configs import attn_stackgan as attn_stackgan_config
 from posergen_jax.config import stages
+from posergen_jax.configs import attn_stackgan as attn_stackgan_config
 from posergen_jax.data import input_pipeline
 from posergen_jax.families import attn_stackgan
 from posergen_jax.text import conditioning

@@ -9,9 +9,9 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from configs import sr3_cascade
 from posergen_jax import main
 from posergen_jax.config import stages
+from posergen_jax.configs import sr3_cascade
 from posergen_jax.data import preprocess
 from posergen_jax.diffusion import cascade
 from posergen_jax.families import sr3

@@ -96,7 +96,7 @@ def _misspelled(rng: random.Random, path: str, known: set[str]) -> str:
 
 def _cases(entry: str, rng: random.Random, count: int, tmp: pathlib.Path):
   """`count` (argument list) pairs: the base command line with one part made bad."""
-  from configs import gan_sr3, sr3
+  from posergen_jax.configs import gan_sr3, sr3
 
   config = (sr3 if entry == "main" else gan_sr3).get_config("quick")
   paths = [path for path, _ in stages.leaves(config)]

@@ -8,8 +8,8 @@ import math
 import ml_collections
 import pytest
 
-from configs import gan_sr3, sr3, sr3_cascade
 from posergen_jax.config import stages
+from posergen_jax.configs import gan_sr3, sr3, sr3_cascade
 from posergen_jax.families import config_schema
 from posergen_jax.io import errors
 from tests.configs_test import CONFIG_FILES, _module, _valid_arguments

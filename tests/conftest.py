@@ -47,7 +47,7 @@ def tiny_data_dir(tmp_path_factory):
 @pytest.fixture
 def quick_config(tiny_data_dir):
   """configs/sr3.py:quick reading the session's tiny dataset."""
-  from configs import sr3
+  from posergen_jax.configs import sr3
 
   config = sr3.get_config("quick")
   config.data.data_dir = tiny_data_dir
@@ -57,7 +57,7 @@ def quick_config(tiny_data_dir):
 @pytest.fixture(scope="session")
 def gan_sr3_trained(tiny_data_dir, tmp_path_factory):
   """(configs/gan_sr3.py:quick, a workdir with each of its stages trained for one step)."""
-  from configs import gan_sr3
+  from posergen_jax.configs import gan_sr3
   from tests import helpers
 
   config = helpers.quick_staged_config(gan_sr3.get_config("quick"), tiny_data_dir)

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from configs import wgan as wgan_config
+from posergen_jax.configs import wgan as wgan_config
 from posergen_jax.data import input_pipeline
 from posergen_jax.text import caption_inputs, conditioning, embedding_cache, frozen_tower
 

@@ -5,9 +5,9 @@ import json
 import pytest
 import tensorflow_datasets as tfds
 
-from configs import sr3_cascade
 from posergen_jax import main
 from posergen_jax.config import stages
+from posergen_jax.configs import sr3_cascade
 from posergen_jax.poster import eval_system
 
 

@@ -11,9 +11,9 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from configs import gan_sr3
 from posergen_jax import main
 from posergen_jax.config import stages
+from posergen_jax.configs import gan_sr3
 from posergen_jax.io import errors
 from posergen_jax.poster import outputs, pipeline
 from tests import helpers

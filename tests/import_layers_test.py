@@ -73,7 +73,8 @@ def _package_modules(root: pathlib.Path):
 
 def layer_violations(root: pathlib.Path = ROOT) -> list[str]:
   """'file imports module' for every import under `root` that points up the layers or into a
-  forbidden part, and every import of configs/ outside configs.* and posergen_jax.config.*."""
+  forbidden part, and every import of configs/ (installed as posergen_jax.configs) outside
+  posergen_jax.configs.* and posergen_jax.config.*."""
   found = []
   for path, part in _package_modules(root):
     for name in _imports(path):
@@ -85,10 +86,8 @@ def layer_violations(root: pathlib.Path = ROOT) -> list[str]:
   for path in sorted((root / "configs").glob("*.py")):
     for name in _imports(path):
       top = name.split(".")[0]
-      if (
-          top == "configs"
-          or name in ("posergen_jax", "posergen_jax.config")
-          or name.startswith("posergen_jax.config.")
+      if name in ("posergen_jax", "posergen_jax.config", "posergen_jax.configs") or (
+          name.startswith(("posergen_jax.config.", "posergen_jax.configs."))
       ):
         continue
       if top == "posergen_jax" or (ROOT / top).exists():

@@ -28,7 +28,7 @@ CONFIGS = [
 
 @pytest.mark.parametrize("name, dataset", CONFIGS)
 def test_one_override_points_every_stage_at_the_users_folder(name, dataset):
-  config = importlib.import_module(f"configs.{name}").get_config()
+  config = importlib.import_module(f"posergen_jax.configs.{name}").get_config()
   sizes_before = {
       stage: dict(stages.stage_config(config, stage).data)
       for stage in (config.stage_order if stages.is_staged(config) else ())
@@ -56,7 +56,7 @@ def test_one_override_points_every_stage_at_the_users_folder(name, dataset):
 
 
 def test_a_dataset_stored_smaller_than_a_stage_generates_is_refused():
-  config = importlib.import_module("configs.sr3_paper").get_config()
+  config = importlib.import_module("posergen_jax.configs.sr3_paper").get_config()
   config.data.name = "posters/256"
   with pytest.raises(config_schema.errors.ConfigError) as raised:
     config_schema.check(config, 1)

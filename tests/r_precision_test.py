@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from configs import text_image_encoder as encoder_config_lib
-from configs import wgan as wgan_config
+from posergen_jax.configs import text_image_encoder as encoder_config_lib
+from posergen_jax.configs import wgan as wgan_config
 from posergen_jax.evaluation import r_precision
 from posergen_jax.families import r_precision_scorer, registry
 from posergen_jax.text import char_cnn_rnn

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import sr3 as sr3_config
+from posergen_jax.configs import sr3 as sr3_config
 from posergen_jax.families import sr3
 
 

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import ddpm_baseline
-from configs import text_ddpm as text_ddpm_config
 from posergen_jax.config import stages
+from posergen_jax.configs import ddpm_baseline
+from posergen_jax.configs import text_ddpm as text_ddpm_config
 from posergen_jax.families import text_ddpm
 from posergen_jax.models import sr3_unet
 from posergen_jax.poster import pipeline

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from configs import text_image_encoder as encoder_config
+from posergen_jax.configs import text_image_encoder as encoder_config
 from posergen_jax.families import text_image_encoder
 from posergen_jax.models import dual_encoder
 from posergen_jax.text import bert_weights, caption_inputs, char_cnn_rnn

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from configs import wgan as wgan_config
+from posergen_jax.configs import wgan as wgan_config
 from posergen_jax.families import gan_state, text_to_image
 from posergen_jax.families import wgan as wgan_family
 from posergen_jax.models import wgan, wgan_losses
