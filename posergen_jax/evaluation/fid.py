@@ -13,8 +13,8 @@ k(x, y) = (x.y / d + 1)^3, averaged over random subsets as torch-fidelity and cl
 from __future__ import annotations
 
 import os
-import pathlib
 
+from etils import epath
 import numpy as np
 import scipy.linalg
 
@@ -174,7 +174,7 @@ def save_reference_stats(
 
   `features` [N, D], when given, are kept too (KID needs them; pytorch-fid ignores the key).
   """
-  path = pathlib.Path(path)
+  path = epath.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   extra = {} if features is None else {"features": np.asarray(features)}
   with files.atomic_path(path) as partial, partial.open("wb") as f:
@@ -183,14 +183,14 @@ def save_reference_stats(
 
 def load_reference_features(path: str | os.PathLike) -> np.ndarray | None:
   """The `features` [N, D] kept in a reference `.npz` by `save_reference_stats`, else None."""
-  with np.load(path) as f:
+  with epath.Path(path).open("rb") as file, np.load(file) as f:
     return f["features"] if "features" in f.files else None
 
 
 def load_reference_stats(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
   """(mu [D], sigma [D, D]) from an `.npz` with keys `mu` and `sigma` (pytorch-fid's format)."""
   try:
-    with np.load(path) as f:
+    with epath.Path(path).open("rb") as file, np.load(file) as f:
       mu, sigma = f["mu"], f["sigma"]
   except (OSError, ValueError, KeyError) as e:
     raise errors.InputError(

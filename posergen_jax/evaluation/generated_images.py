@@ -14,6 +14,7 @@ import json
 import logging
 import os
 
+from etils import epath
 import jax
 from jax.experimental import multihost_utils
 import ml_collections
@@ -33,6 +34,13 @@ KID_SUBSET_SIZE = 1000
 
 # Global images [B,H,W,3] in [-1, 1] -> global features [B, D].
 FeaturesFn = Callable[[jax.Array], jax.Array]
+
+
+def _on_every_process(flag: bool) -> bool:
+  """Whether `flag` holds on every process. Branches that decide which collectives run (here:
+  whether to read the real images' features) must agree: a reference cache on one host's local
+  disk is read by none, so every process computes the features again (process 0 rewrites it)."""
+  return bool(np.all(multihost_utils.process_allgather(np.asarray(flag))))
 
 
 class GeneratedImageMetrics:
@@ -63,7 +71,7 @@ class GeneratedImageMetrics:
     self._features_fn = features_fn
     self._path = reference_path
     self._stats = self._cached_features = None
-    if reference_path is not None and os.path.isfile(reference_path):
+    if reference_path is not None and _on_every_process(epath.Path(reference_path).is_file()):
       self._stats = fid.load_reference_stats(reference_path)
       self._cached_features = fid.load_reference_features(reference_path)
     self._generated: list[np.ndarray] = []
