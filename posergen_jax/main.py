@@ -89,6 +89,8 @@ def main(argv):
   cli.set_up_jax()
   distributed = multihost_arguments()
   if distributed is not None:
+    # CPU processes (tests, CPU clusters) talk through gloo; accelerators use their own links.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(**distributed)
   logging.info(
       "JAX process %d/%d, local devices %s",

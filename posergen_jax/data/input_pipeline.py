@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator
 import logging
 
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -38,9 +40,29 @@ def get_builder(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
   manual_dir = config.get("manual_dir")
   if manual_dir:
     check_built_from(builder, manual_dir)
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
-  )
+  download_config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
+  if jax.process_count() == 1:
+    builder.download_and_prepare(download_config=download_config)
+    return builder
+  # Several processes: process 0 builds while the others wait (two processes building into one
+  # shared data_dir collide on its final rename); then each reads it, or, where its data_dir is
+  # its own host's disk, builds its own copy.
+  failure = None
+  if jax.process_index() == 0:
+    try:
+      builder.download_and_prepare(download_config=download_config)
+    except Exception as e:  # noqa: BLE001  Re-raised below, once every process has heard.
+      failure = e
+  if not multihost_utils.broadcast_one_to_all(np.int32(failure is None)):
+    if failure is not None:
+      raise failure
+    raise errors.InputError(
+        f"Process 0 could not build {config.name} (its log says why); this process stops too."
+    )
+  if jax.process_index() > 0:
+    builder = tfds.builder(config.name, data_dir=config.data_dir)
+    if not builder.is_prepared():
+      builder.download_and_prepare(download_config=download_config)
   return builder
 
 
