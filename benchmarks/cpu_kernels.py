@@ -54,7 +54,7 @@ def measure(config_spec: str, steps: int) -> dict[str, float]:
       "cond": high,
       "lowres": rng.uniform(-1, 1, (batch_size, low, low, 3)).astype(np.float32),
   }
-  shardings = sharding.make_shardings(sharding.make_mesh(config.mesh))
+  shardings = sharding.make_shardings(sharding.make_mesh(config.mesh), config.fsdp)
   batch = jax.device_put(batch, shardings.data)
   state, state_shardings = sharding.init_sharded(
       family.init_state, shardings, jax.random.key(0), batch

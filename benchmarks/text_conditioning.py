@@ -37,7 +37,7 @@ def _setup(config, source: str):
   start = time.perf_counter()
   family = registry.get_family(config)
   setup_seconds = time.perf_counter() - start
-  shardings = sharding.make_shardings(sharding.make_mesh(config.mesh))
+  shardings = sharding.make_shardings(sharding.make_mesh(config.mesh), config.fsdp)
   ds = input_pipeline.create_dataset(
       config.data,
       config.data.train_split,

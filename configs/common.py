@@ -115,6 +115,9 @@ def add_trainer_sections(config: ml_collections.ConfigDict) -> None:
   # Mesh axes as (name, size); -1 takes the remaining devices. A "model" axis splits kernels over
   # devices (training/sharding.py), e.g. --config.mesh="(('data', 2), ('model', 4))".
   config.mesh = (("data", -1),)
+  # FSDP: also split parameters, Adam moments and the EMA copy over the "data" axis (each array
+  # along its largest dimension that divides), so a model too big for one chip's memory fits.
+  config.fsdp = False
 
   config.ckpt = ml_collections.ConfigDict()
   config.ckpt.every = 100

@@ -115,7 +115,7 @@ def compile_train_step(config: ml_collections.ConfigDict, devices: Sequence):
   Returns:
     jax's Compiled program; `memory_analysis()` and `cost_analysis()` are per chip.
   """
-  shardings = sharding.make_shardings(sharding.make_mesh(config.mesh, devices))
+  shardings = sharding.make_shardings(sharding.make_mesh(config.mesh, devices), config.fsdp)
   trainer.check_batch_sizes(config, sharding.data_axis_size(shardings.mesh))
   family = registry.get_family(config)
   batch = batch_shapes(config, family, shardings.data)

@@ -35,8 +35,9 @@ def first_train_batch(family, config, batch_size: int = 8) -> dict:
   return next(ds.as_numpy_iterator())
 
 
-def train_steps(family, batch, devices, num_steps, mesh=(("data", -1),)):
-  """`num_steps` jitted train steps on `batch` over a `mesh` of `devices`.
+def train_steps(family, batch, devices, num_steps, mesh=(("data", -1),), fsdp=False):
+  """`num_steps` jitted train steps on `batch` over a `mesh` of `devices` (`fsdp`: the state
+  split over the data axis too).
 
   The state is created and the step jitted by the trainer's own `sharding.init_sharded` and
   `trainer.jit_train_step`; each step donates a copy, so every state returned stays readable.
@@ -45,7 +46,7 @@ def train_steps(family, batch, devices, num_steps, mesh=(("data", -1),)):
   Returns:
     ([initial state, state after step 1, ...], [metrics (numpy) of step 1, ...]).
   """
-  shardings = sharding.make_shardings(sharding.make_mesh(mesh, devices=devices))
+  shardings = sharding.make_shardings(sharding.make_mesh(mesh, devices=devices), fsdp)
   batch = jax.device_put(batch, shardings.data)
   state, state_shardings = sharding.init_sharded(
       family.init_state, shardings, jax.random.key(0), batch

@@ -10,7 +10,7 @@ from PIL import Image
 import pytest
 
 from posergen_jax.families import registry, sr3
-from posergen_jax.training import checkpoint, trainer
+from posergen_jax.training import checkpoint, sharding, trainer
 from tests import helpers
 
 
@@ -167,3 +167,29 @@ def test_eval_without_checkpoint_fails_clearly(tmp_path, tiny_data_dir):
   assert result.returncode != 0
   assert "error: No checkpoint in" in result.stderr
   assert "train first with --mode=train" in result.stderr
+
+
+def test_fsdp_splits_the_state_over_the_data_axis_and_matches_data_parallel(quick_config):
+  """Parameters, Adam moments and the EMA copy split 8 ways over the data axis (FSDP) give the
+  replicated data-parallel result."""
+  family, batch = _fixed_batch(quick_config)
+  states, history = helpers.train_steps(family, batch, jax.devices(), 2, fsdp=True)
+  state_fsdp, metrics_fsdp = states[-1], history[-1]
+  state_dp, metrics_dp = _train(family, batch, jax.devices(), num_steps=2)
+  split = [
+      leaf
+      for leaf in jax.tree.leaves((state_fsdp.params, state_fsdp.opt_state, state_fsdp.ema_params))
+      if isinstance(leaf, jax.Array) and "data" in leaf.sharding.spec
+  ]
+  big = [k for k in jax.tree.leaves(state_fsdp.params) if "data" in k.sharding.spec]
+  assert big and len(split) == 4 * len(big)  # Each big kernel, its 2 Adam moments, its EMA.
+  assert all(leaf.size >= sharding.FSDP_MIN_ELEMENTS for leaf in split)
+  assert all(leaf.addressable_shards[0].data.size == leaf.size // 8 for leaf in split)
+  np.testing.assert_allclose(metrics_fsdp["loss"], metrics_dp["loss"], rtol=1e-5)
+  for fsdp_tree, dp_tree in (
+      (state_fsdp.params, state_dp.params),
+      (state_fsdp.ema_params, state_dp.ema_params),
+  ):
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), fsdp_tree, dp_tree
+    )

@@ -174,6 +174,7 @@ RULES: dict[str, Rule] = {
     "family": one_of(registry.FAMILIES),
     "seed": integer(0, 2**32 - 1),
     "mesh": MESH,
+    "fsdp": BOOL,
     # data
     "data.name": TEXT,
     "data.data_dir": optional(TEXT),

@@ -13,6 +13,9 @@ from posergen_jax.io import errors
 
 DATA_AXIS = "data"
 MODEL_AXIS = "model"
+# With FSDP, arrays smaller than this stay replicated: gathering them would cost more than
+# keeping a copy (big_vision's fsdp rule has the same kind of floor).
+FSDP_MIN_ELEMENTS = 2**14
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,11 +26,13 @@ class MeshShardings:
     mesh: the device mesh.
     data: batch arrays, leading (batch) axis split over the data axis.
     replicated: a full copy on every device (state, rngs, scalars).
+    fsdp: whether `state_shardings` also splits the state over the data axis.
   """
 
   mesh: jax.sharding.Mesh
   data: NamedSharding
   replicated: NamedSharding
+  fsdp: bool = False
 
 
 def mesh_sizes(axes: Sequence[tuple[str, int]], num_devices: int) -> tuple[int, ...]:
@@ -76,10 +81,14 @@ def make_mesh(
   )
 
 
-def make_shardings(mesh: jax.sharding.Mesh) -> MeshShardings:
-  """Returns the data-parallel and replicated shardings over `mesh`."""
+def make_shardings(mesh: jax.sharding.Mesh, fsdp: bool = False) -> MeshShardings:
+  """Returns the data-parallel and replicated shardings over `mesh`; `fsdp` (`config.fsdp`)
+  also splits the train state over the data axis (`state_shardings`)."""
   return MeshShardings(
-      mesh=mesh, data=NamedSharding(mesh, P(DATA_AXIS)), replicated=NamedSharding(mesh, P())
+      mesh=mesh,
+      data=NamedSharding(mesh, P(DATA_AXIS)),
+      replicated=NamedSharding(mesh, P()),
+      fsdp=fsdp,
   )
 
 
@@ -91,20 +100,29 @@ def data_axis_size(mesh: jax.sharding.Mesh) -> int:
 def state_shardings(state_shapes, shardings: MeshShardings):
   """Shardings for a train state given its `jax.eval_shape` pytree.
 
-  Without a `model` mesh axis everything is replicated (pure data parallelism). With one, every
-  array of rank >= 2 whose last (output-feature) dimension divides by the model axis size is
-  split along it: conv and dense kernels, and their optimizer moments and EMA copies, which have
-  the same shapes. Everything else (biases, norms, scalars) is replicated. XLA inserts the
-  collectives; results equal the data-parallel ones up to float reassociation.
+  Without a `model` mesh axis or FSDP everything is replicated (pure data parallelism). With a
+  `model` axis, every array of rank >= 2 whose last (output-feature) dimension divides by its
+  size is split along it: conv and dense kernels, and their optimizer moments and EMA copies,
+  which have the same shapes. With `shardings.fsdp`, every array of at least FSDP_MIN_ELEMENTS
+  is also split over the data axis along its largest other dimension that divides by the axis
+  size (parameters, Adam moments and the EMA copy alike). The rest is replicated. XLA inserts
+  the collectives (all-gathers before use, reduce-scatters of the gradients); results equal the
+  data-parallel ones up to float reassociation.
   """
   mesh = shardings.mesh
   model_size = mesh.shape.get(MODEL_AXIS, 1)
+  data_size = mesh.shape[DATA_AXIS] if shardings.fsdp else 1
 
   def leaf_sharding(leaf) -> NamedSharding:
     shape = getattr(leaf, "shape", ())
+    spec = [None] * len(shape)
     if model_size > 1 and len(shape) >= 2 and shape[-1] % model_size == 0:
-      return NamedSharding(mesh, P(*([None] * (len(shape) - 1)), MODEL_AXIS))
-    return shardings.replicated
+      spec[-1] = MODEL_AXIS
+    if data_size > 1 and math.prod(shape) >= FSDP_MIN_ELEMENTS:
+      free = [i for i, size in enumerate(shape) if spec[i] is None and size % data_size == 0]
+      if free:
+        spec[max(free, key=lambda i: shape[i])] = DATA_AXIS
+    return NamedSharding(mesh, P(*spec)) if any(spec) else shardings.replicated
 
   return jax.tree.map(leaf_sharding, state_shapes)
 

@@ -105,7 +105,7 @@ def setup(config: ml_collections.ConfigDict, workdir: str, family: family_lib.Fa
   if not workdir.is_absolute():  # Orbax needs absolute paths; gs:// paths already are.
     workdir = workdir.absolute()
   mesh = sharding.make_mesh(config.mesh)
-  shardings = sharding.make_shardings(mesh)
+  shardings = sharding.make_shardings(mesh, config.fsdp)
   check_batch_sizes(config, sharding.data_axis_size(mesh))
   logging.info(
       "Mesh %s over %d devices (%d processes).",
