@@ -41,6 +41,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.dropout = 0.0
   config.model.num_groups = 8
   config.model.resblock_updown = False  # BigGAN residual up/down blocks (SR3 paper: True).
+  # Recompute the residual blocks in the backward pass: "none" | "block" | "block_save_dots"
+  # (models/sr3_unet.py); less memory for about a third more compute.
+  config.model.remat = "none"
   config.model.skip_rescale = False  # Residual sums / sqrt(2) (SR3 paper: True).
   config.model.dtype = "float32"  # Compute dtype ("bfloat16" on TPU/GPU); params stay f32.
 

@@ -275,3 +275,30 @@ def test_sr3_loss_falls_on_a_fixed_batch():
     losses.append(float(loss))
   first, last = np.mean(losses[:5]), np.mean(losses[-5:])
   assert last < 0.25 * first, losses
+
+
+@pytest.mark.parametrize("remat", ["block", "block_save_dots"])
+def test_remat_keeps_the_parameters_and_gives_the_same_gradients(remat):
+  x_noisy, cond, noise_level = _inputs()
+  params = _perturbed(_tiny_params())
+  rngs = {"dropout": jax.random.key(3)}
+
+  def grads(model):
+    def loss(p):
+      out = model.apply({"params": p}, x_noisy, cond, noise_level, train=True, rngs=rngs)
+      return jnp.mean(out**2)
+
+    return jax.jit(jax.value_and_grad(loss))(params)
+
+  rematerialised = UNet(**{**TINY, "dropout": 0.1}, remat=remat)
+  init = rematerialised.init(jax.random.key(0), x_noisy, cond, noise_level, train=False)
+  assert jax.tree.map(jnp.shape, init["params"]) == jax.tree.map(jnp.shape, params)
+  (value, grad), (want_value, want_grad) = grads(rematerialised), grads(
+      UNet(**{**TINY, "dropout": 0.1})
+  )
+  np.testing.assert_allclose(value, want_value, rtol=1e-6)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), grad, want_grad)
+  forward = lambda p: rematerialised.apply({"params": p}, x_noisy, cond, noise_level, train=False)
+  assert str(jax.make_jaxpr(forward)(params)).count("remat2[") == len(
+      [name for name in params if name.startswith("ResBlock_")]
+  )

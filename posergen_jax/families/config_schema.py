@@ -21,7 +21,7 @@ from posergen_jax.diffusion import losses, parameterization, samplers, schedules
 from posergen_jax.evaluation import generated_images
 from posergen_jax.families import attn_stackgan, registry, text_image_encoder, wgan
 from posergen_jax.io import errors
-from posergen_jax.models import dual_attention
+from posergen_jax.models import dual_attention, sr3_unet
 from posergen_jax.models import wgan as wgan_model
 from posergen_jax.text import caption_inputs, char_cnn_rnn, conditioning
 from posergen_jax.training import optimizers, sharding, trainer
@@ -196,6 +196,7 @@ RULES: dict[str, Rule] = {
     "model.num_groups": POSITIVE,
     "model.resblock_updown": BOOL,
     "model.skip_rescale": BOOL,
+    "model.remat": one_of(sr3_unet.REMAT_POLICIES),
     "model.image_size": integer(8),
     "model.z_dim": POSITIVE,
     "model.c_dim": POSITIVE,

@@ -30,6 +30,7 @@ def make_model(config: ml_collections.ConfigDict, **options) -> sr3_unet.UNet:
       num_groups=m.num_groups,
       resblock_updown=m.resblock_updown,
       skip_rescale=m.skip_rescale,
+      remat=m.remat,
       cond_augmentation=config.diffusion.cond_aug.max_level > 0,
       dtype=jnp.dtype(m.dtype),
       **options,

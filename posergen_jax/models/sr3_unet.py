@@ -12,6 +12,7 @@ BigGAN-style residual blocks (`resblock_updown`) and residual sums can be rescal
 
 from collections.abc import Sequence
 import functools
+import itertools
 import math
 from typing import Any
 
@@ -23,6 +24,14 @@ import jax.numpy as jnp
 NOISE_LEVEL_SCALE = 1000.0
 # Width of the noise-level embedding MLP, as a multiple of the base width (DDPM: 4).
 EMBEDDING_MULT = 4
+# Rematerialisation of the residual blocks (`UNet.remat`): what the backward pass keeps of each
+# block's forward pass (None: everything, no remat). "block" keeps only its inputs and recomputes
+# the rest; "block_save_dots" also keeps the outputs of its dense layers (not its convolutions).
+REMAT_POLICIES = {
+    "none": None,
+    "block": jax.checkpoint_policies.nothing_saveable,
+    "block_save_dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
 
 
 def _layers(dtype: Any):
@@ -73,7 +82,7 @@ class ResBlock(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x: jax.Array, emb: jax.Array, *, train: bool) -> jax.Array:
+  def __call__(self, x: jax.Array, emb: jax.Array, train: bool) -> jax.Array:
     conv, dense, norm = _layers(self.dtype)
     h = _resample(nn.swish(norm(self.num_groups, name="norm1")(x)), self.resample)
     x = _resample(x, self.resample)
@@ -145,6 +154,9 @@ class UNet(nn.Module):
     skip_rescale: divide residual sums by sqrt(2) (SR3).
     cond_augmentation: take `aug_level` [B], the std of the noise added to `cond`, as a second
       conditioning signal (Imagen's noise-conditioning augmentation).
+    remat: a key of REMAT_POLICIES: recompute the residual blocks' activations in the backward
+      pass instead of keeping them (less memory, about one more forward pass of compute); the
+      parameters and results are the same whatever the setting.
     text_conditioning: take `context` [B,E], projected (without bias, so a zero vector means
       "no text", classifier-free guidance's unconditional input) and added to the embedding.
     dtype: compute dtype; parameters are always float32 and the output is float32.
@@ -161,6 +173,7 @@ class UNet(nn.Module):
   skip_rescale: bool = False
   cond_augmentation: bool = False
   text_conditioning: bool = False
+  remat: str = "none"
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -184,20 +197,25 @@ class UNet(nn.Module):
     self._check_inputs(x_noisy, cond, noise_level, aug_level, context)
     conv, dense, norm = _layers(self.dtype)
     attention = lambda: AttentionBlock(self.num_groups, self.dtype)
+    block_class = ResBlock
+    if REMAT_POLICIES[self.remat] is not None:  # `train` (argument 3) stays a Python bool.
+      block_class = nn.remat(ResBlock, static_argnums=(3,), policy=REMAT_POLICIES[self.remat])
+    block_names = (f"ResBlock_{i}" for i in itertools.count())  # The same with and without remat.
 
     def res_block(mult, resample=None):
-      return ResBlock(
+      return block_class(
           self.ch * mult,
           self.num_groups,
           self.dropout,
           resample=resample,
           skip_rescale=self.skip_rescale,
           dtype=self.dtype,
+          name=next(block_names),
       )
 
     def resample_block(mult, direction):
       if self.resblock_updown:
-        return lambda h: res_block(mult, direction)(h, emb, train=train)
+        return lambda h: res_block(mult, direction)(h, emb, train)
       return (Downsample if direction == "down" else Upsample)(self.dtype)
 
     emb = noise_level_embedding(noise_level, self.ch)
@@ -214,7 +232,7 @@ class UNet(nn.Module):
     last_level = len(self.ch_mult) - 1
     for level, mult in enumerate(self.ch_mult):
       for _ in range(self.num_res_blocks):
-        h = res_block(mult)(h, emb, train=train)
+        h = res_block(mult)(h, emb, train)
         if h.shape[1] in self.attn_resolutions:
           h = attention()(h)
         skips.append(h)
@@ -222,13 +240,13 @@ class UNet(nn.Module):
         h = resample_block(mult, "down")(h)
         skips.append(h)
 
-    h = res_block(self.ch_mult[-1])(h, emb, train=train)
+    h = res_block(self.ch_mult[-1])(h, emb, train)
     h = attention()(h)
-    h = res_block(self.ch_mult[-1])(h, emb, train=train)
+    h = res_block(self.ch_mult[-1])(h, emb, train)
 
     for level, mult in reversed(list(enumerate(self.ch_mult))):
       for _ in range(self.num_res_blocks + 1):
-        h = res_block(mult)(jnp.concatenate([h, skips.pop()], axis=-1), emb, train=train)
+        h = res_block(mult)(jnp.concatenate([h, skips.pop()], axis=-1), emb, train)
         if h.shape[1] in self.attn_resolutions:
           h = attention()(h)
       if level != 0:
