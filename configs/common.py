@@ -108,6 +108,9 @@ def add_trainer_sections(config: ml_collections.ConfigDict) -> None:
   config.train.sample_every = 300  # Sample grid to TensorBoard and PNG.
   # Stop after this many consecutive non-finite steps (updates are skipped).
   config.train.max_nonfinite_steps = 10
+  # With several processes, the hosts compare stop signals (SIGTERM) every this many steps, not
+  # every step (a cross-host collective); one host's signal stops all at the same step.
+  config.train.stop_check_every = 10
 
   config.ema = ml_collections.ConfigDict()
   config.ema.decay = 0.999  # Warmed up as min(decay, (1+step)/(10+step)).

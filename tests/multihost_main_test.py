@@ -1,16 +1,22 @@
 """The main entry point as two JAX processes on 127.0.0.1 (CPU, gloo collectives, 4 simulated
 devices each), as launch/ starts them on a pod: from an empty data dir (process 0 builds the
-dataset while the other waits), training with checkpoints, then the evaluation after it."""
+dataset while the other waits), a SIGTERM to one process stops both at the same step with a
+checkpoint, and the same command resumes there, finishes and evaluates."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
 from tests import helpers
+
+# The hosts compare stop signals every this many steps (config.train.stop_check_every).
+CHECK_EVERY = 5
 
 
 def _free_port() -> int:
@@ -19,9 +25,9 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def run_processes(args: list[str], num_processes: int = 2, timeout: int = 420) -> list[str]:
-  """Runs `python -m ARGS` as `num_processes` JAX processes of one job (launch/'s variables);
-  returns each one's stderr. A process that fails or outlives `timeout` fails the test."""
+def start_processes(args: list[str], logs: list, num_processes: int = 2) -> list:
+  """Starts `python -m ARGS` as `num_processes` JAX processes of one job (launch/'s
+  variables), process i's stderr into the open file logs[i]."""
   port = _free_port()
   processes = []
   for i in range(num_processes):
@@ -39,37 +45,76 @@ def run_processes(args: list[str], num_processes: int = 2, timeout: int = 420) -
             cwd=helpers.REPO,
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            stderr=logs[i],
         )
     )
-  logs = []
+  return processes
+
+
+def wait_all(processes, logs, timeout: int = 420) -> list[str]:
+  """Each process's log once all have exited 0 within `timeout` seconds (else the test fails)."""
   try:
     for i, process in enumerate(processes):
-      _, stderr = process.communicate(timeout=timeout)
-      assert process.returncode == 0, f"process {i}: {stderr[-3000:]}"
-      logs.append(stderr)
+      process.wait(timeout=timeout)
+      logs[i].seek(0)
+      text = logs[i].read()
+      assert process.returncode == 0, f"process {i}: {text[-3000:]}"
   finally:
     for process in processes:
       process.kill()
-  return logs
+  texts = []
+  for log in logs:
+    log.seek(0)
+    texts.append(log.read())
+  return texts
+
+
+def _run(args, tmp_path, name, on_start=None) -> list[str]:
+  logs = [open(tmp_path / f"{name}{i}.log", "w+", encoding="utf-8") for i in range(2)]  # noqa: SIM115
+  try:
+    processes = start_processes(args, logs)
+    if on_start:
+      on_start(processes, logs)
+    return wait_all(processes, logs)
+  finally:
+    for log in logs:
+      log.close()
+
+
+def _sigterm_process_1_once_training(processes, logs, timeout=300):
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    logs[1].seek(0)
+    if "Training from step 0" in logs[1].read():
+      time.sleep(3)  # A few steps in.
+      processes[1].send_signal(signal.SIGTERM)
+      return
+    assert processes[1].poll() is None, "process 1 ended before training"
+    time.sleep(0.5)
+  pytest.fail("process 1 never started training")
 
 
 @pytest.mark.slow
-def test_two_processes_build_train_checkpoint_and_evaluate_from_an_empty_data_dir(tmp_path):
+def test_two_processes_from_an_empty_data_dir_stop_together_on_one_sigterm_and_resume(tmp_path):
   workdir, data_dir = tmp_path / "run", tmp_path / "tfds"
-  logs = run_processes(
-      [
-          "posergen_jax.main",
-          "--config=configs/sr3.py:quick",
-          f"--workdir={workdir}",
-          f"--config.data.data_dir={data_dir}",
-          "--config.train.num_steps=2",
-          "--config.ckpt.every=2",
-      ]
+  args = [
+      "posergen_jax.main",
+      "--config=configs/sr3.py:quick",
+      f"--workdir={workdir}",
+      f"--config.data.data_dir={data_dir}",
+      f"--config.train.stop_check_every={CHECK_EVERY}",
+      "--config.ckpt.every=100000",
+  ]
+  logs = _run(
+      [*args, "--config.train.num_steps=100000"], tmp_path, "stop", _sigterm_process_1_once_training
   )
-  assert all("JAX process" in log and "/2" in log for log in logs)
   assert sorted(p.name for p in (data_dir / "synthetic_posters" / "tiny").iterdir()) == ["1.0.0"]
-  assert (workdir / "checkpoints" / "2").is_dir()
+  [step] = [int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()]
+  assert step % CHECK_EVERY == 0
+  assert f"Stopped by another process's stop signal after step {step}" in logs[0]
+  assert f"Stopped by SIGTERM after step {step}" in logs[1]
+
+  logs = _run([*args, f"--config.train.num_steps={step + 2}"], tmp_path, "resume")
+  assert all(f"Training from step {step} to {step + 2}" in log for log in logs)
   report = json.loads((workdir / "eval.json").read_text())
-  assert report["step"] == 2 and report["metrics"]["num_examples"] == 16
+  assert report["step"] == step + 2 and report["metrics"]["num_examples"] == 16

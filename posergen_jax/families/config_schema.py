@@ -258,6 +258,7 @@ RULES: dict[str, Rule] = {
     "train.log_every": POSITIVE,
     "train.sample_every": POSITIVE,
     "train.max_nonfinite_steps": POSITIVE,
+    "train.stop_check_every": POSITIVE,
     "ema.decay": FRACTION,
     "ckpt.every": POSITIVE,
     "ckpt.max_to_keep": POSITIVE,

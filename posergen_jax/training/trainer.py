@@ -315,7 +315,7 @@ def train(run: Run, writer: metric_writers.MetricWriter) -> bool:
   progress = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer)
   batches = _train_batches(run, start_step)
   metric_sums, metric_count = None, 0
-  with preemption.PreemptionGuard() as guard:
+  with preemption.PreemptionGuard(config.train.stop_check_every) as guard:
     for step in range(start_step + 1, num_steps + 1):
       try:
         with jax.profiler.StepTraceAnnotation("train", step_num=step):
@@ -336,12 +336,12 @@ def train(run: Run, writer: metric_writers.MetricWriter) -> bool:
         means["train_nonfinite_skipped"] = _check_finite(run, step)
         writer.write_scalars(step, means)
         metric_sums, metric_count = None, 0
-      if guard.should_stop():
+      if guard.should_stop(step):
         _save(run, batches, step)
         run.manager.wait_until_finished()
         logging.warning(
             "Stopped by %s after step %d; checkpoint saved. Run the same command to resume.",
-            guard.signal_name,
+            guard.signal_name or "another process's stop signal",
             step,
         )
         return False
