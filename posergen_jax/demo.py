@@ -10,6 +10,7 @@ Needs the `demo` extra: pip install -e '.[demo]'.
 """
 
 import collections
+import math
 import os
 import sys
 
@@ -93,7 +94,8 @@ class PosterService:
     """
     sampler = sampler or self.default_sampler
     steps = self.default_steps if steps is None else int(steps)
-    if not 0 <= int(seed) <= MAX_SEED or seed != int(seed):
+    finite = isinstance(seed, (int, float)) and math.isfinite(seed)
+    if not (finite and seed == int(seed) and 0 <= seed <= MAX_SEED):
       raise errors.InputError(f"seed={seed}: must be an integer in [0, {MAX_SEED}].")
     title, subtitle = (title or "").strip(), (subtitle or "").strip()
     if subtitle and not title:

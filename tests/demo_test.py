@@ -81,6 +81,7 @@ def test_pipelines_are_kept_per_sampling_and_the_oldest_closed(service):
         ({"sampler": "euler"}, "sampler 'euler' is not one of"),
         ({"seed": -1}, "seed=-1: must be an integer in [0, 4294967295]."),
         ({"seed": 1.5}, "seed=1.5: must be an integer"),
+        ({"seed": float("nan")}, "seed=nan: must be an integer"),
         ({"subtitle": "Summer"}, "A subtitle needs a title"),
     ],
     ids=lambda x: next(iter(x)) if isinstance(x, dict) else None,

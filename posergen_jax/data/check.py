@@ -22,8 +22,6 @@ from posergen_jax.data.cub_birds import manual_files
 from posergen_jax.data.posters import captions_file
 from posergen_jax.io import errors, progress
 
-LAYOUTS = ("posters", "cub_birds")
-
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
