@@ -1,11 +1,9 @@
 """The web demo (python -m posergen_jax.demo): its poster service against `generate`, Gradio's
 client against a local server, and a real headless browser (Debian's chromium via Playwright)."""
 
-import contextlib
 import io
 import os
 import pathlib
-import socket
 
 import numpy as np
 from PIL import Image
@@ -14,6 +12,7 @@ import pytest
 from posergen_jax import demo
 from posergen_jax.io import errors
 from posergen_jax.poster import outputs, pipeline, pretrained
+from tests import helpers
 
 PROMPT = "一张红色圆形的极简海报"
 # Debian's chromium; CI installs it and sets POSERGEN_REQUIRE_BROWSER=1, so there the browser
@@ -92,17 +91,11 @@ def test_bad_input_is_one_line_naming_it(service, inputs, message):
   assert message in str(raised.value) and "\n" not in str(raised.value)
 
 
-def _free_port() -> int:
-  with contextlib.closing(socket.socket()) as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(service):
   """The demo page served on a free local port: its URL."""
   page = demo.build(service)
-  port = _free_port()
+  port = helpers.free_port()
   page.launch(
       server_name="127.0.0.1",
       server_port=port,

@@ -3,6 +3,7 @@ on a fixed batch, and quick staged configs trained stage by stage."""
 
 import math
 import pathlib
+import socket
 
 import jax
 import jax.numpy as jnp
@@ -79,3 +80,10 @@ def train_stages(config, workdir, names) -> None:
     trainer.train_and_evaluate(
         stage, str(stages.stage_workdir(workdir, name)), registry.get_family(stage)
     )
+
+
+def free_port() -> int:
+  """A TCP port on 127.0.0.1 that nothing listens on (for a local server or coordinator)."""
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]

@@ -3,7 +3,6 @@ same branch whether the cache is on one host's local disk or shared, so nothing 
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -14,15 +13,9 @@ from tests import helpers
 RUNNER = helpers.REPO / "tests" / "multihost_fid.py"
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 def _evaluate_twice(cache_dirs, tmp_path) -> list[list[dict]]:
   """Runs the two processes (process i's cache in cache_dirs[i]); their results per process."""
-  port, outs = _free_port(), [tmp_path / f"out{i}.json" for i in range(2)]
+  port, outs = helpers.free_port(), [tmp_path / f"out{i}.json" for i in range(2)]
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   env["PYTHONPATH"] = str(helpers.REPO)
   processes = [

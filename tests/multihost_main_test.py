@@ -6,7 +6,6 @@ checkpoint, and the same command resumes there, finishes and evaluates."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,16 +18,10 @@ from tests import helpers
 CHECK_EVERY = 5
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 def start_processes(args: list[str], logs: list, num_processes: int = 2) -> list:
   """Starts `python -m ARGS` as `num_processes` JAX processes of one job (launch/'s
   variables), process i's stderr into the open file logs[i]."""
-  port = _free_port()
+  port = helpers.free_port()
   processes = []
   for i in range(num_processes):
     env = {
