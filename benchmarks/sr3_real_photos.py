@@ -22,15 +22,17 @@ sys.path.insert(0, str(REPO_ROOT))  # `benchmarks` when run as a script.
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 import skimage.data  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import cpu_kernels  # noqa: E402
 from posergen_jax import cli, configs  # noqa: E402
+from posergen_jax.config import stages  # noqa: E402
 from posergen_jax.data import preprocess  # noqa: E402
-from posergen_jax.evaluation import report  # noqa: E402
-from posergen_jax.families import registry  # noqa: E402
+from posergen_jax.evaluation import image_metrics  # noqa: E402
+from posergen_jax.families import registry, sr3  # noqa: E402
 from posergen_jax.models import vgg  # noqa: E402
 from posergen_jax.training import trainer  # noqa: E402
 
@@ -72,6 +74,21 @@ def vgg_distance_fn():
   return jax.jit(lambda x, y: jnp.mean(jnp.square(features(x) - features(y)), axis=(1, 2, 3)))
 
 
+def deterministic_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A copy of `config` that samples with deterministic DDIM (eta 0) in as many steps."""
+  steps = sr3.sampling_steps(config)
+  config = stages.unlocked_copy(config)
+  config.diffusion.update(sampler="ddim", ddim_eta=0.0, sample_steps=steps)
+  return config
+
+
+def sampler_name(config: ml_collections.ConfigDict) -> str:
+  """E.g. 'DDIM eta 1, 20 steps' for the table."""
+  d = config.diffusion
+  eta = f" eta {d.ddim_eta:g}" if d.sampler == "ddim" else ""
+  return f"{d.sampler.upper()}{eta}, {sr3.sampling_steps(config)} steps"
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--config", default="configs/sr3.py", help="the run's config file[:arg]")
@@ -88,20 +105,18 @@ def main() -> None:
   targets = photo_crops(config.data.hr_size)
   pairs = [preprocess.make_sr_pair(tf.constant(t), config.data.lr_size) for t in targets]
   batch = {k: jnp.stack([p[k].numpy() for p in pairs]) for k in ("target", "lowres", "cond")}
-  outputs = jax.jit(run.family.eval_step)(run.state.ema_params, batch, jax.random.key(0))
-  distance = vgg_distance_fn()
-  rows = {
-      "SR3": (
-          outputs["sr3_psnr"],
-          outputs["sr3_ssim"],
-          distance(outputs[report.GENERATED], batch["target"]),
-      ),
-      "bicubic": (
-          outputs["bicubic_psnr"],
-          outputs["bicubic_ssim"],
-          distance(batch["cond"], batch["target"]),
-      ),
+  deterministic = deterministic_config(config)
+  images = {
+      f"SR3 ({sampler_name(config)})": jax.jit(run.family.sample),
+      f"SR3 ({sampler_name(deterministic)})": jax.jit(registry.get_family(deterministic).sample),
   }
+  images = {k: fn(run.state.ema_params, batch, jax.random.key(0)) for k, fn in images.items()}
+  images["bicubic"] = batch["cond"]
+  distance = vgg_distance_fn()
+  rows = {}
+  for method, sr in images.items():
+    scores = image_metrics.psnr_ssim(sr, batch["target"])
+    rows[method] = (scores["psnr"], scores["ssim"], distance(sr, batch["target"]))
   print(
       f"\n{len(targets)} crops of {len(PHOTOS)} skimage photos, {config.data.lr_size}→"
       f"{config.data.hr_size}, checkpoint step {int(run.state.step)}\n"

@@ -17,6 +17,8 @@ import ml_collections
 from posergen_jax.configs import common
 
 SIZES = ("quick",)
+# python benchmarks/residual_std.py --config=configs/sr3.py (synthetic_posters/64, 32→64).
+RESIDUAL_STD = 0.5
 VARIANTS = ()
 
 
@@ -48,23 +50,34 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.dtype = "float32"  # Compute dtype ("bfloat16" on TPU/GPU); params stay f32.
 
   config.diffusion = ml_collections.ConfigDict()
+  # What is diffused: "residual" (SRDiff/ResShift): (target − bicubic) / residual_scale, so an
+  # untrained x0-predicting network returns the bicubic image exactly; "image": SR3's original.
+  config.diffusion.target = "residual"
+  # Std of (target − bicubic) on synthetic_posters/64 at 32→64 is about RESIDUAL_STD; dividing by
+  # it gives the diffused residual unit variance.
+  config.diffusion.residual_scale = RESIDUAL_STD
   # Training: SR3's linear schedule; the model sees a continuous noise level.
   config.diffusion.train_schedule = ml_collections.ConfigDict(
       dict(name="linear", num_steps=2000, start=1e-6, end=1e-2)
   )
-  # Sampling: SR3's shorter inference schedule (any schedule works, the model
-  # is conditioned on the noise level, not on the step index).
+  # Noise levels trained on: "sampler": uniform in log-SNR over the levels the sampler visits;
+  # "schedule": SR3's, drawn from train_schedule (half of them at SNR < 0.1 under this one).
+  config.diffusion.train_levels = "sampler"
+  # SR3's shorter inference schedule, for sampler="ddpm" (any schedule works, the model is
+  # conditioned on the noise level, not on the step index).
   config.diffusion.sample_schedule = ml_collections.ConfigDict(
       dict(name="linear", num_steps=100, start=1e-4, end=0.1)
   )
-  config.diffusion.loss_type = "l1"  # "l1" | "l2" on the network's output.
-  config.diffusion.prediction = "eps"  # "eps" (SR3) | "v" (Salimans & Ho 2022).
+  config.diffusion.loss_type = "l2"  # "l1" | "l2" on the network's output.
+  # "x0" | "eps" (SR3) | "v" (Salimans & Ho 2022).
+  config.diffusion.prediction = "x0"
   config.diffusion.weighting = "none"  # "none" | "min_snr" (Min-SNR-5 loss weights).
   # "ddpm": ancestral over sample_schedule; "ddim": DDIM over train_schedule.
-  config.diffusion.sampler = "ddpm"
+  config.diffusion.sampler = "ddim"
   # Sampling steps: respaces sample_schedule (ddpm) or train_schedule (ddim); None = all steps.
-  config.diffusion.sample_steps = ml_collections.config_dict.placeholder(int)
-  config.diffusion.ddim_eta = 0.0  # 0: deterministic DDIM; 1: DDPM-like noise.
+  config.diffusion.sample_steps = 20
+  # 0: deterministic DDIM; 1: DDPM's ancestral noise. Evaluation also reports eta 0.
+  config.diffusion.ddim_eta = 1.0
   # Noise-conditioning augmentation (Imagen): the low-res input is noised with std ~ U(0, max_level)
   # at train time and the network told the level; sampling uses sample_level. 0 turns it off.
   config.diffusion.cond_aug = ml_collections.ConfigDict(dict(max_level=0.0, sample_level=0.0))
@@ -87,6 +100,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.diffusion.train_schedule.num_steps = 100
     config.diffusion.sample_schedule.num_steps = 5
     config.diffusion.sample_schedule.end = 0.5
+    config.diffusion.sample_steps = 5
     common.quick_trainer_sections(config)
     config.optimizer.warmup_steps = 2
   return config

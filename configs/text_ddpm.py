@@ -45,6 +45,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.image_size = 64  # Generated side (the seed's: 64, then the SR3 cascade).
 
   config.diffusion = unet.diffusion
+  # Generation from noise has no low-res image to add a residual to: the image is diffused.
+  del config.diffusion.target
+  del config.diffusion.residual_scale
+  config.diffusion.prediction = "eps"  # DDPM's.
+  config.diffusion.train_levels = "schedule"
+  config.diffusion.sampler = "ddpm"
   # Generation from pure noise: DDPM's linear schedule (Ho et al. 2020), which ends at
   # signal level ~0.006 (SR3's super-resolution schedules keep more signal at the end).
   config.diffusion.train_schedule = ml_collections.ConfigDict(

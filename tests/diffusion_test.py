@@ -22,7 +22,7 @@ def _one_image_oracle(x_star, prediction="eps"):
     level = noise_level[:, None, None, None]
     std = jnp.sqrt(1.0 - level**2)
     eps = (x_t - level * x_star) / std
-    return eps if prediction == "eps" else level * eps - std * x_star
+    return {"eps": eps, "v": level * eps - std * x_star, "x0": x_star + 0 * x_t}[prediction]
 
   return oracle
 
@@ -204,7 +204,11 @@ def test_min_snr_weight_matches_its_closed_form():
   gamma = np.array([0.01, 0.5, 5.0 / 6.0, 0.9, 0.999])  # SNR 0.0101, 1, 5, 9, 999
   snr = gamma / (1.0 - gamma)
   level = jnp.asarray(np.sqrt(gamma), jnp.float32)
-  expected = {"eps": np.minimum(snr, 5.0) / snr, "v": np.minimum(snr, 5.0) / (snr + 1.0)}
+  expected = {
+      "eps": np.minimum(snr, 5.0) / snr,
+      "v": np.minimum(snr, 5.0) / (snr + 1.0),
+      "x0": np.minimum(snr, 5.0),
+  }
   for prediction, weight in expected.items():
     np.testing.assert_allclose(losses.loss_weight("min_snr", prediction, level), weight, rtol=2e-4)
     np.testing.assert_array_equal(losses.loss_weight("none", prediction, level), np.ones(5))
@@ -224,14 +228,14 @@ def test_weighted_loss_of_a_unit_error_is_the_mean_weight(prediction):
       off_by_one, x0, x0, jax.random.key(5), s, prediction=prediction, weighting="min_snr"
   )
   snr = np.float64(seen[0]) ** 2 / (1.0 - np.float64(seen[0]) ** 2)
-  divisor = snr if prediction == "eps" else snr + 1.0
+  divisor = {"eps": snr, "v": snr + 1.0, "x0": 1.0}[prediction]
   expected = np.mean(np.minimum(snr, 5.0) / divisor)
-  assert 0.05 < expected < 0.95  # both clipped and unclipped levels were drawn
+  assert np.any(snr > 5.0) and np.any(snr < 5.0)  # both clipped and unclipped levels were drawn
   np.testing.assert_allclose(loss, expected, rtol=1e-3)
 
 
 @pytest.mark.parametrize(
-    "option, value", [("loss_type", "huber"), ("prediction", "x0"), ("weighting", "p2")]
+    "option, value", [("loss_type", "huber"), ("prediction", "score"), ("weighting", "p2")]
 )
 def test_unknown_loss_option_raises_naming_it(option, value):
   x0 = _images((2, 4, 4, 3))
@@ -244,6 +248,38 @@ def test_unknown_loss_option_raises_naming_it(option, value):
         schedules.make_schedule("linear", 10),
         **{option: value},
     )
+
+
+def test_log_snr_uniform_levels_fill_the_range_uniformly():
+  levels = losses.log_snr_uniform_levels(jax.random.key(0), (-4.0, 6.0), 20_000)
+  gamma = np.float64(levels) ** 2
+  log_snr = np.log(gamma / (1.0 - gamma))
+  assert levels.dtype == jnp.float32 and levels.shape == (20_000,)
+  assert -4.0 - 1e-3 <= log_snr.min() < -3.9 and 5.9 < log_snr.max() <= 6.0 + 1e-3
+  # Uniform: each tenth of the range holds ~2,000 draws (std ~42).
+  counts, _ = np.histogram(log_snr, bins=10, range=(-4.0, 6.0))
+  assert np.all(np.abs(counts - 2000) < 200), counts
+
+
+def test_loss_draws_levels_in_the_log_snr_range_it_is_given():
+  seen = []
+
+  def recording_fn(x_noisy, cond, noise_level):
+    seen.append(noise_level)
+    return jnp.zeros_like(x_noisy)
+
+  x0 = _images((64, 4, 4, 3))
+  losses.sr3_loss(
+      recording_fn,
+      x0,
+      x0,
+      jax.random.key(4),
+      schedules.make_schedule("linear", 10),
+      log_snr_range=(-1.0, 2.0),
+  )
+  gamma = np.float64(seen[0]) ** 2
+  log_snr = np.log(gamma / (1.0 - gamma))
+  assert np.all((-1.0 - 1e-4 <= log_snr) & (log_snr <= 2.0 + 1e-4))
 
 
 # DDPM sampler.
@@ -420,14 +456,30 @@ def test_ddim_calls_the_network_at_the_kept_levels_noisiest_first():
 
 
 @pytest.mark.parametrize("sampler", [samplers.ddpm_sample, samplers.ddim_sample])
+def test_samplers_clip_to_a_per_pixel_x0_range(sampler):
+  # The x0 oracle's estimate is clipped at every step; the last step returns it as is.
+  x_star = 0.9 * _images((2, 8, 8, 3), seed=6)
+  low, high = -0.5 * jnp.abs(_images((2, 8, 8, 3), seed=7)), 0.3 * jnp.ones((1, 8, 8, 3))
+  out = sampler(
+      _one_image_oracle(x_star, "x0"),
+      jnp.zeros((2, 8, 8, 3)),
+      jax.random.key(0),
+      schedules.make_schedule("linear", 10),
+      x0_range=(low, high),
+      prediction="x0",
+  )
+  np.testing.assert_allclose(out, jnp.clip(x_star, low, high), atol=1e-6)
+
+
+@pytest.mark.parametrize("sampler", [samplers.ddpm_sample, samplers.ddim_sample])
 def test_samplers_reject_an_unknown_prediction(sampler):
-  with pytest.raises(ValueError, match="'x0'.*eps, v"):
+  with pytest.raises(ValueError, match="'score'.*eps, v, x0"):
     sampler(
         _wiggly_fn,
         jnp.zeros((1, 4, 4, 1)),
         jax.random.key(0),
         schedules.make_schedule("linear", 10),
-        prediction="x0",
+        prediction="score",
     )
 
 

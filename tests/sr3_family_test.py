@@ -1,5 +1,6 @@
-"""The SR3 family's config options: samplers, v-prediction, Min-SNR and noise-conditioning
-augmentation, each run through the family's own init/train/sample functions on a fixed batch."""
+"""The SR3 family's config options: residual or image targets, samplers, v- and x0-prediction,
+Min-SNR, training noise levels and noise-conditioning augmentation, each run through the family's
+own init/train/sample functions on a fixed batch."""
 
 import jax
 import jax.numpy as jnp
@@ -103,3 +104,47 @@ def test_augmentation_sample_level_is_what_the_sampler_conditions_on():
 def test_unknown_sampler_is_named():
   with pytest.raises(ValueError, match="config.diffusion.sampler='euler'"):
     sr3.make_sampler(_config(sampler="euler"))
+
+
+def test_untrained_residual_model_returns_the_bicubic_input_exactly():
+  # Residual x0-prediction with a zero-initialised output: x0_hat = 0 at every step, so every
+  # sampler ends at the bicubic condition (the default); an image model does not.
+  for options in (dict(sampler="ddim", ddim_eta=0.0), dict(sampler="ddim", ddim_eta=1.0)):
+    config = _config(target="residual", prediction="x0", **options)
+    family = sr3.make_family(config)
+    batch = _batch()
+    params = jax.jit(family.init_state)(jax.random.key(0), batch).ema_params
+    sample = jax.jit(family.sample)(params, batch, jax.random.key(2))
+    np.testing.assert_allclose(sample, jnp.clip(batch["cond"], -1, 1), atol=1e-6)
+  image_family = sr3.make_family(_config(target="image", prediction="x0"))
+  params = jax.jit(image_family.init_state)(jax.random.key(0), batch).ema_params
+  image_sample = jax.jit(image_family.sample)(params, batch, jax.random.key(2))
+  np.testing.assert_allclose(image_sample, 0.0, atol=1e-6)  # x0_hat = 0 is the image itself
+
+
+@pytest.mark.parametrize("scale", [0.5, 0.25])
+def test_residual_loss_at_init_is_the_scaled_residual_energy(scale):
+  # Zero output, x0-prediction, L2: the loss is mean(((target - cond) / scale)^2) whatever the
+  # noise, which pins both what is diffused and its scale.
+  config = _config(target="residual", residual_scale=scale, prediction="x0", loss_type="l2")
+  family, batch = sr3.make_family(config), _batch()
+  state = jax.jit(family.init_state)(jax.random.key(0), batch)
+  _, metrics = jax.jit(family.train_step)(state, batch, jax.random.key(1))
+  expected = np.mean(((batch["target"] - batch["cond"]) / scale) ** 2)
+  np.testing.assert_allclose(metrics["loss"], expected, rtol=1e-5)
+
+
+def test_sampler_train_levels_span_the_log_snr_the_sampler_visits():
+  config = _config(sampler="ddim", sample_steps=5, train_levels="sampler")
+  low, high = sr3.training_log_snr_range(config)
+  gammas = np.asarray(sr3.sampling_schedule(config.diffusion).gammas, np.float64)
+  np.testing.assert_allclose([low, high], np.log(gammas / (1 - gammas))[[-1, 0]], rtol=1e-9)
+  assert sr3.training_log_snr_range(_config(train_levels="schedule")) is None
+
+
+def test_eval_step_scores_the_deterministic_sampler_beside_the_configured_one():
+  family, state, batch = _init_perturbed(_config(sampler="ddim", sample_steps=3, ddim_eta=1.0))
+  outputs = jax.jit(family.eval_step)(state.ema_params, batch, jax.random.key(4))
+  for key in ("sr3_psnr", "sr3_deterministic_psnr", "bicubic_psnr", "sr3_deterministic_ssim"):
+    assert outputs[key].shape == (2,) and np.all(np.isfinite(outputs[key])), key
+  assert not np.allclose(outputs["sr3_psnr"], outputs["sr3_deterministic_psnr"])

@@ -1,5 +1,5 @@
-"""The diffusion training loss of SR3 (Saharia et al. 2021), also the text DDPM's: eps- or
-v-prediction at a continuous noise level."""
+"""The diffusion training loss of SR3 (Saharia et al. 2021), also the text DDPM's: eps-, v- or
+x0-prediction at a continuous noise level."""
 
 from collections.abc import Callable
 
@@ -36,6 +36,18 @@ def sample_noise_level(
   return t, low + (high - low) * u
 
 
+def log_snr_uniform_levels(
+    rng: jax.Array, log_snr_range: tuple[float, float], batch_size: int
+) -> jax.Array:
+  """Noise levels sqrt(gamma) whose log-SNR is uniform over `log_snr_range` (low, high); float32 [B].
+
+  log SNR = log(gamma / (1 - gamma)), so gamma = sigmoid(log SNR).
+  """
+  low, high = log_snr_range
+  log_snr = jax.random.uniform(rng, (batch_size,), jnp.float32, low, high)
+  return jnp.sqrt(jax.nn.sigmoid(log_snr))
+
+
 def augment_condition(cond: jax.Array, aug_level: jax.Array, rng: jax.Array) -> jax.Array:
   """Imagen's noise-conditioning augmentation of the low-res condition.
 
@@ -54,7 +66,7 @@ def loss_weight(weighting: str, prediction: str, noise_level: jax.Array) -> jax.
   'none': 1.
   'min_snr': Min-SNR-gamma with gamma = `MIN_SNR_GAMMA`: min(SNR, 5) as a weight on the x0 error,
     written in the units of the predicted quantity: min(SNR, 5) / SNR for 'eps' (whose squared
-    error is SNR times the x0 one) and min(SNR, 5) / (SNR + 1) for 'v'.
+    error is SNR times the x0 one), min(SNR, 5) / (SNR + 1) for 'v' and min(SNR, 5) for 'x0'.
   """
   if weighting not in WEIGHTINGS:
     raise ValueError(f'unknown weighting {weighting!r}; valid: {", ".join(WEIGHTINGS)}')
@@ -64,6 +76,8 @@ def loss_weight(weighting: str, prediction: str, noise_level: jax.Array) -> jax.
   snr = parameterization.snr(noise_level)
   if prediction == "eps":
     return jnp.minimum(1.0, MIN_SNR_GAMMA / snr)  # min(SNR, 5) / SNR, and 1 at SNR = 0.
+  if prediction == "x0":
+    return jnp.minimum(snr, MIN_SNR_GAMMA)
   return jnp.minimum(snr, MIN_SNR_GAMMA) / (snr + 1.0)
 
 
@@ -77,18 +91,22 @@ def sr3_loss(
     loss_type: str = "l2",
     prediction: str = "eps",
     weighting: str = "none",
+    log_snr_range: tuple[float, float] | None = None,
 ) -> tuple[jax.Array, dict]:
-  """Eps- or v-prediction loss at an SR3 noise level.
+  """Eps-, v- or x0-prediction loss at a random noise level.
 
   Args:
     denoise_fn: (x_noisy, cond, noise_level [B]) -> prediction, shaped like x_noisy.
     x0: clean targets [B,H,W,C] in [-1, 1].
     cond: conditioning [B,H,W,Cc] (the bicubic-upsampled low-resolution image).
     rng: PRNG key for the noise level and the noise.
-    schedule: discrete schedule the continuous noise levels are drawn from.
+    schedule: discrete schedule the continuous noise levels are drawn from (SR3's
+      `sample_noise_level`), unless `log_snr_range` is given.
     loss_type: 'l1' (mean |error|) or 'l2' (mean error^2), error = prediction - target.
     prediction: what the network predicts, 'eps' (the noise) or 'v' (see `parameterization`).
     weighting: per-example weight on the error, 'none' or 'min_snr' (see `loss_weight`).
+    log_snr_range: (low, high): draw the levels uniform in log-SNR over this range instead
+      (`log_snr_uniform_levels`), e.g. the range a few-step sampler visits.
 
   Returns:
     (scalar float32 loss, {'loss': loss, 'noise_level_mean': mean sqrt_gamma}).
@@ -97,7 +115,10 @@ def sr3_loss(
     raise ValueError(f'unknown loss_type {loss_type!r}; valid: {", ".join(LOSS_TYPES)}')
   level_rng, noise_rng = jax.random.split(rng)
   x0 = x0.astype(jnp.float32)
-  _, sqrt_gamma = sample_noise_level(level_rng, schedule, x0.shape[0])
+  if log_snr_range is None:
+    _, sqrt_gamma = sample_noise_level(level_rng, schedule, x0.shape[0])
+  else:
+    sqrt_gamma = log_snr_uniform_levels(level_rng, log_snr_range, x0.shape[0])
   weight = loss_weight(weighting, prediction, sqrt_gamma)[:, None, None, None]
   eps = jax.random.normal(noise_rng, x0.shape, jnp.float32)
   level = sqrt_gamma[:, None, None, None]

@@ -1,14 +1,15 @@
 """What the network predicts, and the conversions between x0, eps and v at a noise level.
 
-A noise level is SR3's l = sqrt(gamma); x_t = l x0 + sqrt(1 - l^2) eps. The network predicts either
-eps ('eps', DDPM/SR3) or v = l eps - sqrt(1 - l^2) x0 ('v', Salimans & Ho 2022). Every function
+A noise level is SR3's l = sqrt(gamma); x_t = l x0 + sqrt(1 - l^2) eps. The network predicts
+eps ('eps', DDPM/SR3), v = l eps - sqrt(1 - l^2) x0 ('v', Salimans & Ho 2022) or x0 itself ('x0';
+with a zero-initialised output layer an untrained network then predicts x0 = 0). Every function
 takes `noise_level` as a scalar or an array that broadcasts against the images (e.g. [B,1,1,1]).
 """
 
 import jax
 import jax.numpy as jnp
 
-PREDICTIONS = ("eps", "v")
+PREDICTIONS = ("eps", "v", "x0")
 
 
 def check_prediction(prediction: str) -> None:
@@ -43,10 +44,12 @@ def eps_from_x0(x_t: jax.Array, x0: jax.Array, noise_level: jax.Array) -> jax.Ar
 
 
 def target(prediction: str, x0: jax.Array, eps: jax.Array, noise_level: jax.Array) -> jax.Array:
-  """What a network of kind `prediction` should output for (x0, eps): eps, or v; [B,H,W,C]."""
+  """What a network of kind `prediction` should output for (x0, eps): eps, v or x0; [B,H,W,C]."""
   check_prediction(prediction)
   if prediction == "eps":
     return eps
+  if prediction == "x0":
+    return x0
   return noise_level * eps - noise_std(noise_level) * x0
 
 
@@ -58,5 +61,7 @@ def to_x0_eps(
   std = noise_std(noise_level)
   if prediction == "eps":
     return (x_t - std * output) / noise_level, output
+  if prediction == "x0":
+    return output, eps_from_x0(x_t, output, noise_level)
   # l^2 + std^2 = 1 turns v = l eps - std x0 and x_t = l x0 + std eps around.
   return noise_level * x_t - std * output, std * x_t + noise_level * output

@@ -29,12 +29,13 @@ def ddpm_sample(
     *,
     shape: Sequence[int] | None = None,
     clip_denoised: bool = True,
+    x0_range: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (-1.0, 1.0),
     prediction: str = "eps",
 ) -> jax.Array:
   """Ancestral DDPM sampling over every step of `schedule` (`schedules.respace` it for fewer).
 
   At each step the network sees the noise level l = sqrt(gammas[t]); its output gives x0_hat
-  (clipped to [-1, 1] if `clip_denoised`), and x_{t-1} is drawn from q(x_{t-1} | x_t, x0_hat),
+  (clipped to `x0_range` if `clip_denoised`), and x_{t-1} is drawn from q(x_{t-1} | x_t, x0_hat),
   whose variance is 0 at t = 0.
 
   Args:
@@ -44,11 +45,13 @@ def ddpm_sample(
     rng: PRNG key; x_T uses fold_in(rng, T) and step t uses fold_in(rng, t).
     schedule: the discrete schedule to sample with.
     shape: output shape [B,H,W,C]; defaults to cond.shape[:-1] + (3,).
-    clip_denoised: clip x0_hat to [-1, 1] at every step.
-    prediction: what `denoise_fn` predicts, 'eps' or 'v' (see `parameterization`).
+    clip_denoised: clip x0_hat to `x0_range` at every step.
+    x0_range: (low, high), scalars or arrays broadcasting against x_t (e.g. the per-pixel range
+      of a residual over an upsampled image).
+    prediction: what `denoise_fn` predicts, 'eps', 'v' or 'x0' (see `parameterization`).
 
   Returns:
-    float32 samples of `shape` (within [-1, 1] when `clip_denoised`).
+    float32 samples of `shape` (within `x0_range` when `clip_denoised`).
   """
 
   def update(t, x_t, x0_hat, eps_hat, noise):
@@ -64,7 +67,7 @@ def ddpm_sample(
       schedule,
       x_init,
       update,
-      clip_denoised=clip_denoised,
+      x0_range if clip_denoised else None,
       prediction=prediction,
   )
 
@@ -79,6 +82,7 @@ def ddim_sample(
     eta: float = 0.0,
     shape: Sequence[int] | None = None,
     clip_denoised: bool = True,
+    x0_range: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] = (-1.0, 1.0),
     prediction: str = "eps",
     x_init: jax.Array | None = None,
 ) -> jax.Array:
@@ -87,8 +91,8 @@ def ddim_sample(
   From step t to the previous kept step s, with x0_hat, eps_hat from the network at level
   sqrt(g_t):  x_s = sqrt(g_s) x0_hat + sqrt(1 - g_s - sigma^2) eps_hat + sigma z,  where
   sigma = eta * sqrt(posterior variance of the respaced schedule). eta = 0 is deterministic given
-  x_T; eta = 1 is the DDPM posterior. With `clip_denoised`, eps_hat is recomputed from the clipped
-  x0_hat so that the two stay consistent with x_t.
+  x_T; eta = 1 is the DDPM posterior. With `clip_denoised`, x0_hat is clipped to `x0_range` and
+  eps_hat recomputed from it so that the two stay consistent with x_t.
 
   Args:
     denoise_fn: (x_t, cond, noise_level [B]) -> prediction, shaped like x_t.
@@ -99,12 +103,13 @@ def ddim_sample(
     num_steps: how many steps to take (`schedules.respaced_timesteps`); None takes all of them.
     eta: >= 0, the scale of the fresh noise at each step (0: DDIM, 1: DDPM).
     shape: output shape [B,H,W,C] when `x_init` is None; defaults to cond.shape[:-1] + (3,).
-    clip_denoised: clip x0_hat to [-1, 1] at every step.
-    prediction: what `denoise_fn` predicts, 'eps' or 'v' (see `parameterization`).
+    clip_denoised: clip x0_hat to `x0_range` at every step.
+    x0_range: (low, high), scalars or arrays broadcasting against x_t.
+    prediction: what `denoise_fn` predicts, 'eps', 'v' or 'x0' (see `parameterization`).
     x_init: x_T [B,H,W,C] to start from instead of drawing it from `rng`.
 
   Returns:
-    float32 samples shaped like x_T (within [-1, 1] when `clip_denoised`).
+    float32 samples shaped like x_T (within `x0_range` when `clip_denoised`).
   """
   if isinstance(eta, (int, float)) and eta < 0:
     raise ValueError(f"eta must be >= 0, got {eta}")
@@ -127,7 +132,7 @@ def ddim_sample(
       schedule,
       x_init.astype(jnp.float32),
       update,
-      clip_denoised=clip_denoised,
+      x0_range if clip_denoised else None,
       prediction=prediction,
   )
 
@@ -147,11 +152,14 @@ def _sample_loop(
     schedule: Schedule,
     x_init: jax.Array,
     update: _Update,
+    x0_range: tuple[jax.typing.ArrayLike, jax.typing.ArrayLike] | None,
     *,
-    clip_denoised: bool,
     prediction: str,
 ) -> jax.Array:
-  """Runs `update` for t = T-1 .. 0 from x_T = `x_init` [B,H,W,C]; returns x_0 [B,H,W,C]."""
+  """Runs `update` for t = T-1 .. 0 from x_T = `x_init` [B,H,W,C]; returns x_0 [B,H,W,C].
+
+  x0_hat is clipped to `x0_range` (low, high) at every step unless it is None.
+  """
   parameterization.check_prediction(prediction)
   num_steps = schedule.num_steps
 
@@ -160,8 +168,8 @@ def _sample_loop(
     sqrt_gamma = jnp.sqrt(schedule.gammas[t])
     output = denoise_fn(x_t, cond, jnp.full((x_t.shape[0],), sqrt_gamma)).astype(jnp.float32)
     x0_hat, eps_hat = parameterization.to_x0_eps(prediction, output, x_t, sqrt_gamma)
-    if clip_denoised:
-      x0_hat = jnp.clip(x0_hat, -1.0, 1.0)
+    if x0_range is not None:
+      x0_hat = jnp.clip(x0_hat, *x0_range)
       eps_hat = parameterization.eps_from_x0(x_t, x0_hat, sqrt_gamma)
     noise = jax.random.normal(jax.random.fold_in(rng, t), x_t.shape, jnp.float32)
     return update(t, x_t, x0_hat, eps_hat, noise)

@@ -19,7 +19,7 @@ import ml_collections
 from posergen_jax.config import stages
 from posergen_jax.diffusion import losses, parameterization, samplers, schedules
 from posergen_jax.evaluation import generated_images
-from posergen_jax.families import attn_stackgan, registry, text_image_encoder, wgan
+from posergen_jax.families import attn_stackgan, registry, sr3, text_image_encoder, wgan
 from posergen_jax.io import errors
 from posergen_jax.models import dual_attention, sr3_unet
 from posergen_jax.models import wgan as wgan_model
@@ -212,6 +212,9 @@ RULES: dict[str, Rule] = {
     # diffusion
     **_prefixed("diffusion.train_schedule", _schedule_rules()),
     **_prefixed("diffusion.sample_schedule", _schedule_rules()),
+    "diffusion.target": one_of(sr3.TARGETS),
+    "diffusion.residual_scale": number(0, open_low=True),
+    "diffusion.train_levels": one_of(sr3.TRAIN_LEVELS),
     "diffusion.loss_type": one_of(losses.LOSS_TYPES),
     "diffusion.prediction": one_of(parameterization.PREDICTIONS),
     "diffusion.weighting": one_of(losses.WEIGHTINGS),

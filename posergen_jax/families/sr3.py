@@ -6,6 +6,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from posergen_jax.data import preprocess
@@ -15,6 +16,11 @@ from posergen_jax.io import errors
 from posergen_jax.io import images as image_io
 from posergen_jax.models import sr3_unet
 from posergen_jax.training import family, optimizers, train_state
+
+# What the network diffuses (`config.diffusion.target`): see `make_family`.
+TARGETS = ("residual", "image")
+# Where training draws noise levels (`config.diffusion.train_levels`): see `training_log_snr_range`.
+TRAIN_LEVELS = ("sampler", "schedule")
 
 
 def make_model(config: ml_collections.ConfigDict, **options) -> sr3_unet.UNet:
@@ -44,45 +50,68 @@ def schedule_from_config(config: ml_collections.ConfigDict) -> schedules.Schedul
 
 def sampling_steps(config: ml_collections.ConfigDict) -> int:
   """How many denoising steps `make_sampler(config)` takes."""
-  d = config.diffusion
+  return sampling_schedule(config.diffusion).num_steps
+
+
+def sampling_schedule(d: ml_collections.ConfigDict) -> schedules.Schedule:
+  """The steps a config's sampler takes, from its `diffusion` section `d`: `sample_schedule`
+  (ddpm) or `train_schedule` (ddim), respaced to `sample_steps` when set."""
+  if d.sampler not in samplers.SAMPLERS:
+    raise errors.ConfigError(
+        f"config.diffusion.sampler={d.sampler!r} is not one of {samplers.SAMPLERS}."
+    )
+  schedule = schedule_from_config(d.sample_schedule if d.sampler == "ddpm" else d.train_schedule)
   if d.sample_steps is not None:
-    return d.sample_steps
-  schedule = d.sample_schedule if d.sampler == "ddpm" else d.train_schedule
-  return schedule.num_steps
+    schedule = schedules.respace(schedule, d.sample_steps)
+  return schedule
 
 
-def make_sampler(config: ml_collections.ConfigDict) -> Callable[..., jax.Array]:
-  """The sampler `config.diffusion` names: (denoise_fn, cond [B,H,W,Cc], rng) -> [B,H,W,3].
+def make_sampler(config: ml_collections.ConfigDict, **overrides) -> Callable[..., jax.Array]:
+  """The sampler `config.diffusion` names: (denoise_fn, cond [B,H,W,Cc], rng, x0_range) ->
+  [B,H,W,3]; `overrides` replace fields of `config.diffusion` (e.g. ddim_eta=0.0).
 
   'ddpm': ancestral sampling over `sample_schedule` (SR3's inference schedule), respaced to
   `sample_steps` steps when set. 'ddim': DDIM over the training schedule in `sample_steps` steps
   (all of them when unset) with noise scale `ddim_eta`.
   """
-  d = config.diffusion
+  d = ml_collections.ConfigDict({**config.diffusion.to_dict(), **overrides})
+  schedule = sampling_schedule(d)
   if d.sampler == "ddpm":
-    schedule = schedule_from_config(d.sample_schedule)
-    if d.sample_steps is not None:
-      schedule = schedules.respace(schedule, d.sample_steps)
     return functools.partial(samplers.ddpm_sample, schedule=schedule, prediction=d.prediction)
-  if d.sampler == "ddim":
-    return functools.partial(
-        samplers.ddim_sample,
-        schedule=schedule_from_config(d.train_schedule),
-        num_steps=d.sample_steps,
-        eta=d.ddim_eta,
-        prediction=d.prediction,
-    )
-  raise errors.ConfigError(
-      f"config.diffusion.sampler={d.sampler!r} is not one of {samplers.SAMPLERS}."
+  return functools.partial(
+      samplers.ddim_sample, schedule=schedule, eta=d.ddim_eta, prediction=d.prediction
   )
 
 
+def training_log_snr_range(config: ml_collections.ConfigDict) -> tuple[float, float] | None:
+  """With `diffusion.train_levels='sampler'`: the (lowest, highest) log-SNR of the levels the
+  sampler visits, which training then draws uniformly (see `losses.sr3_loss`); else None
+  (SR3's levels from the training schedule)."""
+  if config.diffusion.train_levels == "schedule":
+    return None
+  gammas = np.asarray(sampling_schedule(config.diffusion).gammas, np.float64)
+  log_snr = np.log(gammas / (1.0 - gammas))
+  return float(log_snr.min()), float(log_snr.max())
+
+
 def make_family(config: ml_collections.ConfigDict) -> family.Family:
-  """Builds the SR3 family from the full config (model, diffusion, optimizer, ema, data)."""
+  """Builds the SR3 family from the full config (model, diffusion, optimizer, ema, data).
+
+  With `diffusion.target='residual'` the network diffuses (target − cond) / residual_scale, the
+  detail the bicubic upsample misses, and a sample is cond + residual_scale × the result; with
+  'image' (SR3) it diffuses the target image itself.
+  """
   model = make_model(config)
   diffusion = config.diffusion
   train_schedule = schedule_from_config(diffusion.train_schedule)
+  log_snr_range = training_log_snr_range(config)
   sampler = make_sampler(config)
+  # Evaluation also scores the deterministic sampler (DDIM, eta 0) in as many steps.
+  deterministic_sampler = make_sampler(
+      config, sampler="ddim", ddim_eta=0.0, sample_steps=sampling_steps(config)
+  )
+  residual = diffusion.target == "residual"
+  scale = diffusion.residual_scale
   tx, learning_rate_fn = optimizers.make_optimizer(config.optimizer)
   augment = diffusion.cond_aug.max_level > 0
 
@@ -97,6 +126,18 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     if not augment:
       return cond, None
     return losses.augment_condition(cond, aug_level, rng), aug_level
+
+  def to_diffused(target, cond):
+    """What the network diffuses for `target` [B,H,W,3] given the bicubic `cond` [B,H,W,3]."""
+    return (target - cond) / scale if residual else target
+
+  def from_diffused(x, cond):
+    """The image [B,H,W,3] in [-1, 1] a diffused sample `x` stands for."""
+    return jnp.clip(cond + scale * x, -1.0, 1.0) if residual else x
+
+  def x0_range(cond):
+    """The range a clean diffused sample lies in: per pixel for a residual, else [-1, 1]."""
+    return ((-1.0 - cond) / scale, (1.0 - cond) / scale) if residual else (-1.0, 1.0)
 
   def init_state(rng, batch):
     target = batch["target"]
@@ -118,34 +159,47 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     def loss_fn(params):
       return losses.sr3_loss(
           denoise_fn(params, aug_level, train=True, dropout_rng=dropout_rng),
-          batch["target"],
+          to_diffused(batch["target"], batch["cond"]),
           cond,
           noise_rng,
           train_schedule,
           loss_type=diffusion.loss_type,
           prediction=diffusion.prediction,
           weighting=diffusion.weighting,
+          log_snr_range=log_snr_range,
       )
 
     (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     state = state.apply_gradients(grads, ema_decay=config.ema.decay)
     return state, {**aux, "grad_norm": optax.global_norm(grads)}
 
-  def sample(params, batch, rng):
-    """SR3 samples [B,H,W,3] for `batch["cond"]`, at the fixed sampling augmentation level."""
+  def sample_with(stage_sampler, params, batch, rng):
+    """`stage_sampler`'s images [B,H,W,3] for `batch["cond"]`, at the sampling augmentation
+    level."""
     aug_rng, sample_rng = jax.random.split(rng)
-    aug_level = jnp.full(batch["cond"].shape[:1], diffusion.cond_aug.sample_level, jnp.float32)
-    cond, aug_level = augmented(batch["cond"], aug_rng, aug_level)
-    return sampler(denoise_fn(params, aug_level), cond, sample_rng)
+    base = batch["cond"].astype(jnp.float32)
+    aug_level = jnp.full(base.shape[:1], diffusion.cond_aug.sample_level, jnp.float32)
+    cond, aug_level = augmented(base, aug_rng, aug_level)
+    x = stage_sampler(denoise_fn(params, aug_level), cond, sample_rng, x0_range=x0_range(base))
+    return from_diffused(x, base)
+
+  def sample(params, batch, rng):
+    """SR3 samples [B,H,W,3] for `batch["cond"]`, with the config's sampler."""
+    return sample_with(sampler, params, batch, rng)
 
   def eval_step(params, batch, rng):
-    """SR3 samples and the bicubic baseline, each scored against the target; the samples and
-    targets are also returned as the generated and real images (FID/KID)."""
+    """SR3 samples (the config's sampler, and deterministic DDIM) and the bicubic baseline, each
+    scored against the target; the samples and targets are also returned as the generated and
+    real images (FID/KID)."""
     prediction = sample(params, batch, rng)
     sr = image_metrics.psnr_ssim(prediction, batch["target"])
+    deterministic = image_metrics.psnr_ssim(
+        sample_with(deterministic_sampler, params, batch, rng), batch["target"]
+    )
     bicubic = image_metrics.psnr_ssim(batch["cond"], batch["target"])
     return {
         **{f"sr3_{k}": v for k, v in sr.items()},
+        **{f"sr3_deterministic_{k}": v for k, v in deterministic.items()},
         **{f"bicubic_{k}": v for k, v in bicubic.items()},
         report.GENERATED: prediction,
         report.REAL: batch["target"],

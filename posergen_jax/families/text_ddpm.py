@@ -104,6 +104,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
           loss_type=config.diffusion.loss_type,
           prediction=config.diffusion.prediction,
           weighting=config.diffusion.weighting,
+          log_snr_range=sr3.training_log_snr_range(config),
       )
 
     (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)

@@ -1,4 +1,8 @@
-"""SR3 U-Net (Saharia et al. 2021): predicts the noise in a noisy high-resolution image.
+"""SR3 U-Net (Saharia et al. 2021): denoises a noisy high-resolution image (or residual).
+
+The output is the noise, v or the clean image, as `diffusion/parameterization.py` reads it; the
+output conv, the last conv of every residual block and the attention projection start at zero
+(DDPM), so an untrained network outputs zeros.
 
 The input is the noisy target concatenated on channels with the bicubic-upsampled low-resolution
 image; the network is conditioned on the continuous noise level sqrt(gamma). The layout follows the
@@ -91,7 +95,8 @@ class ResBlock(nn.Module):
     scale, shift = jnp.split(film[:, None, None, :], 2, axis=-1)
     h = norm(self.num_groups, name="norm2")(h) * (1 + scale) + shift
     h = nn.Dropout(self.dropout, deterministic=not train)(nn.swish(h))
-    h = conv(self.out_ch, (3, 3), name="conv2")(h)
+    # Zero-initialised (DDPM): a new block starts as its skip path.
+    h = conv(self.out_ch, (3, 3), kernel_init=nn.initializers.zeros, name="conv2")(h)
     skip = x if x.shape[-1] == self.out_ch else conv(self.out_ch, (1, 1), name="skip")(x)
     return (skip + h) / math.sqrt(2.0) if self.skip_rescale else skip + h
 
@@ -110,7 +115,7 @@ class AttentionBlock(nn.Module):
     qkv = dense(3 * channels, name="qkv")(h)
     q, k, v = jnp.split(qkv.reshape(batch, height * width, 1, 3 * channels), 3, axis=-1)
     h = jax.nn.dot_product_attention(q, k, v).reshape(batch, height, width, channels)
-    return x + dense(channels, name="proj")(h)
+    return x + dense(channels, kernel_init=nn.initializers.zeros, name="proj")(h)
 
 
 class Downsample(nn.Module):
@@ -136,7 +141,7 @@ class Upsample(nn.Module):
 
 
 class UNet(nn.Module):
-  """SR3 U-Net: predicts the noise from (noisy target ⊕ upsampled low-res) and the noise level.
+  """SR3 U-Net: denoises (noisy target ⊕ upsampled low-res) at a noise level.
 
   Without `cond` (None) it is a plain DDPM U-Net; with `text_conditioning` it also reads a
   sentence vector (added to the noise-level embedding), for text-to-image diffusion.
