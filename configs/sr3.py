@@ -18,7 +18,7 @@ from posergen_jax.configs import common
 
 SIZES = ("quick",)
 # python benchmarks/residual_std.py --config=configs/sr3.py (synthetic_posters/64, 32→64).
-RESIDUAL_STD = 0.5
+RESIDUAL_STD = 0.16
 VARIANTS = ()
 
 

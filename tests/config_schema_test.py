@@ -138,7 +138,7 @@ def test_fields_that_must_agree():
       "config.diffusion.train_schedule.end=0.01.",
   )
   config = sr3.get_config("quick")
-  config.diffusion.sample_steps = 6
+  config.diffusion.update(sampler="ddpm", sample_steps=6)
   _fails(
       config,
       "config.diffusion.sample_steps=6: must be <= config.diffusion.sample_schedule.num_steps=5 "

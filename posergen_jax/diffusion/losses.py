@@ -39,7 +39,7 @@ def sample_noise_level(
 def log_snr_uniform_levels(
     rng: jax.Array, log_snr_range: tuple[float, float], batch_size: int
 ) -> jax.Array:
-  """Noise levels sqrt(gamma) whose log-SNR is uniform over `log_snr_range` (low, high); float32 [B].
+  """Levels sqrt(gamma) whose log-SNR is uniform over `log_snr_range` (low, high); float32 [B].
 
   log SNR = log(gamma / (1 - gamma)), so gamma = sigmoid(log SNR).
   """
