@@ -95,7 +95,7 @@ def batch_shapes(config: ml_collections.ConfigDict, family, data_sharding) -> di
   features = next(iter(ds))
   return {
       name: jax.ShapeDtypeStruct(
-          (config.train.batch_size, *value.shape),
+          (config.train.batch_size * family.batches_per_step, *value.shape),
           value.dtype.as_numpy_dtype,
           sharding=data_sharding,
       )

@@ -24,11 +24,12 @@ def param_count(params) -> int:
 
 
 def first_train_batch(family, config, batch_size: int = 8) -> dict:
-  """The first global training batch (numpy) of `config.data` through the family's preprocess."""
+  """The first global training batch (numpy) of `config.data` through the family's preprocess:
+  `family.batches_per_step` batches of `batch_size`, as the trainer hands them over."""
   ds = input_pipeline.create_dataset(
       config.data,
       config.data.train_split,
-      global_batch_size=batch_size,
+      global_batch_size=batch_size * family.batches_per_step,
       preprocess=family.make_preprocess(True),
       train=True,
       seed=0,

@@ -142,6 +142,30 @@ def test_train_steps_are_finite_and_move_both_networks(gp_run):
     ), net
 
 
+def test_each_critic_update_reads_a_batch_of_its_own(tiny_data_dir):
+  config, family, batch = _quick(tiny_data_dir)
+  key = text_to_image.image_key(config)
+  assert family.batches_per_step == 3 and len(batch[key]) == 3 * 8
+  split = wgan_family.split_batches(jnp.arange(24), 3)
+  np.testing.assert_array_equal(split, np.arange(24).reshape(8, 3).T)
+  # With frozen networks the step reports the last critic update's terms, which read batch 2
+  # (rows 2, 5, 8, ...) alone: blanking batches 0 and 1 changes nothing, blanking batch 2 does.
+  config.optimizer.gen.learning_rate = config.optimizer.disc.learning_rate = 0.0
+  family = wgan_family.make_family(config)
+
+  def last_update(rows):
+    images = np.asarray(batch[key]).copy()
+    images[rows] = 0.0
+    _, history = helpers.train_steps(
+        family, {**batch, key: images}, jax.devices()[:1], num_steps=1
+    )
+    return history[0]["wasserstein"]
+
+  unchanged = last_update([])
+  np.testing.assert_allclose(last_update(np.r_[0:24:3, 1:24:3]), unchanged, rtol=1e-6)
+  assert abs(last_update(np.r_[2:24:3]) - unchanged) > 1e-3
+
+
 def test_critic_updates_raise_the_wasserstein_estimate(tiny_data_dir):
   """With G frozen, the critic first meets the penalty, then separates real from fake."""
   config = wgan_config.get_config("quick")
@@ -151,7 +175,8 @@ def test_critic_updates_raise_the_wasserstein_estimate(tiny_data_dir):
   config.optimizer.disc.learning_rate = 1e-3
   family = wgan_family.make_family(config)
   batch = helpers.first_train_batch(family, config)
-  _, history = helpers.train_steps(family, batch, jax.devices()[:1], num_steps=12)
+  # 24 steps: each of the 3 critic updates per step reads its own 8 of the 24 images.
+  _, history = helpers.train_steps(family, batch, jax.devices()[:1], num_steps=24)
   losses = [float(m["critic_loss"]) for m in history]
   estimates = [float(m["wasserstein"]) for m in history]
   assert losses[-1] < losses[0] / 10, losses
@@ -177,7 +202,7 @@ def test_sampling_is_deterministic_for_a_key_and_differs_across_keys(gp_run):
   sample = jax.jit(family.sample)
   params = states[-1].ema_params
   first = sample(params, batch, jax.random.key(7))
-  assert first.shape == (8, 8, 8, 3)
+  assert first.shape == (3 * 8, 8, 8, 3)  # n_critic batches of 8, 8×8 images
   np.testing.assert_array_equal(first, sample(params, batch, jax.random.key(7)))
   assert not np.allclose(first, sample(params, batch, jax.random.key(8)))
 

@@ -36,6 +36,7 @@ def make_family(
     train_step,
     sample: SampleFn,
     learning_rate_fn,
+    batches_per_step: int = 1,
 ) -> family.Family:
   """The family around a model's `init_state`, `train_step` and `sample` (see family.Family)."""
   real_key = image_key(config)
@@ -68,4 +69,5 @@ def make_family(
       sample=sample,
       sample_columns=sample_columns,
       learning_rate_fn=learning_rate_fn,
+      batches_per_step=batches_per_step,
   )

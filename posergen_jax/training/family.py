@@ -55,6 +55,9 @@ class Family:
       for a family that generates nothing (the text-image encoder).
     make_scorers: replicated sharding -> the Scorers evaluation runs besides `eval_step` (e.g.
       R-precision by a trained encoder); none by default.
+    batches_per_step: how many batches of `config.train.batch_size` one `train_step` reads
+      (e.g. one per critic update of a WGAN); the trainer hands them over as one batch of
+      batches_per_step × batch_size examples, its leading axis sharded over the data axis.
   """
 
   make_preprocess: Callable[[bool], PreprocessFn]
@@ -65,3 +68,4 @@ class Family:
   learning_rate_fn: Callable[[int], Any]
   sample: Callable[[Any, Batch, jax.Array], jax.Array] | None = None
   make_scorers: Callable[[jax.sharding.Sharding], Sequence[Scorer]] = lambda replicated: ()
+  batches_per_step: int = 1

@@ -210,7 +210,7 @@ def _train_batches(run: Run, start_step: int) -> input_pipeline.GlobalBatches:
     ds = input_pipeline.create_dataset(
         config.data,
         config.data.train_split,
-        global_batch_size=config.train.batch_size,
+        global_batch_size=config.train.batch_size * run.family.batches_per_step,
         preprocess=run.family.make_preprocess(True),
         train=True,
         seed=seed,
