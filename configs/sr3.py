@@ -83,6 +83,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.diffusion.cond_aug = ml_collections.ConfigDict(dict(max_level=0.0, sample_level=0.0))
 
   common.add_trainer_sections(config)
+  config.evals.lpips = True  # LPIPS (VGG16) of SR3 and of bicubic against the targets.
 
   config.optimizer = common.optimizer_section(1e-3)  # name: "adam" (AdamW) | "rmsprop".
   config.optimizer.warmup_steps = 50
@@ -102,5 +103,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.diffusion.sample_schedule.end = 0.5
     config.diffusion.sample_steps = 5
     common.quick_trainer_sections(config)
+    config.evals.lpips = False
     config.optimizer.warmup_steps = 2
   return config

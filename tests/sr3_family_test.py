@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from posergen_jax.configs import sr3 as sr3_config
+from posergen_jax.evaluation import lpips
 from posergen_jax.families import sr3
 
 
@@ -148,3 +149,23 @@ def test_eval_step_scores_the_deterministic_sampler_beside_the_configured_one():
   for key in ("sr3_psnr", "sr3_deterministic_psnr", "bicubic_psnr", "sr3_deterministic_ssim"):
     assert outputs[key].shape == (2,) and np.all(np.isfinite(outputs[key])), key
   assert not np.allclose(outputs["sr3_psnr"], outputs["sr3_deterministic_psnr"])
+
+
+def test_lpips_scorer_reports_sr3_and_bicubic_against_the_targets():
+  config = _config()
+  assert sr3.make_family(config).make_scorers(None) == ()  # off at the quick size
+  config.evals.lpips = True
+  (scorer,) = sr3.make_family(config).make_scorers(None)
+  assert scorer.preprocess({}, None) == {}  # reads only the family's own features
+  batch = _batch()
+  generated = jnp.clip(batch["target"] + 0.1, -1.0, 1.0)
+  scorer.metrics.add(generated, batch)
+  scorer.metrics.add(batch["target"], batch)  # a perfect sample: LPIPS 0
+  result = scorer.metrics.result()
+  distance = lpips.make_distance()
+  np.testing.assert_allclose(
+      result["sr3_lpips"], np.mean(distance(generated, batch["target"])) / 2, rtol=1e-5
+  )
+  np.testing.assert_allclose(
+      result["bicubic_lpips"], np.mean(distance(batch["cond"], batch["target"])), rtol=1e-5
+  )

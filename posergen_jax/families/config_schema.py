@@ -270,6 +270,7 @@ RULES: dict[str, Rule] = {
     "evals.after_train": BOOL,
     "evals.grid_size": POSITIVE,
     "evals.image_metrics": subset(generated_images.IMAGE_METRICS),
+    "evals.lpips": BOOL,
     "evals.fid_reference": optional(TEXT),
     "evals.inception_classifier": optional(TEXT),
     "evals.r_precision.encoder_workdir": optional(TEXT),

@@ -11,7 +11,7 @@ import optax
 
 from posergen_jax.data import preprocess
 from posergen_jax.diffusion import losses, samplers, schedules
-from posergen_jax.evaluation import image_metrics, report
+from posergen_jax.evaluation import image_metrics, lpips, report
 from posergen_jax.io import errors
 from posergen_jax.io import images as image_io
 from posergen_jax.models import sr3_unet
@@ -210,6 +210,18 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     lowres = image_io.nearest_resize(batch["lowres"], batch["target"].shape[1])
     return [lowres, sample(params, batch, rng), batch["target"]]
 
+  def make_scorers(replicated):
+    """LPIPS (VGG16) of the samples and of bicubic against the targets, when evals.lpips."""
+    if not config.evals.get("lpips"):
+      return ()
+    metrics = lpips.MeanLpips(
+        lpips.make_distance(sharding=replicated),
+        generated="sr3",
+        baselines={"bicubic": "cond"},
+        target_key="target",
+    )
+    return (family.Scorer(metrics, preprocess=lambda example, seed: {}),)
+
   d = config.data
   return family.Family(
       make_preprocess=lambda train: preprocess.sr_pairs(
@@ -224,4 +236,5 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
       sample=sample,
       sample_columns=sample_columns,
       learning_rate_fn=learning_rate_fn,
+      make_scorers=make_scorers,
   )
