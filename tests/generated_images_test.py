@@ -45,6 +45,20 @@ def test_streamed_fid_and_kid_equal_the_direct_computation():
   assert result["fid"] > 10 * _evaluate(("fid",), _images(2), real)["fid"]
 
 
+def test_a_baseline_is_scored_like_the_generated_images():
+  generated, real, baseline = _images(0, shift=0.3), _images(1), _images(2, shift=-0.2)
+  evaluator = generated_images.GeneratedImageMetrics(("fid", "kid"), _features)
+  for start in range(0, 24, 8):
+    batch = slice(start, start + 8)
+    evaluator.add(generated[batch], real[batch], baseline[batch])
+  result = evaluator.result()
+  alone = _evaluate(("fid", "kid"), baseline, real)
+  assert result["baseline_fid"] == pytest.approx(alone["fid"], rel=1e-9)
+  assert result["baseline_kid"] == pytest.approx(alone["kid"], rel=1e-9)
+  assert result["fid"] == pytest.approx(_evaluate(("fid",), generated, real)["fid"], rel=1e-9)
+  assert result["baseline_fid"] != pytest.approx(result["fid"])
+
+
 def test_reference_cache_is_written_once_and_then_replaces_the_real_images(tmp_path):
   path = tmp_path / "ref.npz"
   generated, real = _images(0, shift=0.3), _images(1)

@@ -156,9 +156,7 @@ def test_each_critic_update_reads_a_batch_of_its_own(tiny_data_dir):
   def last_update(rows):
     images = np.asarray(batch[key]).copy()
     images[rows] = 0.0
-    _, history = helpers.train_steps(
-        family, {**batch, key: images}, jax.devices()[:1], num_steps=1
-    )
+    _, history = helpers.train_steps(family, {**batch, key: images}, jax.devices()[:1], num_steps=1)
     return history[0]["wasserstein"]
 
   unchanged = last_update([])

@@ -76,6 +76,7 @@ class GeneratedImageMetrics:
       self._cached_features = fid.load_reference_features(reference_path)
     self._generated: list[np.ndarray] = []
     self._real: list[np.ndarray] = []
+    self._baseline: list[np.ndarray] = []
 
   @property
   def needs_real_images(self) -> bool:
@@ -84,14 +85,20 @@ class GeneratedImageMetrics:
         "kid" in self.metrics or ("fid" in self.metrics and self._stats is None)
     )
 
-  def add(self, generated: jax.Array, real: jax.Array | None) -> None:
-    """Adds a global batch of generated [B,H,W,3] and (if `needs_real_images`) real images."""
+  def add(
+      self, generated: jax.Array, real: jax.Array | None, baseline: jax.Array | None = None
+  ) -> None:
+    """Adds a global batch of generated [B,H,W,3], (if `needs_real_images`) real images and,
+    optionally, a baseline's images [B,H,W,3], scored like the generated ones (FID, KID)."""
     self._generated.append(self._host_features(generated))
     if self.needs_real_images:
       self._real.append(self._host_features(real))
+    if baseline is not None and {"fid", "kid"} & set(self.metrics):
+      self._baseline.append(self._host_features(baseline))
 
   def result(self) -> dict[str, float]:
-    """{'fid', 'kid', 'kid_std', 'is', 'is_std'} as asked, over everything added; writes the
+    """{'fid', 'kid', 'kid_std', 'is', 'is_std'} as asked, over everything added, and the same
+    FID/KID of the baseline as 'baseline_fid', 'baseline_kid', 'baseline_kid_std'; writes the
     reference cache if new."""
     generated = np.concatenate(self._generated)
     results = {}
@@ -110,13 +117,19 @@ class GeneratedImageMetrics:
       if self._path is not None and jax.process_index() == 0:
         fid.save_reference_stats(self._path, *self._stats, features=real)
         logging.info("Cached FID reference features of %d images at %s", len(real), self._path)
-    if "fid" in self.metrics:
-      stats = fid.FeatureStats.from_features(generated)
-      results["fid"] = fid.frechet_distance(stats.mean(), stats.covariance(), *self._stats)
-    if "kid" in self.metrics:
-      results["kid"], results["kid_std"] = fid.kernel_inception_distance(
-          generated, real, num_subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE
-      )
+    scored = {"": generated}
+    if self._baseline:
+      scored["baseline_"] = np.concatenate(self._baseline)
+    for prefix, features in scored.items():
+      if "fid" in self.metrics:
+        stats = fid.FeatureStats.from_features(features)
+        results[f"{prefix}fid"] = fid.frechet_distance(
+            stats.mean(), stats.covariance(), *self._stats
+        )
+      if "kid" in self.metrics:
+        results[f"{prefix}kid"], results[f"{prefix}kid_std"] = fid.kernel_inception_distance(
+            features, real, num_subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE
+        )
     return results
 
   def _host_features(self, images: jax.Array) -> np.ndarray:

@@ -11,16 +11,17 @@ import numpy as np
 from posergen_jax.io import errors
 
 # Entries of an eval step's output that are images [B,H,W,C] rather than per-example metrics [B]:
-# generated images and the real ones they are compared with (FID, KID).
-GENERATED, REAL = "generated", "real"
+# generated images, the real ones they are compared with (FID, KID) and, optionally, a baseline's
+# images scored the same way (e.g. bicubic upsampling for super-resolution).
+GENERATED, REAL, BASELINE = "generated", "real", "baseline"
 
 
 def split_outputs(outputs: Mapping[str, jax.Array]) -> tuple[dict[str, jax.Array], dict]:
-  """An eval step's {name: [B] metric, 'generated'/'real': [B,H,W,C]} -> (sums, images).
+  """An eval step's {name: [B] metric, 'generated'/'real'/'baseline': [B,H,W,C]} -> (sums, images).
 
   `sums` = {name: sum over the batch} plus "count" = B; for use inside jit.
   """
-  images = {k: outputs[k] for k in (GENERATED, REAL) if k in outputs}
+  images = {k: outputs[k] for k in (GENERATED, REAL, BASELINE) if k in outputs}
   metrics = {k: v for k, v in outputs.items() if k not in images}
   batch_size = next(iter(metrics.values())).shape[0]
   sums = {**{k: v.sum() for k, v in metrics.items()}, "count": np.float32(batch_size)}

@@ -189,8 +189,8 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
 
   def eval_step(params, batch, rng):
     """SR3 samples (the config's sampler, and deterministic DDIM) and the bicubic baseline, each
-    scored against the target; the samples and targets are also returned as the generated and
-    real images (FID/KID)."""
+    scored against the target; the samples, targets and bicubic images are also returned as the
+    generated, real and baseline images (FID/KID)."""
     prediction = sample(params, batch, rng)
     sr = image_metrics.psnr_ssim(prediction, batch["target"])
     deterministic = image_metrics.psnr_ssim(
@@ -203,6 +203,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
         **{f"bicubic_{k}": v for k, v in bicubic.items()},
         report.GENERATED: prediction,
         report.REAL: batch["target"],
+        report.BASELINE: batch["cond"],
     }
 
   def sample_columns(params, batch, rng):

@@ -45,8 +45,9 @@ class Family:
     train_step: (state, batch, rng) -> (state, scalar metrics); randomness is
       `fold_in(rng, state.step)` so a resumed run replays the same noise.
     eval_step: (params, batch, rng) -> per-example metrics, each `[B]`; a generative family
-      also returns its generated images and the real ones under `evaluate.GENERATED` and
-      `evaluate.REAL` (`[B, H, W, C]` in [-1, 1]) for FID/KID.
+      also returns its generated images and the real ones under `report.GENERATED` and
+      `report.REAL` (`[B, H, W, C]` in [-1, 1]) for FID/KID, and may return a baseline's
+      images under `report.BASELINE` (scored as `baseline_fid`, `baseline_kid`).
     sample_columns: (params, batch, rng) -> images `[B, H, W, C]` in [-1, 1],
       one per grid column (e.g. low-res | sample | target).
     learning_rate_fn: step -> learning rate, for logging.

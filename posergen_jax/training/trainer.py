@@ -180,7 +180,9 @@ def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, f
 
   def on_outputs(images, batch):
     if image_metrics:
-      image_metrics.add(images[report.GENERATED], images.get(report.REAL))
+      image_metrics.add(
+          images[report.GENERATED], images.get(report.REAL), images.get(report.BASELINE)
+      )
     for scorer in scorers:
       scorer.metrics.add(images[report.GENERATED], batch)
 
