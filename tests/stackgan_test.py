@@ -308,9 +308,14 @@ def test_generator_adversarial_loss_falls_when_fakes_are_scored_real():
   )
 
 
-def test_mismatched_text_pairs_each_image_with_another_text():
-  c = jnp.arange(6.0).reshape(3, 2)
-  np.testing.assert_array_equal(losses.mismatched_text(c), [[4, 5], [0, 1], [2, 3]])
+def test_mismatched_pairs_take_the_nearest_earlier_sample_of_another_class():
+  labels = jnp.array([3, 3, 5, 3, 5, -1])
+  # 0 -> 5 (unknown counts as another class), 1 -> 5 (skips 0, same class), 2 -> 1, 3 -> 2,
+  # 4 -> 3, 5 -> 4.
+  np.testing.assert_array_equal(losses.mismatched_indices(labels), [5, 5, 1, 2, 3, 4])
+  # One class in the whole batch: the previous sample, as a roll by one.
+  np.testing.assert_array_equal(losses.mismatched_indices(jnp.array([7, 7, 7])), [2, 0, 1])
+  assert losses.mismatched_indices(jnp.array([1])).tolist() == [0]
 
 
 def test_color_consistency_loss():
@@ -377,7 +382,7 @@ def test_discriminator_training_on_a_fixed_batch_reduces_its_loss():
           mutable=("batch_stats",),
       )
       real_logits, updates = run(real, c, batch_stats)
-      wrong_logits, updates = run(real, losses.mismatched_text(c), updates["batch_stats"])
+      wrong_logits, updates = run(jnp.roll(real, 1, axis=0), c, updates["batch_stats"])
       fake_logits, updates = run(fake, c, updates["batch_stats"])
       return losses.discriminator_loss(real_logits, wrong_logits, fake_logits), updates
 

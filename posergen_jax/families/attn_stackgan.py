@@ -3,9 +3,9 @@
 One train step is one discriminator update then one generator update, as in StackGAN++:
 1. G (train mode) draws images at every scale from z ~ N(0, I) and the text code; its outputs and
    their pullback (`jax.vjp`) are kept, so G runs forward once per step.
-2. Every scale's D scores (real, text), (real, mismatched text) and (fake, text) with the fakes
-   and CA mean under stop_gradient; the summed losses update all Ds at once. With Adam and no
-   gradient clipping this equals StackGAN++'s one optimizer per D (Adam is per-parameter).
+2. Every scale's D scores (real, text), (another class's real image, text) and (fake, text) with
+   the fakes and CA mean under stop_gradient; the summed losses update all Ds at once. With Adam
+   and no gradient clipping this equals StackGAN++'s one optimizer per D (Adam is per-parameter).
 3. The updated Ds score the same fakes with the (differentiable) CA mean; G's loss adds the KL
    term, the optional colour-consistency term and, when `config.model.vgg` names weights,
    µ times the L1 distance of frozen VGG features of the top-scale fake and real images.
@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+import tensorflow as tf
 
 from posergen_jax.data import preprocess
 from posergen_jax.data.preprocess import image_key_for_size as image_key
@@ -31,6 +32,9 @@ from posergen_jax.models import stackgan, stackgan_losses, vgg
 from posergen_jax.text import conditioning
 from posergen_jax.training import family
 
+# The class feature every text-image dataset here has (ClassLabel; -1: none): mismatched pairs
+# take a real image of another class.
+LABEL = "label"
 # config.model.vgg values besides "vgg19:<path to a torchvision .pth>".
 VGG_NONE = "none"
 VGG16_LPIPS = "vgg16_lpips"
@@ -133,14 +137,14 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     """D_name in train mode: (cond, uncond) logits [B] each, and its new batch statistics."""
     return gan_state.apply_in_train_mode(discriminators[name], variables, images, code)
 
-  def disc_loss(params, batch_stats, reals, fakes, mu):
-    """Summed StackGAN++ D losses over scales -> (loss, (new batch stats, per-scale losses))."""
-    wrong_mu = stackgan_losses.mismatched_text(mu)
+  def disc_loss(params, batch_stats, reals, fakes, mu, wrong):
+    """Summed StackGAN++ D losses over scales -> (loss, (new batch stats, per-scale losses));
+    `wrong` [B] indexes each sample's mismatched real image."""
     new_stats, losses = {}, {}
     for size, real, fake in zip(sizes, reals, fakes):
       name, logits = str(size), []
       stats = batch_stats[name]
-      for images, code in ((real, mu), (real, wrong_mu), (fake, mu)):
+      for images, code in ((real, mu), (real[wrong], mu), (fake, mu)):
         pair_logits, stats = discriminate(
             name, {"params": params[name], "batch_stats": stats}, images, code
         )
@@ -186,7 +190,12 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     fake, gen_pullback, gen_stats = jax.vjp(generate, state.params[gan_state.GEN], has_aux=True)
     images, mu, _ = jax.lax.stop_gradient(fake)
     (d_loss, (disc_stats, d_terms)), d_grads = jax.value_and_grad(disc_loss, has_aux=True)(
-        state.params[gan_state.DISC], state.batch_stats[gan_state.DISC], reals, images, mu
+        state.params[gan_state.DISC],
+        state.batch_stats[gan_state.DISC],
+        reals,
+        images,
+        mu,
+        stackgan_losses.mismatched_indices(batch[LABEL]),
     )
     state = state.apply_disc_gradients(d_grads, batch_stats=disc_stats)
 
@@ -230,13 +239,21 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
         *(image_io.nearest_resize(image, top) for image in generate_all(params, batch, rng)),
     ]
 
+  def make_preprocess(train):
+    """Real images at every scale, the text features and the class label (mismatched pairs)."""
+    images_and_text = preprocess.text_to_image(
+        image_key=config.data.image_key,
+        sizes=sizes,
+        random_flip=train and config.data.random_flip,
+        text_preprocess=text.preprocess_fn(train),
+    )
+    return lambda example, seed: {
+        **images_and_text(example, seed),
+        LABEL: tf.cast(example[LABEL], tf.int32),
+    }
+
   return family.Family(
-      make_preprocess=lambda train: preprocess.text_to_image(
-          image_key=config.data.image_key,
-          sizes=sizes,
-          random_flip=train and config.data.random_flip,
-          text_preprocess=text.preprocess_fn(train),
-      ),
+      make_preprocess=make_preprocess,
       init_state=init_state,
       train_step=train_step,
       eval_step=eval_step,

@@ -6,7 +6,8 @@ StackGAN++'s birds config (UNCOND_LOSS 1.0, TRAIN.COEFF.KL 2.0, COLOR_LOSS 0 for
 weighted 1 for means and 5 for covariances) and Gt-StackGAN's fidelity weight µ = 0.001.
 
 As in StackGAN++, discriminators see the CA mean mu (with stop_gradient when training D), not the
-sampled code; mismatched pairs pair each real image with the next sample's text code.
+sampled code; a mismatched pair is a sample's text code with the real image of a sample of another
+class (StackGAN++ draws a `wrong_ix` of a different `class_id`).
 """
 
 from collections.abc import Sequence
@@ -37,15 +38,25 @@ def _bce(logits: jax.Array, label: float) -> jax.Array:
   return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, label)))
 
 
-def mismatched_text(c: jax.Array) -> jax.Array:
-  """Text codes [B,E] rolled by one along the batch (sample i gets sample i-1's): -> [B,E]."""
-  return jnp.roll(c, 1, axis=0)
+def mismatched_indices(labels: jax.Array) -> jax.Array:
+  """For each sample of class `labels` [B] (int; -1: unknown), another sample of another class:
+  (i − k) mod B for the smallest k ≥ 1 whose label differs (an unknown label differs from every
+  label), or k = 1 when the whole batch is one class. -> int32 [B]."""
+  size = labels.shape[0]
+  index = jnp.arange(size)
+  if size == 1:
+    return index
+  candidates = (index[:, None] - jnp.arange(1, size)[None, :]) % size  # [B, B-1]
+  other = labels[candidates]
+  differs = (other != labels[:, None]) | (other < 0) | (labels[:, None] < 0)
+  return candidates[index, jnp.argmax(differs, axis=1)].astype(jnp.int32)  # argmax 0: k = 1
 
 
 def discriminator_loss(
     real: Logits, wrong: Logits, fake: Logits, uncond_weight: float = UNCOND_WEIGHT
 ) -> jax.Array:
-  """StackGAN++ train_Dnet for one scale: logits of (real, text), (real, wrong text), (fake, text).
+  """StackGAN++ train_Dnet for one scale: logits of (real, text), (wrong real, text), (fake, text),
+  the wrong real image being another class's.
 
   Conditional logits: real -> 1, wrong -> 0, fake -> 0. With uncond_weight > 0 the unconditional
   logits add uncond_weight * BCE (real -> 1, wrong -> 1 since its image is real, fake -> 0) and the
