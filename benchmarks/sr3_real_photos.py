@@ -62,9 +62,9 @@ def photo_crops(size: int) -> np.ndarray:
 
 def deterministic_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A copy of `config` that samples with deterministic DDIM (eta 0) in as many steps."""
-  steps = sr3.sampling_steps(config)
+  fields = sr3.deterministic_sampling(config)
   config = stages.unlocked_copy(config)
-  config.diffusion.update(sampler="ddim", ddim_eta=0.0, sample_steps=steps)
+  config.diffusion.update(fields)
   return config
 
 

@@ -43,11 +43,11 @@ def test_stages_are_the_wgan_and_cascade_configs():
 
 def test_with_sampling_overrides_only_the_diffusion_stages():
   config = gan_sr3.get_config()
-  changed = pipeline.with_sampling(config, "ddim", 7)
+  changed = pipeline.with_sampling(config, "ddpm", 7)
   for name in ("sr3_128", "sr3_256"):
-    assert changed.stages[name].diffusion.sampler == "ddim"
+    assert changed.stages[name].diffusion.sampler == "ddpm"
     assert changed.stages[name].diffusion.sample_steps == 7
-  assert config.stages.sr3_128.diffusion.sampler == "ddpm"  # the original is untouched
+  assert config.stages.sr3_128.diffusion.sampler == "ddim"  # the original is untouched
   with pytest.raises(ValueError, match="sampler 'plms'"):
     pipeline.with_sampling(config, "plms", None)
   with pytest.raises(ValueError, match="steps must be at least 1"):
@@ -100,7 +100,7 @@ def test_write_posters_gives_a_png_and_sidecar_per_prompt(posters, tmp_path):
     assert image.shape == (32, 32, 3) and image.dtype == np.uint8
     sidecar = json.loads((out / f"{i:04d}.json").read_text(encoding="utf-8"))
     assert sidecar["prompt"] == prompt and sidecar["seed"] == 3 and sidecar["index"] == i
-    assert sidecar["sampling"]["sr3_256"] == {"sampler": "ddpm", "steps": 5}  # quick's schedule
+    assert sidecar["sampling"]["sr3_256"] == {"sampler": "ddim", "steps": 5}  # quick's steps
   assert not (out / "0003.png").exists()  # the padding is never written
   # A batch larger than the prompts shrinks to them (rounded up to the devices): same posters.
   outputs.check_out_dir(tmp_path / "shrunk", len(prompts), overwrite=False)

@@ -83,6 +83,12 @@ def make_sampler(config: ml_collections.ConfigDict, **overrides) -> Callable[...
   )
 
 
+def deterministic_sampling(config: ml_collections.ConfigDict) -> dict:
+  """The `diffusion` fields that make `config` sample with deterministic DDIM (eta 0) in as many
+  steps as its own sampler takes."""
+  return dict(sampler="ddim", ddim_eta=0.0, sample_steps=sampling_steps(config))
+
+
 def training_log_snr_range(config: ml_collections.ConfigDict) -> tuple[float, float] | None:
   """With `diffusion.train_levels='sampler'`: the (lowest, highest) log-SNR of the levels the
   sampler visits, which training then draws uniformly (see `losses.sr3_loss`); else None
@@ -107,9 +113,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   log_snr_range = training_log_snr_range(config)
   sampler = make_sampler(config)
   # Evaluation also scores the deterministic sampler (DDIM, eta 0) in as many steps.
-  deterministic_sampler = make_sampler(
-      config, sampler="ddim", ddim_eta=0.0, sample_steps=sampling_steps(config)
-  )
+  deterministic_sampler = make_sampler(config, **deterministic_sampling(config))
   residual = diffusion.target == "residual"
   scale = diffusion.residual_scale
   tx, learning_rate_fn = optimizers.make_optimizer(config.optimizer)
