@@ -299,7 +299,9 @@ def bench(
   step_fn = jax.jit(
       functools.partial(jax_train_step, model, tx, train_schedule, aug_max), donate_argnums=(0, 1)
   )
-  state = {"params": params, "opt": tx.init(params), "rng": jax.random.key(1)}
+  # Under jit, so every leaf of the optimizer state is its own buffer: eagerly, equal scalars
+  # (the step counters) can share one, and donating them both is an error.
+  state = {"params": params, "opt": jax.jit(tx.init)(params), "rng": jax.random.key(1)}
   train_compiled, train_compile_s = _timed_compile(
       step_fn, state["params"], state["opt"], batch, state["rng"]
   )

@@ -3,6 +3,7 @@
 import functools
 import re
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 
 from posergen_jax.diffusion import schedules
 from posergen_jax.diffusion.losses import sr3_loss
-from posergen_jax.models.sr3_unet import ResBlock, UNet
+from posergen_jax.models.sr3_unet import GroupNorm, ResBlock, UNet
 from tests.helpers import param_count
 
 TINY = dict(ch=16, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(8,), num_groups=8)
@@ -226,6 +227,25 @@ def test_groups_not_dividing_width_raises():
     UNet(**{**TINY, "num_groups": 5}).init(
         jax.random.key(0), x_noisy, cond, noise_level, train=False
     )
+
+
+@pytest.mark.parametrize("groups", [1, 4, 8])
+def test_group_norm_matches_flax_with_film_folded_in(groups):
+  """Same parameters and outputs as nn.GroupNorm, then * (1 + scale) + shift, to 1e-5."""
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(3.0 + 2.0 * rng.standard_normal((2, 8, 8, 16)), jnp.float32)
+  scale, shift = (jnp.asarray(rng.standard_normal((2, 16)), jnp.float32) for _ in range(2))
+  ours, reference = GroupNorm(groups), nn.GroupNorm(groups)
+  params = ours.init(jax.random.key(0), x)
+  assert jax.tree.map(jnp.shape, params) == jax.tree.map(
+      jnp.shape, reference.init(jax.random.key(0), x)
+  )
+  params = jax.tree.map(lambda p: p + jnp.asarray(rng.standard_normal(p.shape), p.dtype), params)
+  expected = reference.apply(params, x)
+  np.testing.assert_allclose(ours.apply(params, x), expected, rtol=1e-5, atol=1e-5)
+  film = ours.apply(params, x, (scale, shift))
+  expected_film = expected * (1 + scale[:, None, None]) + shift[:, None, None]
+  np.testing.assert_allclose(film, expected_film, rtol=1e-5, atol=1e-5)
 
 
 def test_output_depends_on_noise_level():

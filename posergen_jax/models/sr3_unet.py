@@ -38,12 +38,52 @@ REMAT_POLICIES = {
 }
 
 
+class GroupNorm(nn.Module):
+  """Group normalisation with an optional per-example FiLM folded into its affine map.
+
+  x [B,H,W,C], film None or (scale, shift) each [B,C] -> [B,H,W,C] in `dtype`:
+  GN(x) * (1 + scale) + shift. The parameters (`scale`, `bias`), epsilon and statistics (float32,
+  variance as E[x²] − E[x]²) are flax's `nn.GroupNorm`'s, so checkpoints are interchangeable. The
+  statistics are per-channel sums over H and W, then sums over each group's channels, and the
+  output is one `x * a + c` with a, c [B,C]: on XLA:CPU this took the SR3 train step from
+  105.9 to 96.8 ms (benchmarks/README.md, "Where the CPU step goes").
+  """
+
+  num_groups: int
+  epsilon: float = 1e-6
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, film: tuple[jax.Array, jax.Array] | None = None) -> jax.Array:
+    batch, height, width, channels = x.shape
+    if channels % self.num_groups:
+      raise ValueError(f"GroupNorm: {self.num_groups} groups do not divide {channels} channels")
+    gamma = self.param("scale", nn.initializers.ones, (channels,), jnp.float32)
+    beta = self.param("bias", nn.initializers.zeros, (channels,), jnp.float32)
+    x32 = x.astype(jnp.float32)
+    per_group = channels // self.num_groups
+    count = height * width * per_group
+
+    def group_mean(channel_sums: jax.Array) -> jax.Array:  # [B,C] -> [B,C], repeated per group.
+      sums = channel_sums.reshape(batch, self.num_groups, per_group).sum(-1)
+      return jnp.repeat(sums / count, per_group, axis=-1)
+
+    mean = group_mean(jnp.sum(x32, axis=(1, 2)))
+    variance = jnp.maximum(group_mean(jnp.sum(jnp.square(x32), axis=(1, 2))) - jnp.square(mean), 0)
+    a = gamma * jax.lax.rsqrt(variance + self.epsilon)
+    c = beta - mean * a
+    if film is not None:
+      scale, shift = (f.astype(jnp.float32) for f in film)
+      a, c = a * (1 + scale), c * (1 + scale) + shift
+    return (x32 * a[:, None, None, :] + c[:, None, None, :]).astype(self.dtype)
+
+
 def _layers(dtype: Any):
   """Conv, Dense and GroupNorm computing in `dtype` with float32 parameters."""
   return (
       functools.partial(nn.Conv, dtype=dtype, param_dtype=jnp.float32),
       functools.partial(nn.Dense, dtype=dtype, param_dtype=jnp.float32),
-      functools.partial(nn.GroupNorm, dtype=dtype, param_dtype=jnp.float32),
+      functools.partial(GroupNorm, dtype=dtype),
   )
 
 
@@ -92,8 +132,7 @@ class ResBlock(nn.Module):
     x = _resample(x, self.resample)
     h = conv(self.out_ch, (3, 3), name="conv1")(h)
     film = dense(2 * self.out_ch, name="film")(nn.swish(emb))
-    scale, shift = jnp.split(film[:, None, None, :], 2, axis=-1)
-    h = norm(self.num_groups, name="norm2")(h) * (1 + scale) + shift
+    h = norm(self.num_groups, name="norm2")(h, jnp.split(film, 2, axis=-1))
     h = nn.Dropout(self.dropout, deterministic=not train)(nn.swish(h))
     # Zero-initialised (DDPM): a new block starts as its skip path.
     h = conv(self.out_ch, (3, 3), kernel_init=nn.initializers.zeros, name="conv2")(h)
