@@ -34,6 +34,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.stage = "sr3_128"  # The stage --mode=train|eval runs; --mode=sample chains them all.
   stages.unset_shared_data(config)  # Each stage names its dataset; set, every stage's.
   quick = size == "quick"
+  if not quick:  # A 128² or 256² step costs many 64² ones: the stages keep 300 steps each.
+    config.train.num_steps = 300
   config.stages = ml_collections.ConfigDict(
       {
           "sr3_128": dict(
