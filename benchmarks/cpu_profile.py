@@ -33,7 +33,9 @@ from benchmarks import cpu_kernels  # noqa: E402
 from posergen_jax import cli, configs  # noqa: E402
 
 # Host-side events of the runtime and of Python, not XLA ops.
-_NOT_AN_OP = re.compile(r"Thunk|^jit_|PjitFunction|Execute|^\$|PjRt|ParseArguments|TraceMe")
+_NOT_AN_OP = re.compile(
+    r"Thunk|ThreadPool|^jit_|PjitFunction|Execute|^\$|PjRt|ParseArguments|TraceMe"
+)
 
 
 def op_kind(name: str) -> str:

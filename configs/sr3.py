@@ -75,7 +75,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # "ddpm": ancestral over sample_schedule; "ddim": DDIM over train_schedule.
   config.diffusion.sampler = "ddim"
   # Sampling steps: respaces sample_schedule (ddpm) or train_schedule (ddim); None = all steps.
-  config.diffusion.sample_steps = 20
+  # 10 rather than 20 halves the sampling time; on the main job's residual model 20 → 10 → 5
+  # steps moved PSNR 27.01 → 27.26 → 27.39 dB and LPIPS 0.075 → 0.076 → 0.078 (docs/results.md).
+  config.diffusion.sample_steps = 10
   # 0: deterministic DDIM; 1: DDPM's ancestral noise. Evaluation also reports eta 0.
   config.diffusion.ddim_eta = 1.0
   # Noise-conditioning augmentation (Imagen): the low-res input is noised with std ~ U(0, max_level)

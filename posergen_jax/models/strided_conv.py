@@ -1,22 +1,28 @@
-"""A strided convolution computed as space-to-depth and one matmul over patches.
+"""Strided convolutions computed as space-to-depth and one matmul over patches.
 
-Same parameters and outputs as `nn.Conv(features, (k, k), strides=(s, s), padding=((p, p), (p, p)))`
-when s divides k. The gain is in the gradients. The input gradient of a strided convolution is a
-convolution over a zero-dilated input, and XLA:CPU runs it, and the padded convolutions the
-stride-1 rewrite leads to, through a slow generic kernel; the WGAN critic's gradient penalty
-differentiates it twice. Here every gradient is a matmul, slices and pads: the WGAN train step
-went from 1,099 to 889 ms on a 2-core CPU (benchmarks/README.md, "Where the CPU step goes").
-Regrouping the input into s×s blocks turns the k×k kernel with stride s into a (k/s)×(k/s)
-kernel with stride 1 over s·s·C channels, and its (k/s)² taps into one matmul:
+`conv_general_dilated` is a drop-in for `jax.lax.conv_general_dilated`, for
+`nn.Conv(..., conv_general_dilated=strided_conv.conv_general_dilated)`: same parameters, same
+outputs. Where the stride divides the kernel size (the WGAN critic's 4×4 convolutions with
+stride 2, NHWC) it rearranges the computation; anything else goes to
+`jax.lax.conv_general_dilated` unchanged.
+
+The gain is in the gradients. The input gradient of a strided convolution is a convolution over a
+zero-dilated input, and XLA:CPU runs it, and the padded convolutions a stride-1 rewrite leads to,
+through a slow generic kernel; the WGAN critic's gradient penalty differentiates it twice. Here
+every gradient is a matmul, slices and pads: the WGAN train step went from 1,099 to 889 ms on a
+2-core CPU (benchmarks/README.md, "Where the CPU step goes"). Regrouping the input into s×s
+blocks turns the k×k kernel with stride s into a (k/s)×(k/s) kernel with stride 1 over s·s·C
+channels, and its (k/s)² taps into one matmul:
 
   out[y, x] = Σ_{a,b < k/s} Σ_{dy,dx < s} in[s(y + a) + dy, s(x + b) + dx] · W[s·a + dy, s·b + dx].
 """
 
-from typing import Any
+from collections.abc import Sequence
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+_NHWC = ("NHWC", "HWIO", "NHWC")
 
 
 def space_to_depth(x: jax.Array, block: int) -> jax.Array:
@@ -28,52 +34,78 @@ def space_to_depth(x: jax.Array, block: int) -> jax.Array:
   )
 
 
-class StridedConv(nn.Module):
-  """x [B,H,W,C] -> [B,H',W',features], H' = (H + 2·padding − k) // stride + 1, as nn.Conv.
+def _rearranges(
+    lhs, rhs, window_strides, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count
+) -> bool:
+  """Whether the call is the case this module computes as a matmul."""
+  if lhs.ndim != 4 or feature_group_count != 1:
+    return False
+  if any(d not in (None, 1) for d in (*(lhs_dilation or ()), *(rhs_dilation or ()))):
+    return False
+  nhwc = jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC)
+  given = jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
+  stride, kernel = tuple(window_strides), rhs.shape[:2]
+  return (
+      given == nhwc
+      and stride[0] == stride[1] > 1
+      and kernel[0] == kernel[1]
+      and kernel[0] % stride[0] == 0
+  )
 
-  Attributes:
-    features: output channels.
-    kernel_size: k, a multiple of `stride`.
-    stride: s.
-    padding: zero rows and columns added on each side.
-    use_bias: add a learned `bias` [features].
-    dtype: compute dtype; parameters (`kernel` [k,k,C,features], `bias`) are float32 and
-      initialised as nn.Conv's.
-  """
 
-  features: int
-  kernel_size: int = 4
-  stride: int = 2
-  padding: int = 1
-  use_bias: bool = True
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    k, s = self.kernel_size, self.stride
-    if k % s:
-      raise ValueError(f"StridedConv: stride {s} must divide kernel size {k}")
-    channels = x.shape[-1]
-    kernel = self.param(
-        "kernel", nn.linear.default_kernel_init, (k, k, channels, self.features), jnp.float32
+def conv_general_dilated(
+    lhs: jax.Array,
+    rhs: jax.Array,
+    window_strides: Sequence[int],
+    padding: str | Sequence[tuple[int, int]],
+    lhs_dilation: Sequence[int] | None = None,
+    rhs_dilation: Sequence[int] | None = None,
+    dimension_numbers=None,
+    feature_group_count: int = 1,
+    precision=None,
+    preferred_element_type=None,
+    **kwargs,
+) -> jax.Array:
+  """`jax.lax.conv_general_dilated`'s signature and result; lhs [B,H,W,C], rhs [k,k,C,O] with
+  stride s dividing k -> [B,H',W',O] by space-to-depth and one matmul."""
+  if kwargs or not _rearranges(
+      lhs, rhs, window_strides, lhs_dilation, rhs_dilation, dimension_numbers, feature_group_count
+  ):
+    return jax.lax.conv_general_dilated(
+        lhs,
+        rhs,
+        window_strides,
+        padding,
+        lhs_dilation,
+        rhs_dilation,
+        dimension_numbers,
+        feature_group_count,
+        precision=precision,
+        preferred_element_type=preferred_element_type,
+        **kwargs,
     )
-    x, kernel = nn.dtypes.promote_dtype(x, kernel, dtype=self.dtype)
-    out_h, out_w = ((side + 2 * self.padding - k) // s + 1 for side in x.shape[1:3])
-    # Pad, then trim or extend each side to s·(out + k/s − 1): whole blocks, only rows used.
-    pad = [
-        (self.padding, s * (out + k // s - 1) - side - self.padding)
-        for out, side in ((out_h, x.shape[1]), (out_w, x.shape[2]))
-    ]
-    x = jax.lax.pad(x, jnp.zeros((), x.dtype), ((0, 0, 0), *(p + (0,) for p in pad), (0, 0, 0)))
-    taps = k // s
-    kernel = kernel.reshape(taps, s, taps, s, channels, self.features)
-    kernel = kernel.transpose(0, 2, 1, 3, 4, 5).reshape(taps, taps, s * s * channels, -1)
-    blocks = space_to_depth(x, s)
-    patches = jnp.concatenate(
-        [blocks[:, a : a + out_h, b : b + out_w] for a in range(taps) for b in range(taps)], -1
-    )
-    y = jnp.einsum("bhwc,co->bhwo", patches, kernel.reshape(-1, self.features))
-    if not self.use_bias:
-      return y
-    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
-    return y + bias.astype(y.dtype)
+  s, k, channels, features = window_strides[0], rhs.shape[0], rhs.shape[2], rhs.shape[3]
+  if isinstance(padding, str):  # "SAME" | "VALID" -> [(lo, hi), (lo, hi)]
+    padding = jax.lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
+  taps = k // s
+  outputs = [(side + lo + hi - k) // s + 1 for side, (lo, hi) in zip(lhs.shape[1:3], padding)]
+  # Pad, then trim or extend the far side to s·(out + k/s − 1): whole blocks, only rows used.
+  config = [
+      (lo, s * (out + taps - 1) - side - lo, 0)
+      for out, side, (lo, _) in zip(outputs, lhs.shape[1:3], padding)
+  ]
+  x = jax.lax.pad(lhs, jnp.zeros((), lhs.dtype), ((0, 0, 0), *config, (0, 0, 0)))
+  blocks = space_to_depth(x, s)
+  out_h, out_w = outputs
+  patches = jnp.concatenate(
+      [blocks[:, a : a + out_h, b : b + out_w] for a in range(taps) for b in range(taps)], -1
+  )
+  # [k,k,C,O] -> [a, dy, b, dx, C, O] -> [a, b, dy, dx, C, O]: the patches' channel order.
+  kernel = rhs.reshape(taps, s, taps, s, channels, features).transpose(0, 2, 1, 3, 4, 5)
+  return jnp.einsum(
+      "bhwc,co->bhwo",
+      patches,
+      kernel.reshape(-1, features),
+      precision=precision,
+      preferred_element_type=preferred_element_type,
+  )

@@ -20,8 +20,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from posergen_jax.models import strided_conv
 from posergen_jax.models.conditioning_augmentation import ConditioningAugmentation
-from posergen_jax.models.strided_conv import StridedConv
 
 # Side of the generator's first feature map and of the critic's last.
 BASE_SIDE = 4
@@ -106,7 +106,16 @@ class Critic(nn.Module):
       )
     h = images.astype(self.dtype)
     for i in range(blocks):
-      h = StridedConv(self.df_dim * 2**i, 4, 2, 1, dtype=self.dtype, name=f"down{i}")(h)
+      h = nn.Conv(
+          self.df_dim * 2**i,
+          (4, 4),
+          strides=(2, 2),
+          padding=((1, 1), (1, 1)),
+          dtype=self.dtype,
+          param_dtype=jnp.float32,
+          conv_general_dilated=strided_conv.conv_general_dilated,
+          name=f"down{i}",
+      )(h)
       if i:  # As DCGAN/WGAN-GP: no normalisation on the first layer.
         h = nn.LayerNorm(
             reduction_axes=(-3, -2, -1),
