@@ -59,16 +59,34 @@ def test_identity_at_init(module):
   np.testing.assert_array_equal(module.apply({"params": params}, x), x)
 
 
-def test_pam_matches_danet_formula():
+@pytest.mark.parametrize("query_chunk", [None, 4, 5, 128], ids=["whole", "chunks", "5", "128"])
+def test_pam_matches_danet_formula(query_chunk):
+  """Whole, in chunks of 4 of the 12 queries, and the fallbacks (5 does not divide 12)."""
   x = _x()
   params = PositionAttention().init(jax.random.key(0), x)["params"]
   assert params["query"]["kernel"].shape == (1, 1, 16, 2)
   assert params["value"]["kernel"].shape == (1, 1, 16, 16)
   params = jax.tree.map(np.asarray, _with_gamma(params, 1.0))
-  got = PositionAttention().apply({"params": params}, x)
+  got = PositionAttention(query_chunk=query_chunk).apply({"params": params}, x)
   want = _numpy_pam(x, params, 1.0)
   assert np.abs(want - x).max() > 0.1  # the attention term is not negligible
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_pam_in_query_chunks_has_the_same_gradients():
+  """Parameter and input gradients with queries 4 at a time equal those of the whole affinity."""
+  x = jnp.asarray(_x())
+  params = _with_gamma(PositionAttention().init(jax.random.key(0), x)["params"], 1.0)
+
+  def grads(query_chunk):
+    loss = lambda p, x: jnp.sum(
+        jnp.sin(PositionAttention(query_chunk=query_chunk).apply({"params": p}, x))
+    )
+    return jax.grad(loss, argnums=(0, 1))(params, x)
+
+  jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), grads(4), grads(None)
+  )
 
 
 def test_cam_matches_danet_formula():

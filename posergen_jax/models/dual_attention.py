@@ -17,6 +17,28 @@ PAM_REDUCTION = 8
 ATTENTION_MODES = ("none", "pam", "cam", "dual")
 
 
+def attend(q: jax.Array, k: jax.Array, v: jax.Array, query_chunk: int | None) -> jax.Array:
+  """softmax_j(q_i · k_j) v_j: q, k [B,N,D], v [B,N,C] -> [B,N,C] in v's dtype.
+
+  With `query_chunk` dividing N (and below it), the queries go `query_chunk` at a time through
+  `lax.map`, each chunk's [B, query_chunk, N] affinities recomputed in the backward pass
+  (`jax.checkpoint`) rather than kept: the [B,N,N] affinity is never whole in memory, and on a
+  2-core CPU the PAM of Gt-StackGAN's 64×64 stage (batch 8, D = 2) runs forward + backward in
+  638 ms instead of 1,189 (chunks of 128; benchmarks/README.md, "Where the CPU step goes").
+  """
+
+  def rows(q_rows: jax.Array) -> jax.Array:
+    energy = jnp.einsum("bnd,bmd->bnm", q_rows, k, preferred_element_type=jnp.float32)
+    return jnp.einsum("bnm,bmc->bnc", jax.nn.softmax(energy, axis=-1).astype(v.dtype), v)
+
+  batch, positions, width = q.shape
+  if query_chunk is None or query_chunk >= positions or positions % query_chunk:
+    return rows(q)
+  chunks = q.reshape(batch, positions // query_chunk, query_chunk, width).swapaxes(0, 1)
+  out = jax.lax.map(jax.checkpoint(rows), chunks)  # [N/chunk, B, chunk, C]
+  return out.swapaxes(0, 1).reshape(batch, positions, v.shape[-1])
+
+
 def _gamma(module: nn.Module) -> jax.Array:
   """The residual scale: a float32 scalar parameter initialised to 0."""
   return module.param("gamma", nn.initializers.zeros, (), jnp.float32)
@@ -27,10 +49,12 @@ class PositionAttention(nn.Module):
 
   With q, k (1x1 convs to C/8) and v (1x1 conv to C) flattened to [B,N,.] over N = H W positions:
   A = softmax_j(q_i . k_j) [B,N,N], out_i = sum_j A_ij v_j, result = gamma * out + x.
-  The N x N affinity costs N^2 memory per image (64 MiB at 64x64 in float32).
+  Queries go `query_chunk` at a time (`attend`), so the N x N affinity (64 MiB per image at 64x64
+  in float32) is never whole in memory; None computes it at once.
   """
 
   dtype: Any = jnp.float32
+  query_chunk: int | None = 128
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -44,9 +68,7 @@ class PositionAttention(nn.Module):
     q = flat(conv(channels // PAM_REDUCTION, "query")(x))
     k = flat(conv(channels // PAM_REDUCTION, "key")(x))
     v = flat(conv(channels, "value")(x))
-    energy = jnp.einsum("bnc,bmc->bnm", q, k, preferred_element_type=jnp.float32)
-    attention = jax.nn.softmax(energy, axis=-1).astype(v.dtype)
-    out = jnp.einsum("bnm,bmc->bnc", attention, v).reshape(x.shape)
+    out = attend(q, k, v, self.query_chunk).reshape(x.shape)
     return (_gamma(self) * out + x).astype(x.dtype)
 
 
