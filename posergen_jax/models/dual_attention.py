@@ -23,8 +23,8 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, query_chunk: int | None) ->
   With `query_chunk` dividing N (and below it), the queries go `query_chunk` at a time through
   `lax.map`, each chunk's [B, query_chunk, N] affinities recomputed in the backward pass
   (`jax.checkpoint`) rather than kept: the [B,N,N] affinity is never whole in memory, and on a
-  2-core CPU the PAM of Gt-StackGAN's 64×64 stage (batch 8, D = 2) runs forward + backward in
-  638 ms instead of 1,189 (chunks of 128; benchmarks/README.md, "Where the CPU step goes").
+  2-core CPU the Gt-StackGAN train step (PAM at 64×64, batch 8, D = 2) went from 2,046 to
+  1,483 ms (benchmarks/README.md, "Where the CPU step goes").
   """
 
   def rows(q_rows: jax.Array) -> jax.Array:
