@@ -15,6 +15,7 @@ Also the benchmarks' --cpu-onednn option (`add_argument`), the entry points' cho
 """
 
 import argparse
+from collections.abc import Callable
 import json
 import os
 from pathlib import Path
@@ -22,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))  # `benchmarks` when run as a script.
@@ -36,13 +38,26 @@ def add_argument(parser: argparse.ArgumentParser) -> None:
   )
 
 
+def jitted_train_step(family, shardings, batch) -> tuple[Callable, Any]:
+  """The trainer's jitted, donated `family.train_step` and a fresh state sharded by `shardings`,
+  shaped for `batch` (a dict of [B,...] arrays already on the mesh)."""
+  import jax  # pylint: disable=import-outside-toplevel
+
+  from posergen_jax.training import sharding, trainer  # pylint: disable=import-outside-toplevel
+
+  state, state_shardings = sharding.init_sharded(
+      family.init_state, shardings, jax.random.key(0), batch
+  )
+  return trainer.jit_train_step(family.train_step, state_shardings, shardings), state
+
+
 def measure(config_spec: str, steps: int) -> dict[str, float]:
   """Train-step ms (median of `steps`) and seconds to sample 4 images, in this process."""
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
 
   from posergen_jax.families import registry  # pylint: disable=import-outside-toplevel
-  from posergen_jax.training import sharding, trainer  # pylint: disable=import-outside-toplevel
+  from posergen_jax.training import sharding  # pylint: disable=import-outside-toplevel
 
   config = configs.load(config_spec)
   family = registry.get_family(config)
@@ -56,10 +71,7 @@ def measure(config_spec: str, steps: int) -> dict[str, float]:
   }
   shardings = sharding.make_shardings(sharding.make_mesh(config.mesh), config.fsdp)
   batch = jax.device_put(batch, shardings.data)
-  state, state_shardings = sharding.init_sharded(
-      family.init_state, shardings, jax.random.key(0), batch
-  )
-  step = trainer.jit_train_step(family.train_step, state_shardings, shardings)
+  step, state = jitted_train_step(family, shardings, batch)
   key = jax.random.key(1)
   start = time.perf_counter()
   state, _ = jax.block_until_ready(step(state, batch, key))

@@ -71,7 +71,7 @@ def main() -> None:
 
   from posergen_jax.data import input_pipeline  # pylint: disable=import-outside-toplevel
   from posergen_jax.families import registry  # pylint: disable=import-outside-toplevel
-  from posergen_jax.training import sharding, trainer  # pylint: disable=import-outside-toplevel
+  from posergen_jax.training import sharding  # pylint: disable=import-outside-toplevel
 
   config = configs.load(args.config)
   family = registry.get_family(config)
@@ -86,10 +86,7 @@ def main() -> None:
   )
   batches = input_pipeline.GlobalBatches(dataset, shardings.data)
   batch = next(batches)
-  state, state_shardings = sharding.init_sharded(
-      family.init_state, shardings, jax.random.key(0), batch
-  )
-  step = trainer.jit_train_step(family.train_step, state_shardings, shardings)
+  step, state = cpu_kernels.jitted_train_step(family, shardings, batch)
   key = jax.random.key(1)
   for _ in range(2):  # Compile, then one warm call.
     state, _ = jax.block_until_ready(step(state, batch, key))
