@@ -1,12 +1,15 @@
 """Helpers shared by the tests: the repository root, parameter counts, a family's train steps
-on a fixed batch, and quick staged configs trained stage by stage."""
+on a fixed batch, quick staged configs trained stage by stage, and a user's poster folder."""
 
+import json
 import math
 import pathlib
 import socket
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from PIL import Image
 
 from posergen_jax.config import stages
 from posergen_jax.data import input_pipeline
@@ -88,3 +91,22 @@ def free_port() -> int:
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     return s.getsockname()[1]
+
+
+def write_posters_folder(root, count=24, num_test=8):
+  """A user's poster folder: `count` images with captions.jsonl, movie-genre categories (none of
+  the synthetic poster types) and the last `num_test` in the test split."""
+  rng = np.random.default_rng(0)
+  lines = []
+  for i in range(count):
+    name = f"films/{i:03d}.jpg"
+    (root / name).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)).save(root / name)
+    genre = ("western", "film noir", "musical")[i % 3]
+    split = "test" if i >= count - num_test else "train"
+    captions = [f"一张{genre}电影海报", f"A {genre} film poster, number {i}"]
+    lines.append(
+        json.dumps({"image": name, "captions": captions, "category": genre, "split": split})
+    )
+  (root / "captions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+  return root

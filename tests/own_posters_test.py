@@ -6,8 +6,6 @@ import json
 import subprocess
 import sys
 
-import numpy as np
-from PIL import Image
 import pytest
 
 from posergen_jax.config import stages
@@ -66,25 +64,6 @@ def test_a_dataset_stored_smaller_than_a_stage_generates_is_refused():
   )
 
 
-def write_posters_folder(root, count=24, num_test=8):
-  """A user's poster folder: `count` images with captions.jsonl, movie-genre categories (none of
-  the synthetic poster types) and the last `num_test` in the test split."""
-  rng = np.random.default_rng(0)
-  lines = []
-  for i in range(count):
-    name = f"films/{i:03d}.jpg"
-    (root / name).parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)).save(root / name)
-    genre = ("western", "film noir", "musical")[i % 3]
-    split = "test" if i >= count - num_test else "train"
-    captions = [f"一张{genre}电影海报", f"A {genre} film poster, number {i}"]
-    lines.append(
-        json.dumps({"image": name, "captions": captions, "category": genre, "split": split})
-    )
-  (root / "captions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-  return root
-
-
 def _run(args, cwd=helpers.REPO):
   result = subprocess.run(
       [sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, timeout=600
@@ -95,7 +74,7 @@ def _run(args, cwd=helpers.REPO):
 
 @pytest.mark.slow
 def test_the_walkthrough_trains_every_stage_on_your_posters_and_generates(tmp_path):
-  folder = write_posters_folder(tmp_path / "my_posters")
+  folder = helpers.write_posters_folder(tmp_path / "my_posters")
   workdir, data_dir = tmp_path / "runs", tmp_path / "tfds"
   override = [
       "--config=configs/gan_sr3.py:quick",

@@ -1,4 +1,4 @@
-"""Writing files so that an interrupted run never leaves half of one.
+"""Writing files so that an interrupted run never leaves half of one; local copies of remote files.
 
 `atomic_path` hands out a temporary sibling of the target (a hidden name with the writer's pid and
 a random part, so concurrent writers never share one) and moves it onto the target only when the
@@ -8,8 +8,10 @@ block succeeds. Local paths are moved with `os.replace` (atomic on POSIX); other
 
 from collections.abc import Iterator
 import contextlib
+import hashlib
 import logging
 import os
+import pathlib
 import secrets
 
 from etils import epath
@@ -32,8 +34,9 @@ def _is_temporary_of(name: str, path: epath.Path) -> bool:
   )
 
 
-def _is_local(path: epath.Path) -> bool:
-  return "://" not in os.fspath(path)
+def is_remote(path: epath.PathLike) -> bool:
+  """Whether `path` names a file system other than the local one (gs://, s3://, ...)."""
+  return "://" in os.fspath(path)
 
 
 def _remove(path: epath.Path) -> None:
@@ -72,7 +75,7 @@ def atomic_path(path: epath.PathLike) -> Iterator[epath.Path]:
   tmp = path.parent / _temporary_name(path)
   try:
     yield tmp
-    if _is_local(path):
+    if not is_remote(path):
       os.replace(os.fspath(tmp), os.fspath(path))
     else:
       tmp.replace(path)
@@ -99,3 +102,29 @@ def write_atomically(path: epath.PathLike, data: bytes) -> None:
   leaves half a file."""
   with atomic_path(path) as tmp:
     tmp.write_bytes(data)
+
+
+def local_copy(path: epath.PathLike, folder: pathlib.Path) -> pathlib.Path:
+  """`path` itself when it is local; else its copy under `folder`, made once per version.
+
+  For readers that need a local file (tokenizers, fonts, zip archives). The copy is named by a
+  hash of the remote path, size and modification time, and keeps the file's name (readers go by
+  its suffix); it is written atomically, so concurrent callers never see half a file.
+
+  Args:
+    path: a local or remote (gs://...) file.
+    folder: a local folder for the copies.
+
+  Returns:
+    A local path to read.
+  """
+  if not is_remote(path):
+    return pathlib.Path(path)
+  path = epath.Path(path)
+  stat = path.stat()
+  key = hashlib.sha256(f"{path}|{stat.length}|{stat.mtime}".encode()).hexdigest()[:16]
+  copy = folder / key / path.name
+  if not copy.is_file():
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(copy, path.read_bytes())
+  return copy

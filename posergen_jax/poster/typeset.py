@@ -15,7 +15,7 @@ import pathlib
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from posergen_jax.io import errors, fonts
+from posergen_jax.io import errors, files, fonts, weights
 
 NUM_BANDS = 3  # Candidate bands: top, middle, bottom thirds.
 MAX_TITLE_LINES = 2
@@ -32,8 +32,8 @@ def font_file(font_path: str | pathlib.Path | None = None) -> FontFile:
   """The font `typeset` sets text in: (path, face index).
 
   Args:
-    font_path: a .ttf/.otf/.ttc file, whose first face (index 0) is used; None for the Simplified
-      Chinese face of Noto Sans CJK (`posergen_jax.io.fonts.cjk_font_file`).
+    font_path: a .ttf/.otf/.ttc file (local or remote), whose first face (index 0) is used; None
+      for the Simplified Chinese face of Noto Sans CJK (`posergen_jax.io.fonts.cjk_font_file`).
 
   Returns:
     (path, face index) for `ImageFont.truetype`.
@@ -42,8 +42,8 @@ def font_file(font_path: str | pathlib.Path | None = None) -> FontFile:
     MissingFileError: `font_path` is None and Noto Sans CJK is not installed (the message
       names the packages to install).
   """
-  if font_path:
-    return pathlib.Path(font_path), 0
+  if font_path:  # A remote font (gs://...) is read from a local copy.
+    return files.local_copy(font_path, weights.local_cache_dir() / "remote"), 0
   try:
     return fonts.cjk_font_file()
   except FileNotFoundError as e:

@@ -147,11 +147,10 @@ def load_text_tower(
   """
   if pathlib.PurePath(str(spec)).suffix in CHECKPOINT_SUFFIXES:
     return bert.BertTextTower(checkpoint_config), load_bert_params(spec, checkpoint_config)
-  folder = weights.resolve(f"{spec}/config.json").parent
+  config_file = weights.resolve(f"{spec}/config.json")
   pooling = "cls"
-  pooling_file = folder / "1_Pooling" / "config.json"
-  if pooling_file.is_file():
-    with open(pooling_file, encoding="utf-8") as f:
+  if weights.exists(pooling_spec := f"{spec}/1_Pooling/config.json"):
+    with open(weights.resolve(pooling_spec), encoding="utf-8") as f:
       pooling = "mean" if json.load(f).get("pooling_mode_mean_tokens") else "cls"
-  config = bert.BertConfig.from_hf_json(folder / "config.json", pooling=pooling)
-  return bert.BertTextTower(config), load_bert_params(folder / "model.safetensors", config)
+  config = bert.BertConfig.from_hf_json(config_file, pooling=pooling)
+  return bert.BertTextTower(config), load_bert_params(f"{spec}/model.safetensors", config)
