@@ -29,7 +29,7 @@ from posergen_jax.data import check, input_pipeline
 from posergen_jax.data.posters import captions_file
 from posergen_jax.evaluation import fid
 from posergen_jax.io import weights
-from posergen_jax.poster import typeset
+from posergen_jax.poster import outputs, pipeline, typeset
 from posergen_jax.text import bert_weights, tokenizer
 from posergen_jax.training import workdir
 from tests import helpers
@@ -133,6 +133,23 @@ def check_fid_reference_and_workdir() -> None:
   print("ok fid reference and workdir")
 
 
+def check_pretrained_pipeline(tmp: pathlib.Path) -> None:
+  """generate's path: the shipped pipeline read from gs:// writes to gs:// the poster the local
+  copy writes locally, byte for byte."""
+  remote = upload(helpers.REPO / "pretrained" / "gan_sr3", "gs://bucket/gan_sr3")
+  written = []
+  for directory, out in ((helpers.REPO / "pretrained" / "gan_sr3", tmp / "out"), (remote, None)):
+    out = out or epath.Path("gs://bucket/posters")
+    posters = pipeline.PosterPipeline.from_pretrained(str(directory), "ddim", 2)
+    batch = posters.batch_multiple
+    outputs.write_posters(
+        posters, ["A jazz night"] * batch, epath.Path(out), seed=0, batch_size=batch
+    )
+    written.append(epath.Path(out, "0000.png").read_bytes())
+  assert written[0] == written[1]
+  print("ok pretrained pipeline")
+
+
 def main(argv: list[str]) -> None:
   fsspec.register_implementation("gcs", FakeGcs, clobber=True)
   fsspec.register_implementation("gs", FakeGcs, clobber=True)
@@ -141,6 +158,7 @@ def main(argv: list[str]) -> None:
   check_weights_and_tokenizer()
   check_font()
   check_fid_reference_and_workdir()
+  check_pretrained_pipeline(tmp)
 
 
 if __name__ == "__main__":

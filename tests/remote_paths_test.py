@@ -1,6 +1,8 @@
 """gs:// wherever a path is accepted: a posters folder (its check, fingerprint and build), a text
 tower's weights and tokenizer with the conversion cache in gs://, a title font, FID reference
-statistics and the workdir probe, run by tests/remote_paths.py against an in-memory gs://."""
+statistics, the workdir probe and an exported pipeline writing posters, run by
+tests/remote_paths.py against an in-memory gs://.
+"""
 
 import os
 import subprocess
@@ -22,11 +24,12 @@ def test_user_paths_may_be_gs_urls(tmp_path):
       check=False,
   )
   assert run.returncode == 0, run.stderr[-3000:]
-  assert run.stdout.splitlines()[-4:] == [
+  assert run.stdout.splitlines()[-5:] == [
       "ok posters folder",
       "ok weights and tokenizer",
       "ok font",
       "ok fid reference and workdir",
+      "ok pretrained pipeline",
   ]
   copies = list((tmp_path / "home" / ".cache" / "posergen_jax" / "remote").rglob("*.*"))
   # Readers that need a local file got a copy of each remote one; nothing else was copied.
