@@ -117,7 +117,7 @@ def test_sigterm_checkpoints_and_exits_cleanly(tmp_path, tiny_data_dir):
   step = int(stopped.group(1))
   assert 3 <= step < 100000
   assert checkpoint.make_manager(str(tmp_path), max_to_keep=2).latest_step() == step
-  assert (tmp_path / "data_state" / f"step_{step}" / "process_0").exists()
+  assert (tmp_path / "data_state" / f"step_{step}" / "process_0_of_1").exists()
 
 
 def _sr3_with_train_step(config, wrap):

@@ -154,9 +154,9 @@ def test_data_state_is_saved_whole_or_not_at_all(tmp_path):
   with pytest.raises(OSError, match="disk full"):
     checkpoint.save_data_state(_Batches(fail=True), tmp_path, 5)
   assert _names(step_dir) == []
-  (step_dir / ".process_0.tmp-1-dead").mkdir()  # As a kill -9 mid-save leaves it.
+  (step_dir / ".process_0_of_1.tmp-1-dead").mkdir()  # As a kill -9 mid-save leaves it.
   checkpoint.save_data_state(_Batches(), tmp_path, 5)
-  assert _names(step_dir) == ["process_0"]
-  assert _names(step_dir / "process_0") == ["iterator.index"]
+  assert _names(step_dir) == ["process_0_of_1"]
+  assert _names(step_dir / "process_0_of_1") == ["iterator.index"]
   checkpoint.prune_data_states(tmp_path, keep_from_step=6)
   assert _names(tmp_path / "data_state") == []

@@ -98,21 +98,25 @@ def create_dataset(
     seed: int,
     num_examples: int | None = None,
 ) -> tf.data.Dataset:
-  """Builds this process's batches of one split.
+  """Builds this process's batches of one split, the same global batches whatever the layout.
+
+  Every process reads the split in one seeded global order (undecoded) and keeps its rows of each
+  global batch: process p of P the rows [p·B/P, (p+1)·B/P). Only the rows kept are decoded and
+  preprocessed, with per-example seeds (seed, global position). So global batch k is the same
+  for 1 process × 8 devices and 2 × 4, and a run can move between slice sizes.
 
   Args:
     config: the `data` section (name, data_dir, shuffle_buffer).
     split: a TFDS split name, e.g. "train".
-    global_batch_size: batch size over all processes; must divide evenly.
+    global_batch_size: B, the batch size over all processes; must divide evenly.
     preprocess: per-example function of (example, seed) -> features.
     train: shuffle (seeded) and repeat forever; otherwise one ordered pass.
     seed: fixes file order, shuffling and per-example augmentation.
-    num_examples: when set, take only the first this-many examples of the
-      split (before sharding over processes).
+    num_examples: when set, take only the first this-many examples of the split.
 
   Returns:
-    A dataset of dicts of `[global_batch_size // process_count, ...]` tensors.
-    Evaluation passes drop the last partial batch.
+    A dataset of dicts of `[B // process_count, ...]` tensors. Evaluation passes drop the last
+    partial global batch.
   """
   num_processes = jax.process_count()
   if global_batch_size % num_processes:
@@ -122,25 +126,40 @@ def create_dataset(
     )
   builder = get_builder(config)
   check_split_size(builder, split, num_examples, global_batch_size, train)
+  count = num_examples if num_examples is not None else builder.info.splits[split].num_examples
   if num_examples is not None:
     split = f"{split}[:{num_examples}]"
-  host_split = tfds.even_splits(split, n=num_processes, drop_remainder=True)[jax.process_index()]
   # Examples carry their TFDS id ('tfds_id', unique over splits) for lookups such as the
   # caption embedding cache; preprocess keeps only the features it returns.
   read_config = tfds.ReadConfig(shuffle_seed=seed, interleave_cycle_length=1, add_tfds_id=True)
-  ds = builder.as_dataset(split=host_split, shuffle_files=train, read_config=read_config)
+  features = builder.info.features
+  images = [key for key, feature in features.items() if isinstance(feature, tfds.features.Image)]
+  ds = builder.as_dataset(
+      split=split,
+      shuffle_files=train,
+      read_config=read_config,
+      decoders={key: tfds.decode.SkipDecoding() for key in images},
+  )
   if train:
     ds = ds.repeat()
     ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-  # Per-example seeds: (seed, running index) — deterministic whatever the parallelism.
-  ds = ds.enumerate().map(
-      lambda index, example: preprocess(
-          example, tf.stack([tf.constant(seed, tf.int64) + jax.process_index(), index])
-      ),
-      num_parallel_calls=tf.data.AUTOTUNE,
-      deterministic=True,
-  )
-  ds = ds.batch(global_batch_size // num_processes, drop_remainder=True)
+  else:
+    ds = ds.take(count // global_batch_size * global_batch_size)  # Whole global batches.
+  ds = ds.enumerate()
+  local_batch_size = global_batch_size // num_processes
+  if num_processes > 1:
+    first = jax.process_index() * local_batch_size
+    ds = ds.filter(
+        lambda index, _: (index % global_batch_size >= first)
+        & (index % global_batch_size < first + local_batch_size)
+    )
+
+  def decode_and_preprocess(index, example):
+    decoded = {key: features[key].decode_example(example[key]) for key in images}
+    return preprocess({**example, **decoded}, tf.stack([tf.constant(seed, tf.int64), index]))
+
+  ds = ds.map(decode_and_preprocess, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.batch(local_batch_size, drop_remainder=True)
   return ds.prefetch(tf.data.AUTOTUNE)
 
 

@@ -195,7 +195,9 @@ def check_compatible(manager: ocp.CheckpointManager, step: int, state) -> None:
 
 
 def _data_state_dir(workdir: epath.Path, step: int) -> epath.Path:
-  return epath.Path(workdir) / "data_state" / f"step_{step}" / f"process_{jax.process_index()}"
+  """`data_state/step_N/process_I_of_P`: a position is only restored into the same layout."""
+  name = f"process_{jax.process_index()}_of_{jax.process_count()}"
+  return epath.Path(workdir) / "data_state" / f"step_{step}" / name
 
 
 def save_data_state(
@@ -221,10 +223,20 @@ def save_data_state(
 def restore_data_state(
     batches: input_pipeline.GlobalBatches, workdir: epath.PathLike, step: int
 ) -> bool:
-  """Restores the input position saved at `step`; False if none was saved, or if it cannot be
-  read (truncated, garbled), with a warning naming the folder and the reason."""
+  """Restores the input position saved at `step`; False if none was saved (or it was saved by
+  a run with another number of processes), or if it cannot be read (truncated, garbled), with a
+  warning naming the folder and the reason."""
   path = _data_state_dir(workdir, step)
   if not path.exists():
+    if path.parent.exists() and any(path.parent.iterdir()):
+      logging.warning(
+          "The input position saved at step %d in %s is of another process layout (%s); this "
+          "run has %d processes.",
+          step,
+          path.parent,
+          ", ".join(sorted(child.name for child in path.parent.iterdir())),
+          jax.process_count(),
+      )
     return False
   try:
     batches.restore(str(path / "iterator"))
