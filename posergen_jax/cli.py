@@ -99,13 +99,35 @@ def define_jax_flags() -> None:
   flags.DEFINE_enum("cpu_onednn", "auto", ONEDNN_MODES, ONEDNN_HELP)
 
 
+def multihost_arguments(env=os.environ) -> dict[str, int] | None:
+  """`jax.distributed.initialize` arguments for a multi-process launch, or None for one process.
+
+  Multi-process means JAX_COORDINATOR_ADDRESS is set (launch/ scripts; JAX_NUM_PROCESSES and
+  JAX_PROCESS_ID, when set, are passed on, otherwise JAX detects them, e.g. on TPU VMs), or a
+  SLURM step with more than one task (JAX reads SLURM's variables). A lone SLURM allocation shell
+  (SLURM_JOB_ID but one task) is a single process.
+  """
+  if "JAX_COORDINATOR_ADDRESS" in env:
+    names = {"num_processes": "JAX_NUM_PROCESSES", "process_id": "JAX_PROCESS_ID"}
+    return {arg: int(env[name]) for arg, name in names.items() if name in env}
+  if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env:
+    return {}
+  return None
+
+
 def set_up_jax() -> None:
   """After flag parsing, before JAX starts a backend: oneDNN on CPU, TensorFlow off the
-  accelerators, then the flags' cache and precision."""
+  accelerators, the flags' cache and precision, then `jax.distributed` for a multi-process
+  launch."""
   use_onednn_on_cpu(FLAGS.cpu_onednn)
   keep_tensorflow_off_accelerators()
   use_compilation_cache(FLAGS.compilation_cache)
   use_matmul_precision(FLAGS.matmul_precision)
+  distributed = multihost_arguments()
+  if distributed is not None:
+    # CPU processes (tests, CPU clusters) talk through gloo; accelerators use their own links.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(**distributed)
 
 
 def _one_line(text: str) -> str:

@@ -45,22 +45,6 @@ MODES = {
 }
 
 
-def multihost_arguments(env=os.environ) -> dict[str, int] | None:
-  """`jax.distributed.initialize` arguments for a multi-process launch, or None for one process.
-
-  Multi-process means JAX_COORDINATOR_ADDRESS is set (launch/ scripts; JAX_NUM_PROCESSES and
-  JAX_PROCESS_ID, when set, are passed on, otherwise JAX detects them, e.g. on TPU VMs), or a
-  SLURM step with more than one task (JAX reads SLURM's variables). A lone SLURM allocation shell
-  (SLURM_JOB_ID but one task) is a single process.
-  """
-  if "JAX_COORDINATOR_ADDRESS" in env:
-    names = {"num_processes": "JAX_NUM_PROCESSES", "process_id": "JAX_PROCESS_ID"}
-    return {arg: int(env[name]) for arg, name in names.items() if name in env}
-  if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env:
-    return {}
-  return None
-
-
 def run_mode(mode: str, config, workdir: str):
   """Runs `mode` on `config`; a staged config runs its `config.stage` in `workdir/STAGE`.
 
@@ -87,11 +71,6 @@ def run_mode(mode: str, config, workdir: str):
 def main(argv):
   del argv  # cli.parse_flags leaves only the program name.
   cli.set_up_jax()
-  distributed = multihost_arguments()
-  if distributed is not None:
-    # CPU processes (tests, CPU clusters) talk through gloo; accelerators use their own links.
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(**distributed)
   logging.info(
       "JAX process %d/%d, local devices %s",
       jax.process_index(),

@@ -493,7 +493,7 @@ def test_no_arguments_prints_usage_and_fails(run):
         ),
     ],
 )
-def test_main_initialises_jax_distributed_only_for_multi_process_launches(env, expected):
-  from posergen_jax import main
+def test_entry_points_initialise_jax_distributed_only_for_multi_process_launches(env, expected):
+  from posergen_jax import cli
 
-  assert main.multihost_arguments(env) == expected
+  assert cli.multihost_arguments(env) == expected

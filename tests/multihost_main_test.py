@@ -150,3 +150,53 @@ def test_two_processes_of_four_devices_train_as_one_of_eight(tmp_path):
   for log in logs:
     assert "Training from step 4 to 6" in log
     assert "is of another process layout (process_0_of_1); this run has 2 processes" in log
+
+
+@pytest.mark.slow
+def test_two_processes_generate_sample_a_cascade_and_embed_captions(
+    gan_sr3_trained, tiny_data_dir, tmp_path
+):
+  """generate and --mode=sample as 2 × 4 devices on a trained quick GAN_SR3 workdir: the posters
+  are the ones 1 × 8 writes, byte for byte, and the cascade grid is written once; a training run
+  with the caption-embedding cache from an empty data dir writes each split's cache once."""
+  config, workdir = gan_sr3_trained
+  generate = [
+      "posergen_jax.generate",
+      "--config=configs/gan_sr3.py:quick",
+      f"--workdir={workdir}",
+      "--prompt=一张红色圆形的极简海报",
+      "--prompt=A jazz night poster",
+      f"--config.data.data_dir={tiny_data_dir}",
+  ]
+  posters = {}
+  for layout in ((1, 8), (2, 4)):
+    out = tmp_path / f"posters_{layout[0]}x{layout[1]}"
+    _run([*generate, f"--out={out}"], tmp_path, f"generate_{layout[0]}x", layout=layout)
+    posters[layout] = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix == ".png"}
+  assert sorted(posters[(2, 4)]) == ["0000.png", "0001.png"]
+  assert posters[(2, 4)] == posters[(1, 8)]
+
+  cascade = ["posergen_jax.main", "--config=configs/sr3_cascade.py:quick", "--mode=sample"]
+  _run(
+      [*cascade, f"--workdir={workdir}", f"--config.data.data_dir={tiny_data_dir}"],
+      tmp_path,
+      "sample",
+  )
+  assert (workdir / "samples" / "cascade.png").is_file()
+
+  data_dir = tmp_path / "tfds"
+  _run(
+      [
+          "posergen_jax.main",
+          "--config=configs/wgan.py:quick",
+          f"--workdir={tmp_path / 'wgan'}",
+          f"--config.data.data_dir={data_dir}",
+          "--config.text.source=cache",
+          "--config.train.num_steps=2",
+          "--config.evals.after_train=False",
+      ],
+      tmp_path,
+      "cache",
+  )
+  (cache,) = list(data_dir.glob("synthetic_posters/tiny/*/caption_embeddings"))
+  assert sorted(p.name.split("-")[0] for p in cache.iterdir()) == ["test", "train"]

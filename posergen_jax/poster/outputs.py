@@ -94,6 +94,8 @@ def write_posters(
     title, subtitle: text set over every poster (poster/typeset.py); None for none.
     font: the font file for the title; None for Noto Sans CJK.
 
+  In a multi-process run, every process runs the pipeline and process 0 writes.
+
   Returns:
     The summary also written to out/generate.json: count, size, batch size, seed, sampling per
     super-resolution stage and seconds per poster per stage (sampling seconds over posters
@@ -101,7 +103,9 @@ def write_posters(
   """
   multiple = posters.batch_multiple
   batch_size = -(-min(batch_size, len(prompts)) // multiple) * multiple
-  out.mkdir(parents=True, exist_ok=True)
+  writes = jax.process_index() == 0  # Every process holds every poster; one writes them.
+  if writes:
+    out.mkdir(parents=True, exist_ok=True)
   sampling = {
       stage.config.stage: {
           "sampler": stage.config.diffusion.sampler,
@@ -134,11 +138,12 @@ def write_posters(
         if title:
           image = typeset.typeset(image, title, subtitle, font_path=font)
           sidecar.update(title=title, subtitle=subtitle)
-        files.write_atomically(out / f"{start + j:04d}.png", image_io.png_bytes(image))
-        files.write_atomically(
-            out / f"{start + j:04d}.json",
-            json.dumps(sidecar, ensure_ascii=False, indent=2).encode(),
-        )
+        if writes:
+          files.write_atomically(out / f"{start + j:04d}.png", image_io.png_bytes(image))
+          files.write_atomically(
+              out / f"{start + j:04d}.json",
+              json.dumps(sidecar, ensure_ascii=False, indent=2).encode(),
+          )
       for name, value in result.stage_seconds.items():
         total_seconds[name] += value
       bar.update(count)
@@ -151,5 +156,6 @@ def write_posters(
       "sampling": sampling,
       "seconds_per_image": {name: value / len(prompts) for name, value in total_seconds.items()},
   }
-  files.write_atomically(out / "generate.json", json.dumps(summary, indent=2).encode())
+  if writes:
+    files.write_atomically(out / "generate.json", json.dumps(summary, indent=2).encode())
   return summary

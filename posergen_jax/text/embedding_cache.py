@@ -76,7 +76,9 @@ def compute(
     captions = example[captions_key]  # [b, C] bytes
     flat = [caption.decode("utf-8") for caption in captions.reshape(-1)]
     flat += flat[:1] * (-len(flat) % mesh.size)
-    tokens = frozen.tokenizer.encode(flat, frozen.max_length)
+    # Placed on this process's devices first: jit takes no host arrays for a sharded input when
+    # the job has several processes (each process embeds on its own devices, no collectives).
+    tokens = jax.device_put(frozen.tokenizer.encode(flat, frozen.max_length), sharding)
     pooled = np.asarray(encode(tokens["input_ids"], tokens["attention_mask"]))
     embeddings.append(pooled[: captions.size].reshape(*captions.shape, -1))
     ids.append(example[TFDS_ID])
