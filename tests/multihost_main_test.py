@@ -119,36 +119,71 @@ def test_two_processes_from_an_empty_data_dir_stop_together_on_one_sigterm_and_r
   assert report["step"] == step + 2 and report["metrics"]["num_examples"] == 16
 
 
+def _kill_both_once_a_checkpoint_exists(workdir, processes, timeout=300) -> int:
+  """kill -9 process 1 once `workdir` holds a complete checkpoint of step >= 2, then process 0
+  (stuck in its next collective), as a scheduler restarts a job; returns the newest step."""
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    steps = [int(p.name) for p in (workdir / "checkpoints").glob("*") if p.name.isdigit()]
+    if max(steps, default=0) >= 2:
+      processes[1].kill()
+      time.sleep(1)
+      processes[0].kill()
+      for process in processes:
+        process.wait()
+      return max(int(p.name) for p in (workdir / "checkpoints").glob("*") if p.name.isdigit())
+    assert all(process.poll() is None for process in processes), "a process ended first"
+    time.sleep(0.2)
+  pytest.fail("no checkpoint of step >= 2 appeared")
+
+
+def _metrics(workdir) -> dict:
+  metrics = json.loads((workdir / "eval.json").read_text())["metrics"]
+  return {k: v for k, v in metrics.items() if not k.startswith("seconds")}
+
+
 @pytest.mark.slow
 def test_two_processes_of_four_devices_train_as_one_of_eight(tmp_path):
   """The global batches do not depend on the process layout: 2 × 4 devices and 1 × 8 reach the
-  same loss and evaluation (float tolerance: the cross-process sums add in another order)."""
-  data_dir = tmp_path / "tfds"
-  reports = []
+  same evaluation (float tolerance: the cross-process sums add in another order). A 2 × 4 run
+  killed with kill -9 and restarted resumes bit-identically; a 1 × 8 run resumed as 2 × 4 says
+  its input position is of another layout."""
+  args = [
+      "posergen_jax.main",
+      "--config=configs/sr3.py:quick",
+      f"--config.data.data_dir={tmp_path / 'tfds'}",
+      "--config.train.log_every=1",
+      "--config.ckpt.every=2",
+  ]
+  killed = tmp_path / "killed"
+  logs = [open(tmp_path / f"killed{i}.log", "w+", encoding="utf-8") for i in range(2)]  # noqa: SIM115
+  try:
+    processes = start_processes(
+        [*args, f"--workdir={killed}", "--config.train.num_steps=100000"], logs
+    )
+    step = _kill_both_once_a_checkpoint_exists(killed, processes)
+  finally:
+    for log in logs:
+      log.close()
+  end = f"--config.train.num_steps={step + 2}"
+  logs = _run([*args, f"--workdir={killed}", end], tmp_path, "restarted")
+  assert all(f"Training from step {step} to {step + 2}" in log for log in logs)
   for layout in ((1, 8), (2, 4)):
-    workdir = tmp_path / f"run_{layout[0]}x{layout[1]}"
-    args = [
-        "posergen_jax.main",
-        "--config=configs/sr3.py:quick",
-        f"--workdir={workdir}",
-        f"--config.data.data_dir={data_dir}",
-        "--config.train.num_steps=4",
-        "--config.train.log_every=1",
-    ]
-    _run(args, tmp_path, f"layout_{layout[0]}x", layout=layout)
-    metrics = json.loads((workdir / "eval.json").read_text())["metrics"]
-    reports.append({k: v for k, v in metrics.items() if not k.startswith("seconds")})
-  single, multi = reports
+    _run(
+        [*args, f"--workdir={tmp_path / f'run_{layout[0]}x'}", end], tmp_path, "run", layout=layout
+    )
+  single, multi = _metrics(tmp_path / "run_1x"), _metrics(tmp_path / "run_2x")
+  assert _metrics(killed) == multi  # Bit for bit.
   assert single.keys() == multi.keys() and "sr3_psnr" in single
   for key in single:
     assert multi[key] == pytest.approx(single[key], rel=1e-4, abs=1e-5), key
 
   # The 1 × 8 run resumed as 2 × 4: its input position is of another layout, so every process
   # says so and continues with a fresh seeded order, none with a stale position.
-  args = [*args[:2], f"--workdir={tmp_path / 'run_1x8'}", args[3], "--config.train.num_steps=6"]
-  logs = _run(args, tmp_path, "moved", layout=(2, 4))
+  more = f"--config.train.num_steps={step + 4}"
+  logs = _run([*args, f"--workdir={tmp_path / 'run_1x'}", more], tmp_path, "moved")
   for log in logs:
-    assert "Training from step 4 to 6" in log
+    assert f"Training from step {step + 2} to {step + 4}" in log
     assert "is of another process layout (process_0_of_1); this run has 2 processes" in log
 
 
