@@ -49,7 +49,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       resblock_updown=True,
       skip_rescale=True,
       dtype="bfloat16",
+      remat="block",  # Keep each residual block's inputs only; recompute the rest.
   )
+  # Parameters, Adam moments and the EMA copy split over the data axis (FSDP).
+  config.fsdp = True
   config.diffusion.sample_schedule.num_steps = 100
   config.train.update(batch_size=256, num_steps=1_000_000, log_every=1000, sample_every=20_000)
   config.optimizer.update(learning_rate=1e-4, warmup_steps=10_000)
@@ -64,17 +67,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
           "sr3_128": dict(
               data=dict(name="posters/256", hr_size=128, lr_size=64),
               model=dict(ch_mult=(1, 2, 4, 8, 8)),
+              train=dict(microbatches=2),
           ),
           "sr3_256": dict(
               data=dict(name="posters/256", hr_size=256, lr_size=128),
               model=dict(ch_mult=(1, 2, 4, 4, 8, 8)),
               diffusion=dict(cond_aug=dict(max_level=0.2, sample_level=0.05)),
+              train=dict(microbatches=4),
           ),
           "sr3_512": dict(
               data=dict(name="posters/512", hr_size=512, lr_size=256),
               model=dict(ch_mult=(1, 1, 2, 4, 4, 8, 8)),
               diffusion=dict(cond_aug=dict(max_level=0.2, sample_level=0.05)),
-              train=dict(batch_size=64),
+              train=dict(batch_size=64, microbatches=4),
           ),
       }
   )

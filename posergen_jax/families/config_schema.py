@@ -262,6 +262,7 @@ RULES: dict[str, Rule] = {
     "train.sample_every": POSITIVE,
     "train.max_nonfinite_steps": POSITIVE,
     "train.stop_check_every": POSITIVE,
+    "train.microbatches": POSITIVE,
     "ema.decay": FRACTION,
     "ckpt.every": POSITIVE,
     "ckpt.max_to_keep": POSITIVE,
@@ -357,6 +358,13 @@ def _check_relations(fields: _Fields, num_devices: int) -> None:
     )
   sizes = dict(zip((axis for axis, _ in v["mesh"]), sharding.mesh_sizes(v["mesh"], num_devices)))
   trainer.check_batch_sizes(fields.config, sizes[sharding.DATA_AXIS], field=fields.name)
+  count = v.get("train.microbatches", 1)
+  if v["train.batch_size"] % (count * sizes[sharding.DATA_AXIS]):
+    raise fields.fail(
+        "train.microbatches",
+        f"a divisor of {fields.name('train.batch_size')}={v['train.batch_size']} leaving "
+        f"microbatches that are multiples of the {sizes[sharding.DATA_AXIS]} data-parallel devices",
+    )
 
 
 def _output_size(fields: _Fields) -> int:

@@ -15,7 +15,7 @@ from posergen_jax.evaluation import image_metrics, lpips, report
 from posergen_jax.io import errors
 from posergen_jax.io import images as image_io
 from posergen_jax.models import sr3_unet
-from posergen_jax.training import family, optimizers, train_state
+from posergen_jax.training import family, microbatches, optimizers, train_state
 
 # What the network diffuses (`config.diffusion.target`): see `make_family`.
 TARGETS = ("residual", "image")
@@ -151,10 +151,9 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     )["params"]
     return train_state.TrainState.create(params=params, tx=tx)
 
-  def train_step(state, batch, rng):
-    noise_rng, dropout_rng, aug_rng, level_rng = jax.random.split(
-        jax.random.fold_in(rng, state.step), 4
-    )
+  def loss_and_grads(params, batch, rng):
+    """(aux metrics, gradients) of the SR3 loss on `batch` (target, cond [b,H,W,3])."""
+    noise_rng, dropout_rng, aug_rng, level_rng = jax.random.split(rng, 4)
     aug_level = jax.random.uniform(
         level_rng, batch["cond"].shape[:1], jnp.float32, 0.0, diffusion.cond_aug.max_level
     )
@@ -173,7 +172,17 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
           log_snr_range=log_snr_range,
       )
 
-    (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (_, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    return aux, grads
+
+  def train_step(state, batch, rng):
+    aux, grads = microbatches.mean_over_microbatches(
+        loss_and_grads,
+        state.params,
+        batch,
+        jax.random.fold_in(rng, state.step),
+        config.train.microbatches,
+    )
     state = state.apply_gradients(grads, ema_decay=config.ema.decay)
     return state, {**aux, "grad_norm": optax.global_norm(grads)}
 
