@@ -9,6 +9,10 @@ per chip, the parameters + optimizer state + EMA ("arguments"), XLA's temporarie
 against the chip's memory, the step's FLOPs, XLA's cost-model step time, the MFU that time
 implies and images per second. Times and MFU are XLA's cost model, not measurements; memory is
 what the compiled program allocates. A step that does not fit fails to compile: the row says so.
+
+For the diffusion stages a second table gives sampling on one chip: one denoising step (the
+U-Net on `--sample_batch` images at once) compiled for a chip of the first topology, and the
+seconds per image that implies for 100-step DDPM and 20-step DDIM.
 """
 
 from collections.abc import Sequence
@@ -149,6 +153,75 @@ def fit(config: ml_collections.ConfigDict, topology: str) -> Fit:
   )
 
 
+@dataclasses.dataclass(frozen=True)
+class SamplingCost:
+  """One denoising step of a diffusion stage on one chip: XLA's cost-model seconds."""
+
+  stage: str
+  chip: str
+  batch_size: int
+  seconds: float
+  flops: float
+
+  def seconds_per_image(self, steps: int) -> float:
+    return steps * self.seconds / self.batch_size
+
+
+# The samplers the sampling table prices: (name, steps).
+SAMPLERS = (("DDPM", 100), ("DDIM", 20))
+
+
+def compile_denoising_step(config: ml_collections.ConfigDict, device, batch_size: int):
+  """(Stage) `config`'s sampler at one deterministic DDIM step (one U-Net call) on `batch_size`
+  images, compiled for the single chip `device`."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.diffusion.update(sampler="ddim", sample_steps=1, ddim_eta=0.0)
+  family = registry.get_family(config)
+  mesh = sharding.make_mesh((("data", 1),), [device])
+  shardings = sharding.make_shardings(mesh)
+  batch = batch_shapes(config, family, shardings.replicated)
+  batch = {
+      name: jax.ShapeDtypeStruct((batch_size, *x.shape[1:]), x.dtype, sharding=x.sharding)
+      for name, x in batch.items()
+  }
+  params = jax.eval_shape(family.init_state, jax.random.key(0), batch).params
+  params = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=shardings.replicated), params
+  )
+  rng = jax.ShapeDtypeStruct((), jax.random.key(0).dtype, sharding=shardings.replicated)
+  return jax.jit(family.sample).lower(params, batch, rng).compile()
+
+
+def sampling_cost(config: ml_collections.ConfigDict, topology: str, batch_size: int):
+  """The SamplingCost of (diffusion stage) `config` on one chip of `topology`."""
+  compiled = compile_denoising_step(config, tpu_devices(topology)[0], batch_size)
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  return SamplingCost(
+      config.get("stage") or config.family,
+      topology.partition(":")[0],
+      batch_size,
+      float(cost.get("optimal_seconds", 0.0)),
+      float(cost.get("flops", 0.0)),
+  )
+
+
+def sampling_table(costs: Sequence[SamplingCost]) -> str:
+  """A markdown table of `costs`: the denoising step and seconds per image per sampler."""
+  names = " | ".join(f"{name}-{steps} s/image" for name, steps in SAMPLERS)
+  rows = [
+      f"| stage | chip | images per step | TFLOP/step | est. step s | {names} |",
+      "| --- | --- | --- | --- | --- |" + " --- |" * len(SAMPLERS),
+  ]
+  for c in costs:
+    per_image = " | ".join(f"{c.seconds_per_image(steps):.3f}" for _, steps in SAMPLERS)
+    rows.append(
+        f"| {c.stage} | 1 {c.chip} | {c.batch_size} | {c.flops / 1e12:.3f} | {c.seconds:.4f} | "
+        f"{per_image} |"
+    )
+  return "\n".join(rows)
+
+
 def table(fits: Sequence[Fit]) -> str:
   """A markdown table of `fits`: GiB per chip against the chip's memory, FLOPs, XLA's
   cost-model step time, the MFU it implies and images/s."""
@@ -195,6 +268,8 @@ def define_flags() -> None:
   config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).")
   flags.DEFINE_multi_string("topology", ["v5e:2x4"], "TPU topologies, e.g. v5e:2x4, v5p:2x2x2.")
   flags.DEFINE_multi_string("stage", [], "Stages of a staged config (default: all).")
+  flags.DEFINE_integer("sample_batch", 8, "Images per denoising step in the sampling table.")
+  flags.DEFINE_bool("train", True, "Compile the train steps (the fit table).")
   flags.mark_flags_as_required(["config"])
 
 
@@ -207,11 +282,23 @@ def main(argv):
     configs = [
         c for c in stage_configs(FLAGS.config) if not FLAGS.stage or c.get("stage") in FLAGS.stage
     ]
-    fits = [fit(config, topology) for config in configs for topology in FLAGS.topology]
+    if FLAGS.sample_batch < 1:
+      raise errors.InputError(f"--sample_batch={FLAGS.sample_batch}: must be >= 1.")
+    fits = [
+        fit(config, topology) for config in configs for topology in FLAGS.topology if FLAGS.train
+    ]
+    costs = [
+        sampling_cost(config, FLAGS.topology[0], FLAGS.sample_batch)
+        for config in configs
+        if "diffusion" in config and registry.get_family(config).sample is not None
+    ]
   except errors.UserError as e:
     sys.exit(f"error: {e}")
-  print(table(fits))
-  print("Times and MFU: XLA's cost model for the compiled step, not measurements.")
+  if fits:
+    print(table(fits))
+  if costs:
+    print(sampling_table(costs))
+  print("Times and MFU: XLA's cost model for the compiled programs, not measurements.")
 
 
 if __name__ == "__main__":

@@ -38,3 +38,13 @@ def test_the_train_step_compiles_for_a_tpu_slice(config):
   assert fit.chips == 4
   assert 0 < fit.argument_bytes and 0 < fit.flops  # The cost model's seconds may be n/a.
   assert fit.total_bytes < aot.CHIPS["v5e"][0] * aot.GIB
+
+
+def test_a_denoising_step_is_priced_on_one_chip(quick_config):
+  cost = aot.sampling_cost(quick_config, TOPOLOGY, batch_size=4)
+  assert (cost.stage, cost.chip, cost.batch_size) == ("sr3", "v5e", 4)
+  assert cost.flops > 0 and cost.seconds > 0
+  # 100 DDPM steps cost five times 20 DDIM steps; per image, over the 4 images of a step.
+  assert cost.seconds_per_image(100) == pytest.approx(5 * cost.seconds_per_image(20))
+  assert cost.seconds_per_image(20) == pytest.approx(20 * cost.seconds / 4)
+  assert "| sr3 | 1 v5e | 4 |" in aot.sampling_table([cost])
