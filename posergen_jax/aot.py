@@ -18,6 +18,7 @@ seconds per image that implies for 100-step DDPM and 20-step DDIM.
 from collections.abc import Sequence
 import dataclasses
 import os
+import re
 import sys
 
 from absl import app, flags
@@ -108,8 +109,14 @@ def batch_shapes(config: ml_collections.ConfigDict, family, data_sharding) -> di
 
 
 def tpu_devices(topology: str) -> list:
-  """The chips of TPU `topology` (e.g. "v5e:2x2"), as devices XLA can compile for."""
-  return topologies.get_topology_desc(topology_name=topology, platform="tpu").devices
+  """The chips of TPU `topology`, as devices XLA can compile for: one slice ("v5e:2x2") or
+  several joined over the data-centre network ("2*v5e:2x2": multislice, each device knowing its
+  `slice_index`; the config's mesh then needs a `slices` axis)."""
+  count, _, slice_topology = topology.rpartition("*")
+  kwargs = {"num_slices": int(count)} if count else {}
+  return topologies.get_topology_desc(
+      topology_name=slice_topology, platform="tpu", **kwargs
+  ).devices
 
 
 def compile_train_step(config: ml_collections.ConfigDict, devices: Sequence):
@@ -171,6 +178,11 @@ class SamplingCost:
 SAMPLERS = (("DDPM", 100), ("DDIM", 20))
 
 
+def chip_name(topology: str) -> str:
+  """ "v5e" of "v5e:2x4" or "2*v5e:2x4"."""
+  return topology.rpartition("*")[2].partition(":")[0]
+
+
 def compile_denoising_step(config: ml_collections.ConfigDict, device, batch_size: int):
   """(Stage) `config`'s sampler at one deterministic DDIM step (one U-Net call) on `batch_size`
   images, compiled for the single chip `device`."""
@@ -199,7 +211,7 @@ def sampling_cost(config: ml_collections.ConfigDict, topology: str, batch_size: 
   cost = cost[0] if isinstance(cost, list) else cost
   return SamplingCost(
       config.get("stage") or config.family,
-      topology.partition(":")[0],
+      chip_name(topology),
       batch_size,
       float(cost.get("optimal_seconds", 0.0)),
       float(cost.get("flops", 0.0)),
@@ -231,7 +243,7 @@ def table(fits: Sequence[Fit]) -> str:
       "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ]
   for f in fits:
-    hbm, peak = CHIPS[f.topology.partition(":")[0]]
+    hbm, peak = CHIPS[chip_name(f.topology)]
     if f.error:
       rows.append(
           f"| {f.stage} | {f.topology} | {f.chips} | {f.batch_size} | | | does not fit: "
@@ -266,7 +278,9 @@ def define_flags() -> None:
   """The command line's flags; defined only when run as a program, so that importing this module
   (the tests do, beside main) defines none."""
   config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:arg]).")
-  flags.DEFINE_multi_string("topology", ["v5e:2x4"], "TPU topologies, e.g. v5e:2x4, v5p:2x2x2.")
+  flags.DEFINE_multi_string(
+      "topology", ["v5e:2x4"], "TPU topologies, e.g. v5e:2x4, v5p:2x2x2; 2*v5e:2x4: two slices."
+  )
   flags.DEFINE_multi_string("stage", [], "Stages of a staged config (default: all).")
   flags.DEFINE_integer("sample_batch", 8, "Images per denoising step in the sampling table.")
   flags.DEFINE_bool("train", True, "Compile the train steps (the fit table).")
@@ -277,7 +291,11 @@ def main(argv):
   del argv  # cli.parse_flags leaves only the program name.
   try:
     for topology in FLAGS.topology:
-      if topology.partition(":")[0] not in CHIPS:
+      if not re.fullmatch(r"([1-9]\d*\*)?\w+:\d+(x\d+)*", topology):
+        raise errors.InputError(
+            f"--topology={topology}: must be CHIP:AxB[xC], or N*CHIP:AxB for N slices."
+        )
+      if chip_name(topology) not in CHIPS:
         raise errors.InputError(f"--topology={topology}: the chip is not one of {sorted(CHIPS)}.")
     configs = [
         c for c in stage_configs(FLAGS.config) if not FLAGS.stage or c.get("stage") in FLAGS.stage

@@ -34,3 +34,10 @@ def test_data_sharding_splits_the_batch():
   assert [s.data.shape for s in x.addressable_shards] == [(1, 2)] * 8
   y = jax.device_put(np.ones(3), shardings.replicated)
   assert all(s.data.shape == (3,) for s in y.addressable_shards)
+
+
+def test_a_slices_axis_splits_the_batch_over_slices_and_data():
+  mesh = sharding.make_mesh((("slices", 2), ("data", -1)))
+  shardings = sharding.make_shardings(mesh)
+  assert shardings.data.spec == jax.sharding.PartitionSpec(("slices", "data"))
+  assert sharding.data_axis_size(mesh) == 8

@@ -5,6 +5,7 @@ import pytest
 
 from posergen_jax import aot
 from posergen_jax.config import stages
+from posergen_jax.io import errors
 from tests.configs_test import CONFIG_FILES, _module
 
 TOPOLOGY = "v5e:2x2"
@@ -48,3 +49,15 @@ def test_a_denoising_step_is_priced_on_one_chip(quick_config):
   assert cost.seconds_per_image(100) == pytest.approx(5 * cost.seconds_per_image(20))
   assert cost.seconds_per_image(20) == pytest.approx(20 * cost.seconds / 4)
   assert "| sr3 | 1 v5e | 4 |" in aot.sampling_table([cost])
+
+
+def test_a_multislice_step_compiles_with_a_slices_axis(quick_config):
+  """Two v5e:2x2 slices: the batch over (slices, data), the state split inside each slice."""
+  quick_config.mesh = (("slices", 2), ("data", -1))
+  quick_config.fsdp = True
+  fit = aot.fit(quick_config, "2*" + TOPOLOGY)
+  assert not fit.error, fit.error
+  assert fit.chips == 8 and fit.flops > 0
+  quick_config.mesh = (("data", -1),)
+  with pytest.raises(errors.ConfigError, match="add a \\('slices', number of slices\\) axis"):
+    aot.fit(quick_config, "2*" + TOPOLOGY)

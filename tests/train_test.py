@@ -61,6 +61,26 @@ def test_model_axis_2x4_matches_data_parallel_8x1(quick_config):
   )
 
 
+def test_slices_axis_2x4_with_fsdp_matches_data_parallel_8x1(quick_config):
+  """Multislice: the batch split over (slices, data), the state over data only (inside a
+  slice), gives the 8-way data-parallel result."""
+  family, batch = _fixed_batch(quick_config)
+  states, history = helpers.train_steps(
+      family, batch, jax.devices(), 2, mesh=(("slices", 2), ("data", 4)), fsdp=True
+  )
+  state_8x1, metrics_8x1 = _train(family, batch, jax.devices(), num_steps=2)
+  split = [leaf for leaf in jax.tree.leaves(states[-1].params) if "data" in leaf.sharding.spec]
+  assert split  # FSDP inside a slice: 4 shards each, none over the slices.
+  assert all(leaf.addressable_shards[0].data.size == leaf.size // 4 for leaf in split)
+  assert not any("slices" in leaf.sharding.spec for leaf in jax.tree.leaves(states[-1]))
+  np.testing.assert_allclose(history[-1]["loss"], metrics_8x1["loss"], rtol=1e-5)
+  jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+      states[-1].ema_params,
+      state_8x1.ema_params,
+  )
+
+
 def test_checkpoint_restores_bit_identical(quick_config, tmp_path):
   family, batch = _fixed_batch(quick_config)
   state, _ = _train(family, batch, jax.devices(), num_steps=2)

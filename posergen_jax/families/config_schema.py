@@ -357,13 +357,14 @@ def _check_relations(fields: _Fields, num_devices: int) -> None:
         f"(e.g. {v['data.name'].split('/')[0]}/{_output_size(fields)})",
     )
   sizes = dict(zip((axis for axis, _ in v["mesh"]), sharding.mesh_sizes(v["mesh"], num_devices)))
-  trainer.check_batch_sizes(fields.config, sizes[sharding.DATA_AXIS], field=fields.name)
+  shards = sizes[sharding.DATA_AXIS] * sizes.get(sharding.SLICES_AXIS, 1)
+  trainer.check_batch_sizes(fields.config, shards, field=fields.name)
   count = v.get("train.microbatches", 1)
-  if v["train.batch_size"] % (count * sizes[sharding.DATA_AXIS]):
+  if v["train.batch_size"] % (count * shards):
     raise fields.fail(
         "train.microbatches",
         f"a divisor of {fields.name('train.batch_size')}={v['train.batch_size']} leaving "
-        f"microbatches that are multiples of the {sizes[sharding.DATA_AXIS]} data-parallel devices",
+        f"microbatches that are multiples of the {shards} data-parallel devices",
     )
 
 

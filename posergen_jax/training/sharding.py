@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import jax
+from jax.experimental import mesh_utils
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -13,6 +14,9 @@ from posergen_jax.io import errors
 
 DATA_AXIS = "data"
 MODEL_AXIS = "model"
+# Multislice (TPU slices joined over the data-centre network): an outer data-parallel axis across
+# slices; the batch is split over it and `data`, FSDP and `model` stay inside a slice.
+SLICES_AXIS = "slices"
 # With FSDP, arrays smaller than this stay replicated: gathering them would cost more than
 # keeping a copy (big_vision's fsdp rule has the same kind of floor).
 FSDP_MIN_ELEMENTS = 2**14
@@ -76,9 +80,25 @@ def make_mesh(
   devices = list(jax.devices() if devices is None else devices)
   names = tuple(name for name, _ in axes)
   sizes = mesh_sizes(axes, len(devices))
-  return jax.make_mesh(
-      tuple(sizes), names, axis_types=(AxisType.Auto,) * len(names), devices=devices
-  )
+  types = (AxisType.Auto,) * len(names)
+  if len({getattr(d, "slice_index", 0) for d in devices}) > 1:  # Several TPU slices.
+    if SLICES_AXIS not in names:
+      raise errors.ConfigError(
+          f"config.mesh={list(axes)}: the devices span several TPU slices; add a "
+          f"({SLICES_AXIS!r}, number of slices) axis first, e.g. "
+          f"(('{SLICES_AXIS}', 2), ('{DATA_AXIS}', -1))."
+      )
+    dcn = [size if name == SLICES_AXIS else 1 for name, size in zip(names, sizes)]
+    ici = [1 if name == SLICES_AXIS else size for name, size in zip(names, sizes)]
+    grid = mesh_utils.create_hybrid_device_mesh(ici, dcn, devices)
+    return jax.sharding.Mesh(grid, names, axis_types=types)
+  return jax.make_mesh(tuple(sizes), names, axis_types=types, devices=devices)
+
+
+def batch_axes(mesh: jax.sharding.Mesh) -> str | tuple[str, str]:
+  """The mesh axes a batch's leading dimension is split over: `data`, and `slices` first when
+  the mesh has it."""
+  return (SLICES_AXIS, DATA_AXIS) if SLICES_AXIS in mesh.shape else DATA_AXIS
 
 
 def make_shardings(mesh: jax.sharding.Mesh, fsdp: bool = False) -> MeshShardings:
@@ -86,15 +106,16 @@ def make_shardings(mesh: jax.sharding.Mesh, fsdp: bool = False) -> MeshShardings
   also splits the train state over the data axis (`state_shardings`)."""
   return MeshShardings(
       mesh=mesh,
-      data=NamedSharding(mesh, P(DATA_AXIS)),
+      data=NamedSharding(mesh, P(batch_axes(mesh))),
       replicated=NamedSharding(mesh, P()),
       fsdp=fsdp,
   )
 
 
 def data_axis_size(mesh: jax.sharding.Mesh) -> int:
-  """Number of data-parallel shards; global batch sizes must be multiples of it."""
-  return mesh.shape[DATA_AXIS]
+  """Number of data-parallel shards (`data` × `slices`); global batch sizes must be multiples
+  of it."""
+  return mesh.shape[DATA_AXIS] * mesh.shape.get(SLICES_AXIS, 1)
 
 
 def state_shardings(state_shapes, shardings: MeshShardings):
