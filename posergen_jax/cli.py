@@ -102,11 +102,14 @@ def define_jax_flags() -> None:
 def multihost_arguments(env=os.environ) -> dict[str, int] | None:
   """`jax.distributed.initialize` arguments for a multi-process launch, or None for one process.
 
-  Multi-process means JAX_COORDINATOR_ADDRESS is set (launch/ scripts; JAX_NUM_PROCESSES and
+  Multi-process means POSERGEN_DISTRIBUTED=1 (JAX detects the cluster: Cloud TPU multislice),
+  JAX_COORDINATOR_ADDRESS is set (launch/ scripts; JAX_NUM_PROCESSES and
   JAX_PROCESS_ID, when set, are passed on, otherwise JAX detects them, e.g. on TPU VMs), or a
   SLURM step with more than one task (JAX reads SLURM's variables). A lone SLURM allocation shell
   (SLURM_JOB_ID but one task) is a single process.
   """
+  if env.get("POSERGEN_DISTRIBUTED") == "1":  # launch/tpu_vm.sh on multislice: JAX detects all.
+    return {}
   if "JAX_COORDINATOR_ADDRESS" in env:
     names = {"num_processes": "JAX_NUM_PROCESSES", "process_id": "JAX_PROCESS_ID"}
     return {arg: int(env[name]) for arg, name in names.items() if name in env}

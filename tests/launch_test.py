@@ -84,6 +84,17 @@ def _flag(argv, name):
   return values[0]
 
 
+def _main_argv(remote):
+  """posergen_jax.main's argv in a `run` command: the remote script starts `nohup bash -c INNER`,
+  whose INNER starts main (its output appended to the log) and then writes its exit line."""
+  words = shlex.split(remote.split("nohup ", 1)[1])
+  assert words[:2] == ["bash", "-c"]
+  inner = words[2]
+  assert ">> $HOME/posergen_jax_logs/main.log 2>&1 < /dev/null & echo $! >" in inner
+  assert inner.endswith('echo "=== exit $?" >> $HOME/posergen_jax_logs/main.log')
+  return shlex.split(inner.split(" >> ", 1)[0])
+
+
 def _assert_one_line_error(rc, stdout, stderr, *words):
   assert rc != 0
   assert not stdout
@@ -183,11 +194,8 @@ def test_tpu_run_passes_config_workdir_and_overrides_quoted(run):
   assert ssh[4] == "ssh" and _flag(ssh, "--worker") == "all"
   remote = _flag(ssh, "--command")
   assert "JAX_COORDINATOR_ADDRESS=" in remote and ":8482" in remote
-  assert "nohup .venv/bin/python -m posergen_jax.main" in remote
-  assert ">> $HOME/posergen_jax_logs/main.log 2>&1" in remote
-  # The remote command line is itself shell-quoted: split it back into the main's arguments.
-  main = remote.split("nohup ", 1)[1].split(" >> ", 1)[0]
-  assert shlex.split(main) == [
+  main = _main_argv(remote)
+  assert main == [
       ".venv/bin/python",
       "-m",
       "posergen_jax.main",
@@ -198,6 +206,75 @@ def test_tpu_run_passes_config_workdir_and_overrides_quoted(run):
       OVERRIDE,
       "--alsologtostderr",
   ]
+
+
+def test_tpu_queued_multislice_create_run_and_delete(run):
+  common = [*TPU, "--queued", "--slices=2", "--accelerator=v5litepod-16"]
+  rc, out, err = run(TPU_VM, "create", "--dry-run", *common, "--spot")
+  assert rc == 0, err
+  (argv,) = _commands(out)
+  assert argv[:6] == ["gcloud", "compute", "tpus", "queued-resources", "create", "sr3-v4"]
+  assert _flag(argv, "--accelerator-type") == "v5litepod-16"
+  assert _flag(argv, "--runtime-version") == "v2-alpha-tpuv5-lite"
+  assert (_flag(argv, "--node-count"), _flag(argv, "--node-prefix")) == ("2", "sr3-v4")
+  assert "--spot" in argv and not any(a.startswith("--node-id") for a in argv)
+
+  rc, out, err = run(
+      TPU_VM, "run", "--dry-run", *common, "--config=configs/sr3.py", "--workdir=gs://bkt/x"
+  )
+  assert rc == 0, err
+  ssh = _commands(out)
+  assert [argv[5] for argv in ssh] == ["sr3-v4-0", "sr3-v4-1"]  # Every worker of each slice.
+  for argv in ssh:
+    remote = _flag(argv, "--command")
+    assert "export POSERGEN_DISTRIBUTED=1" in remote and "JAX_COORDINATOR_ADDRESS=" not in remote
+    assert "--config.mesh=(('slices', 2), ('data', -1))" in _main_argv(remote)
+
+  rc, out, err = run(TPU_VM, "delete", "--dry-run", *common)
+  assert _commands(out) == [
+      [
+          "gcloud",
+          "compute",
+          "tpus",
+          "queued-resources",
+          "delete",
+          "sr3-v4",
+          "--zone=us-central2-b",
+          "--force",
+          "--quiet",
+      ]
+  ]
+  rc, out, err = run(TPU_VM, "create", "--dry-run", *TPU, "--queued")
+  assert _flag(_commands(out)[0], "--node-id") == "sr3-v4"
+
+
+def test_tpu_supervise_looks_at_the_resource_and_recreates_it_after_a_preemption(run):
+  """The dry run prints one look (the queued resource's state, worker 0's run) and the recovery
+  a preemption triggers: delete, create, setup and the same run."""
+  rc, out, err = run(
+      TPU_VM,
+      "supervise",
+      "--dry-run",
+      *TPU,
+      "--queued",
+      "--spot",
+      "--config=configs/sr3.py",
+      "--workdir=gs://bkt/sr3",
+      "--config.train.num_steps=5000",
+  )
+  assert rc == 0, err
+  commands = _commands(out)
+  describe, outcome, delete, create, tar, scp, setup, start = commands
+  assert describe[3:6] == ["queued-resources", "describe", "sr3-v4"]
+  assert _flag(describe, "--format") == "value(state.state)"
+  assert outcome[4] == "ssh" and _flag(outcome, "--worker") == "0"
+  assert "Stopped by" in _flag(outcome, "--command")  # A signal's exit 0 is not the end.
+  assert delete[3:5] == ["queued-resources", "delete"] and create[3:5] == [
+      "queued-resources",
+      "create",
+  ]
+  assert "--spot" in create and tar[0] == "tar" and scp[4] == "scp"
+  assert "--config.train.num_steps=5000" in _main_argv(_flag(start, "--command"))
 
 
 @pytest.mark.parametrize(
@@ -252,6 +329,12 @@ def test_tpu_logs_of_another_worker_ssh_and_delete(run):
         ),
         (["setup", *TPU, "--config.train.num_steps=3"], ["--config.train.num_steps"]),
         (["launch", *TPU], ["launch"]),
+        (["create", *TPU, "--slices=2"], ["--slices", "--queued"]),
+        (["create", *TPU, "--slices=0", "--queued"], ["--slices"]),
+        (["create", *TPU, "--queued", "--preemptible"], ["--preemptible", "--spot"]),
+        (["supervise", *TPU, "--config=configs/sr3.py", "--workdir=gs://bkt/x"], ["--queued"]),
+        (["supervise", *TPU, "--queued"], ["--config", "--workdir"]),
+        (["supervise", *TPU, "--queued", "--interval=soon"], ["--interval"]),
     ],
 )
 def test_tpu_bad_options_fail_with_one_line_naming_them(run, args, words):
@@ -483,6 +566,7 @@ def test_no_arguments_prints_usage_and_fails(run):
         ({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "1", "SLURM_PROCID": "0"}, None),
         ({"SLURM_JOB_ID": "7", "SLURM_NTASKS": "4", "SLURM_PROCID": "2"}, {}),
         ({"JAX_COORDINATOR_ADDRESS": "10.0.0.1:8482"}, {}),
+        ({"POSERGEN_DISTRIBUTED": "1"}, {}),  # tpu_vm.sh on multislice: JAX detects all.
         (
             {
                 "JAX_COORDINATOR_ADDRESS": "10.0.0.1:8482",
