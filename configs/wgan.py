@@ -11,6 +11,12 @@ Quick size for tests and smoke runs (synthetic_posters/tiny at 8×8, a random ti
 
   python -m posergen_jax.main --config=configs/wgan.py:quick --workdir=/tmp/wgan_quick
 
+Paper width (`:paper`: your posters at 64×64 (`posters/64`, --config.data.manual_dir=DIR), G and
+critic widths 64 (DCGAN's), batch 64, bfloat16 compute, 100k steps; for TPU/GPU):
+
+  python -m posergen_jax.main --config=configs/wgan.py:paper --workdir=gs://BUCKET/wgan \
+      --config.data.manual_dir=/path/to/posters
+
 Variants, combinable with the sizes as comma-separated arguments (e.g. `:quick,clip`):
   clip   the original WGAN: critic weights clipped to ±0.01, RMSProp lr 5e-5 (Arjovsky et al.).
 
@@ -23,12 +29,12 @@ import ml_collections
 
 from posergen_jax.configs import common
 
-SIZES = ("quick",)
+SIZES = ("quick", "paper")
 VARIANTS = ("clip",)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """Returns the WGAN config; `arg` is '[quick][,clip]'."""
+  """Returns the WGAN config; `arg` is '[quick|paper][,clip]'."""
   size, variant = common.parse_arguments(
       arg, config_file="configs/wgan.py", sizes=SIZES, variants=VARIANTS
   )
@@ -81,6 +87,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.z_dim = 16
     config.loss.n_critic = 2
     common.quick_trainer_sections(config)
+  if size == "paper":  # GAN_SR3's first stage at DCGAN widths on your posters, for TPU/GPU.
+    config.data.name = "posters/64"
+    config.model.update(gf_dim=64, df_dim=64, dtype="bfloat16")
+    config.train.update(batch_size=64, num_steps=100_000, log_every=500, sample_every=5000)
+    config.ckpt.every = 5000
+    config.evals.update(num_examples=1024, batch_size=64)
   if variant == "clip":
     config.loss.lipschitz = "clip"
     # WGAN's RMSProp, lr 5e-5 (decay 0.99 as torch's RMSprop default alpha).
