@@ -90,6 +90,7 @@ def test_train_each_stage_then_sample_the_chain(tiny_data_dir, tmp_path):
   assert report["steps"] == {"sr3_128": 1, "sr3_256": 1}
   assert report == json.loads((tmp_path / "cascade" / "cascade.json").read_text())
   assert np.isfinite(report["cascade_psnr"]) and np.isfinite(report["bicubic_psnr"])
+  assert report["cascade_colour_error"] >= 0 and report["bicubic_colour_error"] >= 0
   grid = np.asarray(Image.open(tmp_path / "cascade" / "samples" / "cascade.png"))
   grid_size = config.evals.grid_size
   assert grid.shape == (grid_size * 34 + 2, 4 * 34 + 2, 3)  # 4 columns of 32 px, 2 px padding

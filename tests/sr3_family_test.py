@@ -146,7 +146,14 @@ def test_sampler_train_levels_span_the_log_snr_the_sampler_visits():
 def test_eval_step_scores_the_deterministic_sampler_beside_the_configured_one():
   family, state, batch = _init_perturbed(_config(sampler="ddim", sample_steps=3, ddim_eta=1.0))
   outputs = jax.jit(family.eval_step)(state.ema_params, batch, jax.random.key(4))
-  for key in ("sr3_psnr", "sr3_deterministic_psnr", "bicubic_psnr", "sr3_deterministic_ssim"):
+  for key in (
+      "sr3_psnr",
+      "sr3_deterministic_psnr",
+      "bicubic_psnr",
+      "sr3_deterministic_ssim",
+      "sr3_colour_error",
+      "bicubic_colour_error",
+  ):
     assert outputs[key].shape == (2,) and np.all(np.isfinite(outputs[key])), key
   assert not np.allclose(outputs["sr3_psnr"], outputs["sr3_deterministic_psnr"])
 

@@ -205,11 +205,11 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     scored against the target; the samples, targets and bicubic images are also returned as the
     generated, real and baseline images (FID/KID)."""
     prediction = sample(params, batch, rng)
-    sr = image_metrics.psnr_ssim(prediction, batch["target"])
-    deterministic = image_metrics.psnr_ssim(
-        sample_with(deterministic_sampler, params, batch, rng), batch["target"]
+    deterministic_prediction = sample_with(deterministic_sampler, params, batch, rng)
+    sr, deterministic, bicubic = (
+        image_metrics.fidelity(images, batch["target"])
+        for images in (prediction, deterministic_prediction, batch["cond"])
     )
-    bicubic = image_metrics.psnr_ssim(batch["cond"], batch["target"])
     return {
         **{f"sr3_{k}": v for k, v in sr.items()},
         **{f"sr3_deterministic_{k}": v for k, v in deterministic.items()},

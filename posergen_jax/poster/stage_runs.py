@@ -163,7 +163,7 @@ def sample_cascade(config: ml_collections.ConfigDict, workdir: str) -> dict:
   metrics = {
       f"{kind}_{k}": float(jnp.mean(v))
       for kind, images in (("cascade", final), ("bicubic", bicubic))
-      for k, v in image_metrics.psnr_ssim(images, target).items()
+      for k, v in image_metrics.fidelity(images, target).items()
   }
   report = {
       "stages": list(config.stage_order),
