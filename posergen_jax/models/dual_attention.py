@@ -14,7 +14,7 @@ import jax.numpy as jnp
 # Query/key width of PAM is channels // PAM_REDUCTION (DANet and SAGAN: 8).
 PAM_REDUCTION = 8
 # Values of DualAttention.mode: which modules run (an ablation switch).
-ATTENTION_MODES = ("none", "pam", "cam", "dual")
+ATTENTION_MODES = ("none", "pam", "cam", "dual", "dual_parallel")
 
 
 def attend(q: jax.Array, k: jax.Array, v: jax.Array, query_chunk: int | None) -> jax.Array:
@@ -94,9 +94,11 @@ class ChannelAttention(nn.Module):
 class DualAttention(nn.Module):
   """PAM and/or CAM by `mode`: [B,H,W,C] -> [B,H,W,C].
 
-  'none' is the identity, 'pam' and 'cam' run one module, 'dual' runs PAM then CAM. DANet's
-  segmentation head sums two parallel branches instead; in sequence each module stays an identity
-  at initialisation and the block needs no extra convs.
+  'none' is the identity, 'pam' and 'cam' run one module, 'dual' runs PAM then CAM;
+  'dual_parallel' runs both on the input and adds their contributions, as DANet's segmentation
+  head sums its two branches: x + γ_p·PAM_out(x) + γ_c·CAM_out(x) (DANet also wraps each branch
+  in convs, left out here). Both compositions are the identity at initialisation (γ = 0) and have
+  the same parameters.
 
   Attributes:
     mode: one of ATTENTION_MODES.
@@ -110,6 +112,10 @@ class DualAttention(nn.Module):
   def __call__(self, x: jax.Array) -> jax.Array:
     if self.mode not in ATTENTION_MODES:
       raise ValueError(f"DualAttention mode must be one of {ATTENTION_MODES}; got {self.mode!r}")
+    if self.mode == "dual_parallel":
+      pam = PositionAttention(self.dtype, name="pam")(x)
+      cam = ChannelAttention(name="cam")(x)
+      return (pam + cam - x).astype(x.dtype)
     if self.mode in ("pam", "dual"):
       x = PositionAttention(self.dtype, name="pam")(x)
     if self.mode in ("cam", "dual"):
