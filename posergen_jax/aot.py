@@ -226,11 +226,13 @@ def sampling_table(costs: Sequence[SamplingCost]) -> str:
       "| --- | --- | --- | --- | --- |" + " --- |" * len(SAMPLERS),
   ]
   for c in costs:
-    per_image = " | ".join(f"{c.seconds_per_image(steps):.3f}" for _, steps in SAMPLERS)
-    rows.append(
-        f"| {c.stage} | 1 {c.chip} | {c.batch_size} | {c.flops / 1e12:.3f} | {c.seconds:.4f} | "
-        f"{per_image} |"
-    )
+    if c.seconds > 0:
+      timing = f"{c.seconds:.4f} | " + " | ".join(
+          f"{c.seconds_per_image(steps):.3f}" for _, steps in SAMPLERS
+      )
+    else:  # XLA's cost model gives no (or a negative) time for some programs.
+      timing = " | ".join(["n/a"] * (1 + len(SAMPLERS)))
+    rows.append(f"| {c.stage} | 1 {c.chip} | {c.batch_size} | {c.flops / 1e12:.3f} | {timing} |")
   return "\n".join(rows)
 
 

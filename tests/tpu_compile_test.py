@@ -49,6 +49,8 @@ def test_a_denoising_step_is_priced_on_one_chip(quick_config):
   assert cost.seconds_per_image(100) == pytest.approx(5 * cost.seconds_per_image(20))
   assert cost.seconds_per_image(20) == pytest.approx(20 * cost.seconds / 4)
   assert "| sr3 | 1 v5e | 4 |" in aot.sampling_table([cost])
+  unknown = aot.SamplingCost("sr3", "v5e", 4, seconds=-1.0, flops=1e12)  # The cost model's n/a.
+  assert aot.sampling_table([unknown]).endswith("| sr3 | 1 v5e | 4 | 1.000 | n/a | n/a | n/a |")
 
 
 def test_a_multislice_step_compiles_with_a_slices_axis(quick_config):
