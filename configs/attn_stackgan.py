@@ -79,6 +79,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.loss.kl_weight = 2.0  # StackGAN++ TRAIN.COEFF.KL.
   config.loss.color_weight = 0.0  # StackGAN++ COLOR_LOSS (0 for birds).
   config.loss.fidelity_weight = 0.001  # Gt-StackGAN's µ; used when model.vgg is not "none".
+  # How the feature L1 is reduced: "sum" (each image's L1 norm, batch mean) | "mean" (over every
+  # element, torch's nn.L1Loss()). Gt-StackGAN gives µ but no reduction; at µ = 0.001 "mean" makes
+  # the fidelity gradient at the 128² image 1e-5 (9 VGG layers) to 2e-4 (29) of the adversarial
+  # one, so the term and the no_vgg ablation do nothing; "sum" makes it 6.0x at both
+  # (benchmarks/stackgan_fidelity_share.py, docs/results.md).
+  config.loss.fidelity_reduction = "sum"
 
   common.add_trainer_sections(config)
   config.train.batch_size = 8

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from benchmarks import stackgan_fidelity_share
 from posergen_jax.config import stages
 from posergen_jax.configs import attn_stackgan as attn_stackgan_config
 from posergen_jax.data import input_pipeline
@@ -131,6 +132,21 @@ def test_sharded_step_matches_single_device(fixed_batch, single_device_run):
     for a, b in zip(jax.tree.leaves(getattr(state8, part)), jax.tree.leaves(getattr(state1, part))):
       np.testing.assert_allclose(a, b, rtol=1e-3, atol=4e-4)
       assert np.mean(np.abs(np.asarray(a) - np.asarray(b))) < 1e-5
+
+
+def test_fidelity_share_measures_each_reduction(fixed_batch, single_device_run, tiny_data_dir):
+  """benchmarks/stackgan_fidelity_share.py's gradients at the 128² image: the summed fidelity
+  term's is the mean's times the feature count (conv1_1: 128·128·64), and the adversarial one
+  is not zero."""
+  _, batch = fixed_batch
+  states, _ = single_device_run
+  config = attn_stackgan_config.get_config(TRAIN_ARG)
+  config.data.data_dir = tiny_data_dir
+  terms = stackgan_fidelity_share.make_term_gradients(config)(states[-1], batch, jax.random.key(3))
+  (mean_value, mean_norm), (sum_value, sum_norm) = terms["fidelity_mean"], terms["fidelity_sum"]
+  np.testing.assert_allclose(sum_value, 128 * 128 * 64 * mean_value, rtol=1e-4)
+  np.testing.assert_allclose(sum_norm, 128 * 128 * 64 * mean_norm, rtol=1e-4)
+  assert float(terms["adversarial"][1]) > 0 and float(mean_value) > 0
 
 
 @pytest.mark.slow

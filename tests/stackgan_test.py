@@ -344,6 +344,10 @@ def test_fidelity_loss_and_generator_total():
   real = jnp.zeros((BATCH, 2, 2, 4)).at[..., 0].set(3.0)
   np.testing.assert_allclose(losses.fidelity_loss(fake, real), (2 + 1 + 1 + 1) / 4, rtol=1e-6)
   assert float(losses.fidelity_loss(real, real)) == 0
+  # "sum": each image's L1 norm over its 2x2x4 features (2 + 1 + 1 + 1 per position), batch mean.
+  np.testing.assert_allclose(losses.fidelity_loss(fake, real, "sum"), 5 * 4, rtol=1e-6)
+  with pytest.raises(ValueError, match="'max' is not one of"):
+    losses.fidelity_loss(fake, real, "max")
   mu = jnp.full((BATCH, 8), 0.5)
   logvar = jnp.zeros((BATCH, 8))
   images = [jnp.zeros((BATCH, 8, 8, 3)), jnp.full((BATCH, 16, 16, 3), 0.5)]
@@ -357,6 +361,10 @@ def test_fidelity_loss_and_generator_total():
   np.testing.assert_allclose(
       total, terms["adversarial"] + 2.0 * 0.125 + 0.25 + 0.001 * terms["fidelity"], rtol=1e-6
   )
+  _, summed = losses.generator_loss(
+      fake_logits, mu, logvar, images, fake, real, fidelity_reduction="sum"
+  )
+  np.testing.assert_allclose(summed["fidelity"], 16 * terms["fidelity"], rtol=1e-6)
   _, terms = losses.generator_loss(fake_logits, mu, logvar, images, fidelity_weight=0.0)
   assert sorted(terms) == ["adversarial", "kl"]
   with pytest.raises(ValueError, match="needs fake_features and real_features"):

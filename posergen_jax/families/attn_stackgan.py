@@ -176,6 +176,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
         kl_weight=weights.kl_weight,
         color_weight=weights.color_weight,
         fidelity_weight=fidelity_weight,
+        fidelity_reduction=weights.fidelity_reduction,
     )
 
   def train_step(state, batch, rng):

@@ -21,7 +21,7 @@ from posergen_jax.diffusion import losses, parameterization, samplers, schedules
 from posergen_jax.evaluation import generated_images
 from posergen_jax.families import attn_stackgan, registry, sr3, text_image_encoder, wgan
 from posergen_jax.io import errors
-from posergen_jax.models import dual_attention, sr3_unet
+from posergen_jax.models import dual_attention, sr3_unet, stackgan_losses
 from posergen_jax.models import wgan as wgan_model
 from posergen_jax.text import caption_inputs, char_cnn_rnn, conditioning
 from posergen_jax.training import optimizers, sharding, trainer
@@ -233,6 +233,7 @@ RULES: dict[str, Rule] = {
     "loss.kl_weight": NOT_NEGATIVE,
     "loss.uncond_weight": NOT_NEGATIVE,
     "loss.fidelity_weight": NOT_NEGATIVE,
+    "loss.fidelity_reduction": one_of(stackgan_losses.FIDELITY_REDUCTIONS),
     "loss.color_weight": NOT_NEGATIVE,
     "loss.name": one_of(text_image_encoder.LOSSES),
     "loss.label_key": TEXT,

@@ -28,6 +28,7 @@ COLOR_MEAN_WEIGHT = 1.0
 COLOR_COV_WEIGHT = 5.0
 # Gt-StackGAN's weight µ of the VGG feature L1 fidelity loss.
 FIDELITY_WEIGHT = 0.001
+FIDELITY_REDUCTIONS = ("mean", "sum")  # fidelity_loss's ways of reducing the feature L1.
 
 Logits = tuple[jax.Array, jax.Array]  # (cond, uncond), each [B]
 
@@ -105,13 +106,22 @@ def color_consistency_loss(images: Sequence[jax.Array]) -> jax.Array:
   return total
 
 
-def fidelity_loss(fake_features: jax.Array, real_features: jax.Array) -> jax.Array:
-  """Mean L1 between VGG features of generated and real images, both [B,h,w,C]: -> scalar.
+def fidelity_loss(
+    fake_features: jax.Array, real_features: jax.Array, reduction: str = "mean"
+) -> jax.Array:
+  """L1 between VGG features of generated and real images, both [B,h,w,C]: -> scalar.
 
-  The real features are held fixed (stop_gradient).
+  reduction "mean": the mean over every element (torch's nn.L1Loss()); "sum": each image's L1
+  norm ||φ(fake) − φ(real)||_1 (the sum over h, w and C), averaged over the batch, which is
+  h·w·C times larger. The real features are held fixed (stop_gradient).
   """
   real_features = jax.lax.stop_gradient(real_features.astype(jnp.float32))
-  return jnp.mean(jnp.abs(fake_features.astype(jnp.float32) - real_features))
+  distance = jnp.abs(fake_features.astype(jnp.float32) - real_features)
+  if reduction == "mean":
+    return jnp.mean(distance)
+  if reduction == "sum":
+    return jnp.mean(jnp.sum(distance, axis=(1, 2, 3)))
+  raise ValueError(f"fidelity reduction {reduction!r} is not one of {FIDELITY_REDUCTIONS}")
 
 
 def generator_loss(
@@ -126,6 +136,7 @@ def generator_loss(
     kl_weight: float = KL_WEIGHT,
     color_weight: float = COLOR_WEIGHT,
     fidelity_weight: float = FIDELITY_WEIGHT,
+    fidelity_reduction: str = "mean",
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """StackGAN++ train_Gnet plus Gt-StackGAN's fidelity term: -> (total scalar, {term: scalar}).
 
@@ -137,6 +148,7 @@ def generator_loss(
     fake_features, real_features: VGG features [B,h,w,C] of the final generated and real images;
       required when fidelity_weight > 0.
     uncond_weight, kl_weight, color_weight, fidelity_weight: weights of the terms.
+    fidelity_reduction: how `fidelity_loss` reduces the feature L1 ("mean" | "sum").
   """
   terms = {
       "adversarial": sum(
@@ -154,6 +166,6 @@ def generator_loss(
           "generator_loss needs fake_features and real_features when "
           f"fidelity_weight > 0 (got fidelity_weight={fidelity_weight})"
       )
-    terms["fidelity"] = fidelity_loss(fake_features, real_features)
+    terms["fidelity"] = fidelity_loss(fake_features, real_features, fidelity_reduction)
     total += fidelity_weight * terms["fidelity"]
   return total, terms
