@@ -288,7 +288,7 @@ def bench(
   )(jax.random.key(0))["params"]
   twin = torch_twin(config, size).to(device)
   torch_sr3_unet.load_flax_params(twin, params)
-  tx, _ = optimizers.make_optimizer(config.optimizer)
+  tx, _ = optimizers.make_optimizer(config.optimizer, config.train.num_steps)
   opt = config.optimizer
   make_torch_optimizer = lambda net: torch.optim.AdamW(
       net.parameters(), lr=opt.learning_rate, betas=(opt.b1, opt.b2), weight_decay=opt.weight_decay

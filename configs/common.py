@@ -54,6 +54,7 @@ def optimizer_section(
           name=name,
           learning_rate=learning_rate,
           warmup_steps=0,
+          decay="none",  # "none" | "cosine" (to 0 at train.num_steps, after the warm-up).
           b1=b1,
           b2=b2,
           weight_decay=0.0,

@@ -1,4 +1,4 @@
-"""Optimizer: warm-up, clipping and skipped non-finite updates."""
+"""Optimizer: warm-up, decay, clipping and skipped non-finite updates."""
 
 import jax
 import jax.numpy as jnp
@@ -9,6 +9,8 @@ import pytest
 
 from posergen_jax.training import optimizers, train_state
 
+NUM_STEPS = 10
+
 
 def _config(**overrides):
   config = ml_collections.ConfigDict(
@@ -16,6 +18,7 @@ def _config(**overrides):
           name="adam",
           learning_rate=0.1,
           warmup_steps=2,
+          decay="none",
           b1=0.9,
           b2=0.999,
           weight_decay=0.0,
@@ -27,19 +30,39 @@ def _config(**overrides):
 
 
 def test_learning_rate_warms_up_linearly():
-  _, learning_rate_fn = optimizers.make_optimizer(_config(warmup_steps=4))
+  _, learning_rate_fn = optimizers.make_optimizer(_config(warmup_steps=4), NUM_STEPS)
   np.testing.assert_allclose(
       [learning_rate_fn(s) for s in range(6)], [0.0, 0.025, 0.05, 0.075, 0.1, 0.1], rtol=1e-6
   )
 
 
 def test_no_warmup_means_the_full_rate_from_step_zero():
-  _, learning_rate_fn = optimizers.make_optimizer(_config(warmup_steps=0))
+  _, learning_rate_fn = optimizers.make_optimizer(_config(warmup_steps=0), NUM_STEPS)
   np.testing.assert_allclose([learning_rate_fn(s) for s in range(3)], [0.1] * 3, rtol=1e-6)
 
 
+def test_cosine_decay_follows_the_warmup_down_to_zero_at_num_steps():
+  _, learning_rate_fn = optimizers.make_optimizer(_config(warmup_steps=2, decay="cosine"), 10)
+  # Steps 2..10: 0.1 * (1 + cos(pi * (s - 2) / 8)) / 2.
+  expected = [0.0, 0.05] + [0.05 * (1 + np.cos(np.pi * (s - 2) / 8)) for s in range(2, 11)]
+  np.testing.assert_allclose([learning_rate_fn(s) for s in range(11)], expected, atol=1e-7)
+  _, no_warmup = optimizers.make_optimizer(_config(warmup_steps=0, decay="cosine"), 4)
+  np.testing.assert_allclose(
+      [no_warmup(s) for s in range(5)], [0.1, 0.0854, 0.05, 0.0146, 0.0], atol=1e-4
+  )
+
+
+def test_a_config_without_decay_keeps_a_constant_rate_and_an_unknown_decay_is_named():
+  config = _config(warmup_steps=0)
+  del config["decay"]  # An exported pipeline's config from before `decay` existed.
+  _, learning_rate_fn = optimizers.make_optimizer(config, NUM_STEPS)
+  np.testing.assert_allclose([learning_rate_fn(s) for s in (0, 9, 50)], [0.1] * 3, rtol=1e-6)
+  with pytest.raises(ValueError, match=r"config.optimizer.decay='linear' is not one of"):
+    optimizers.make_optimizer(_config(decay="linear"), NUM_STEPS)
+
+
 def test_nonfinite_gradients_are_skipped_and_counted():
-  tx, _ = optimizers.make_optimizer(_config())
+  tx, _ = optimizers.make_optimizer(_config(), NUM_STEPS)
   state = train_state.TrainState.create(params={"w": jnp.ones(3)}, tx=tx)
   state = state.apply_gradients({"w": jnp.ones(3)}, ema_decay=0.9)
   state = state.apply_gradients({"w": jnp.ones(3)}, ema_decay=0.9)
@@ -57,7 +80,7 @@ def test_nonfinite_gradients_are_skipped_and_counted():
 
 
 def test_ema_follows_params_with_warmed_up_decay():
-  tx, _ = optimizers.make_optimizer(_config(grad_clip_norm=0.0))
+  tx, _ = optimizers.make_optimizer(_config(grad_clip_norm=0.0), NUM_STEPS)
   state = train_state.TrainState.create(params={"w": jnp.zeros(())}, tx=tx)
   state = state.replace(params={"w": jnp.ones(())})  # pretend an update moved w to 1
   new = state.apply_gradients({"w": jnp.zeros(())}, ema_decay=0.999)
@@ -67,7 +90,7 @@ def test_ema_follows_params_with_warmed_up_decay():
 
 def test_rmsprop_matches_its_update_rule():
   tx, _ = optimizers.make_optimizer(
-      _config(name="rmsprop", warmup_steps=0, b2=0.99, grad_clip_norm=0.0)
+      _config(name="rmsprop", warmup_steps=0, b2=0.99, grad_clip_norm=0.0), NUM_STEPS
   )
   params = {"w": jnp.array([1.0, -2.0])}
   grads = {"w": jnp.array([0.5, 3.0])}
@@ -78,7 +101,7 @@ def test_rmsprop_matches_its_update_rule():
 
 def test_unknown_optimizer_name_is_a_clear_error():
   with pytest.raises(ValueError, match="'sgd' is not one of"):
-    optimizers.make_optimizer(_config(name="sgd"))
+    optimizers.make_optimizer(_config(name="sgd"), NUM_STEPS)
 
 
 def test_an_update_made_nonfinite_by_the_optimizer_is_skipped_and_counted():

@@ -104,7 +104,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   discriminators = make_discriminators(config)
   text = conditioning.make_text_conditioning(config.text, data=config.data)
   vgg_features = make_vgg_features(config.model)
-  txs, learning_rate_fn = gan_state.make_optimizers(config.optimizer)
+  txs, learning_rate_fn = gan_state.make_optimizers(config.optimizer, config.train.num_steps)
   weights = config.loss
   fidelity_weight = weights.fidelity_weight if vgg_features is not None else 0.0
 

@@ -152,6 +152,7 @@ def _optimizer_rules() -> dict[str, Rule]:
       "weight_decay": NOT_NEGATIVE,
       "grad_clip_norm": Rule(_is_finite, "a finite number (<= 0 turns clipping off)"),
       "warmup_steps": integer(0),
+      "decay": one_of(optimizers.DECAYS),
   }
 
 

@@ -20,21 +20,25 @@ GEN = "gen"
 DISC = "disc"
 
 
-def make_optimizers(config: ml_collections.ConfigDict):
+def make_optimizers(config: ml_collections.ConfigDict, num_steps: int):
   """The generator's and the discriminator's optimizers from `config.optimizer.{gen,disc}`.
 
-  Each section holds `optimizers.make_optimizer`'s fields (learning_rate, warmup_steps, b1, b2,
-  weight_decay, grad_clip_norm), so the two networks can differ in learning rate and betas.
+  Each section holds `optimizers.make_optimizer`'s fields (learning_rate, warmup_steps, decay,
+  b1, b2, weight_decay, grad_clip_norm), so the two networks can differ in learning rate and
+  betas.
 
   Args:
     config: the `optimizer` section, with sub-sections `gen` and `disc`.
+    num_steps: the run's training steps, where a decay ends.
 
   Returns:
     `({"gen": tx, "disc": tx}, learning_rate_fn)`, where `learning_rate_fn(step)` is the
     generator's schedule (the one the trainer logs).
   """
-  gen_tx, learning_rate_fn = optimizers.make_optimizer(config.gen, f"config.optimizer.{GEN}")
-  disc_tx, _ = optimizers.make_optimizer(config.disc, f"config.optimizer.{DISC}")
+  gen_tx, learning_rate_fn = optimizers.make_optimizer(
+      config.gen, num_steps, f"config.optimizer.{GEN}"
+  )
+  disc_tx, _ = optimizers.make_optimizer(config.disc, num_steps, f"config.optimizer.{DISC}")
   return {GEN: gen_tx, DISC: disc_tx}, learning_rate_fn
 
 

@@ -116,7 +116,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   deterministic_sampler = make_sampler(config, **deterministic_sampling(config))
   residual = diffusion.target == "residual"
   scale = diffusion.residual_scale
-  tx, learning_rate_fn = optimizers.make_optimizer(config.optimizer)
+  tx, learning_rate_fn = optimizers.make_optimizer(config.optimizer, config.train.num_steps)
   augment = diffusion.cond_aug.max_level > 0
 
   def denoise_fn(params, aug_level=None, *, train=False, dropout_rng=None):

@@ -70,7 +70,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   text = conditioning.make_text_conditioning(config.text, data=config.data)
   train_schedule = sr3.schedule_from_config(config.diffusion.train_schedule)
   sampler = sr3.make_sampler(config)
-  tx, learning_rate_fn = optimizers.make_optimizer(config.optimizer)
+  tx, learning_rate_fn = optimizers.make_optimizer(config.optimizer, config.train.num_steps)
 
   def denoise_fn(params, *, train=False, dropout_rng=None) -> DenoiseFn:
     rngs = {"dropout": dropout_rng} if train else None

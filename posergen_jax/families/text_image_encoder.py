@@ -134,7 +134,7 @@ def make_family(config: ml_collections.ConfigDict) -> EncoderFamily:
     raise errors.ConfigError(f"config.loss.name={config.loss.name!r} is not one of {LOSSES}.")
   text = make_text_side(config.text)
   model = make_model(config, text.tower)
-  tx, learning_rate_fn = optimizers.make_optimizer(config.optimizer)
+  tx, learning_rate_fn = optimizers.make_optimizer(config.optimizer, config.train.num_steps)
   size = config.model.image_size
   one_caption = caption_inputs.one_caption(
       config.text.captions_key, config.text.language, text.caption_op

@@ -61,7 +61,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   image_key = text_to_image.image_key(config)
   generator, critic = make_generator(config), make_critic(config)
   text = conditioning.make_text_conditioning(config.text, data=config.data)
-  txs, learning_rate_fn = gan_state.make_optimizers(config.optimizer)
+  txs, learning_rate_fn = gan_state.make_optimizers(config.optimizer, config.train.num_steps)
   noise = functools.partial(
       gan_state.generator_noise, z_dim=config.model.z_dim, c_dim=config.model.c_dim
   )

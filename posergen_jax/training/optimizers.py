@@ -10,17 +10,21 @@ import optax
 from posergen_jax.io import errors
 
 OPTIMIZERS = ("adam", "rmsprop")
+DECAYS = ("none", "cosine")  # After the warm-up: a constant rate, or a cosine down to 0.
 
 
 def make_optimizer(
-    config: ml_collections.ConfigDict, field: str = "config.optimizer"
+    config: ml_collections.ConfigDict, num_steps: int, field: str = "config.optimizer"
 ) -> tuple[optax.GradientTransformation, Callable[[int], float]]:
-  """Adam(W) or RMSProp with linear warm-up and global-norm gradient clipping.
+  """Adam(W) or RMSProp with linear warm-up, optional cosine decay and global-norm clipping.
 
   Args:
     config: the `optimizer` section: name ('adam' | 'rmsprop'), learning_rate, warmup_steps,
-      b1, b2 (Adam's moment decays; RMSProp's squared-gradient decay is b2 and it has no b1),
-      weight_decay (Adam only, decoupled) and grad_clip_norm (<= 0 disables clipping).
+      decay ('none' | 'cosine': after the warm-up, down to 0 at `num_steps`), b1, b2 (Adam's
+      moment decays; RMSProp's squared-gradient decay is b2 and it has no b1), weight_decay
+      (Adam only, decoupled) and grad_clip_norm (<= 0 disables clipping).
+    num_steps: the run's training steps (`config.train.num_steps`), where a decay ends. A run
+      resumed with more steps stretches its decay from then on.
     field: where `config` sits in the full config, for errors.
 
   An update is skipped (parameters and moments unchanged) when the gradients, the update or the
@@ -35,12 +39,7 @@ def make_optimizer(
   Raises:
     ConfigError: an unknown optimizer name.
   """
-  if config.warmup_steps > 0:
-    learning_rate_fn = optax.linear_schedule(
-        init_value=0.0, end_value=config.learning_rate, transition_steps=config.warmup_steps
-    )
-  else:
-    learning_rate_fn = optax.constant_schedule(config.learning_rate)
+  learning_rate_fn = learning_rate_schedule(config, num_steps, field)
   if config.name == "adam":
     tx = optax.adamw(learning_rate_fn, b1=config.b1, b2=config.b2, weight_decay=config.weight_decay)
   elif config.name == "rmsprop":
@@ -50,6 +49,30 @@ def make_optimizer(
   if config.grad_clip_norm > 0:
     tx = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), tx)
   return skip_nonfinite(tx), learning_rate_fn
+
+
+def learning_rate_schedule(
+    config: ml_collections.ConfigDict, num_steps: int, field: str = "config.optimizer"
+) -> Callable[[int], float]:
+  """step -> learning rate: linear from 0 over `config.warmup_steps`, then constant or, for
+  `config.decay` 'cosine', a half cosine from `config.learning_rate` to 0 at `num_steps`.
+
+  Pipelines exported before `decay` existed have no such field: they train at a constant rate.
+  """
+  peak, warmup = config.learning_rate, config.warmup_steps
+  decay = config.get("decay", "none")
+  if decay == "cosine":
+    return optax.warmup_cosine_decay_schedule(
+        init_value=0.0 if warmup else peak,
+        peak_value=peak,
+        warmup_steps=warmup,
+        decay_steps=max(num_steps, warmup + 1),
+    )
+  if decay != "none":
+    raise errors.ConfigError(f"{field}.decay={decay!r} is not one of {DECAYS}.")
+  if warmup > 0:
+    return optax.linear_schedule(init_value=0.0, end_value=peak, transition_steps=warmup)
+  return optax.constant_schedule(peak)
 
 
 def all_finite(tree) -> jax.Array:
