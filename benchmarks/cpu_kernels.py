@@ -38,6 +38,22 @@ def add_argument(parser: argparse.ArgumentParser) -> None:
   )
 
 
+def train_batches(config, family, shardings):
+  """The config's training batches as the trainer reads them (`batches_per_step` × batch_size
+  examples a step, e.g. a WGAN step's n_critic critic batches), sharded by `shardings.data`."""
+  from posergen_jax.data import input_pipeline  # pylint: disable=import-outside-toplevel
+
+  dataset = input_pipeline.create_dataset(
+      config.data,
+      config.data.train_split,
+      global_batch_size=config.train.batch_size * family.batches_per_step,
+      preprocess=family.make_preprocess(True),
+      train=True,
+      seed=config.seed,
+  )
+  return input_pipeline.GlobalBatches(dataset, shardings.data)
+
+
 def jitted_train_step(family, shardings, batch) -> tuple[Callable, Any]:
   """The trainer's jitted, donated `family.train_step` and a fresh state sharded by `shardings`,
   shaped for `batch` (a dict of [B,...] arrays already on the mesh)."""

@@ -69,22 +69,13 @@ def main() -> None:
 
   import jax  # pylint: disable=import-outside-toplevel
 
-  from posergen_jax.data import input_pipeline  # pylint: disable=import-outside-toplevel
   from posergen_jax.families import registry  # pylint: disable=import-outside-toplevel
   from posergen_jax.training import sharding  # pylint: disable=import-outside-toplevel
 
   config = configs.load(args.config)
   family = registry.get_family(config)
   shardings = sharding.make_shardings(sharding.make_mesh(config.mesh), config.fsdp)
-  dataset = input_pipeline.create_dataset(
-      config.data,
-      config.data.train_split,
-      global_batch_size=config.train.batch_size * family.batches_per_step,
-      preprocess=family.make_preprocess(True),
-      train=True,
-      seed=config.seed,
-  )
-  batches = input_pipeline.GlobalBatches(dataset, shardings.data)
+  batches = cpu_kernels.train_batches(config, family, shardings)
   batch = next(batches)
   step, state = cpu_kernels.jitted_train_step(family, shardings, batch)
   key = jax.random.key(1)

@@ -25,7 +25,6 @@ import optax  # noqa: E402
 
 from benchmarks import cpu_kernels  # noqa: E402
 from posergen_jax import cli, configs  # noqa: E402
-from posergen_jax.data import input_pipeline  # noqa: E402
 from posergen_jax.families import attn_stackgan, gan_state, registry  # noqa: E402
 from posergen_jax.models import stackgan_losses  # noqa: E402
 from posergen_jax.text import conditioning  # noqa: E402
@@ -98,15 +97,7 @@ def main():
     config.model.vgg_layers = args.vgg_layers or None
   family = registry.get_family(config)
   shardings = sharding.make_shardings(sharding.make_mesh(config.mesh), config.fsdp)
-  ds = input_pipeline.create_dataset(
-      config.data,
-      config.data.train_split,
-      global_batch_size=config.train.batch_size,
-      preprocess=family.make_preprocess(True),
-      train=True,
-      seed=config.seed,
-  )
-  batches = input_pipeline.GlobalBatches(ds, shardings.data)
+  batches = cpu_kernels.train_batches(config, family, shardings)
   rng = jax.random.key(config.seed)
   step, state = cpu_kernels.jitted_train_step(family, shardings, next(batches))
   for i in range(args.train_steps):

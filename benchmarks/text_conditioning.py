@@ -23,7 +23,6 @@ import numpy as np  # noqa: E402
 
 from benchmarks import cpu_kernels  # noqa: E402
 from posergen_jax import cli, configs  # noqa: E402
-from posergen_jax.data import input_pipeline  # noqa: E402
 from posergen_jax.families import registry  # noqa: E402
 from posergen_jax.training import sharding, trainer  # noqa: E402
 
@@ -38,15 +37,7 @@ def _setup(config, source: str):
   family = registry.get_family(config)
   setup_seconds = time.perf_counter() - start
   shardings = sharding.make_shardings(sharding.make_mesh(config.mesh), config.fsdp)
-  ds = input_pipeline.create_dataset(
-      config.data,
-      config.data.train_split,
-      global_batch_size=config.train.batch_size,
-      preprocess=family.make_preprocess(True),
-      train=True,
-      seed=config.seed,
-  )
-  batches = input_pipeline.GlobalBatches(ds, shardings.data)
+  batches = cpu_kernels.train_batches(config, family, shardings)
   batch = next(batches)
   rng = jax.random.key(0)
   state, state_shardings = sharding.init_sharded(family.init_state, shardings, rng, batch)
