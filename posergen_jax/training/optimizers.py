@@ -24,7 +24,8 @@ def make_optimizer(
       moment decays; RMSProp's squared-gradient decay is b2 and it has no b1), weight_decay
       (Adam only, decoupled) and grad_clip_norm (<= 0 disables clipping).
     num_steps: the run's training steps (`config.train.num_steps`), where a decay ends. A run
-      resumed with more steps stretches its decay from then on.
+      resumed with a larger num_steps follows the longer decay's curve from its current step
+      (its rate rises to that curve's value).
     field: where `config` sits in the full config, for errors.
 
   An update is skipped (parameters and moments unchanged) when the gradients, the update or the
@@ -37,7 +38,7 @@ def make_optimizer(
   (families/config_schema.py).
 
   Raises:
-    ConfigError: an unknown optimizer name.
+    ConfigError: an unknown optimizer name or decay.
   """
   learning_rate_fn = learning_rate_schedule(config, num_steps, field)
   if config.name == "adam":
