@@ -32,15 +32,15 @@ def _config(**diffusion):
   return config
 
 
-def _init_perturbed(config):
-  """The family, its initial state with noised EMA params (so the zero-init output conv passes a
-  signal; no train step to compile), and the batch."""
+def _init_perturbed(config, noise_std=0.05):
+  """The family, its initial state with EMA params noised by `noise_std` (so the zero-init output
+  conv passes a signal; no train step to compile), and the batch."""
   family = sr3.make_family(config)
   batch = _batch()
   state = jax.jit(family.init_state)(jax.random.key(0), batch)
   noise = np.random.default_rng(0)
   ema = jax.tree.map(
-      lambda p: p + 0.05 * noise.standard_normal(p.shape, np.float32), state.ema_params
+      lambda p: p + noise_std * noise.standard_normal(p.shape, np.float32), state.ema_params
   )
   return family, state.replace(ema_params=ema), batch
 
@@ -117,10 +117,25 @@ def test_untrained_residual_model_returns_the_bicubic_input_exactly():
     params = jax.jit(family.init_state)(jax.random.key(0), batch).ema_params
     sample = jax.jit(family.sample)(params, batch, jax.random.key(2))
     np.testing.assert_allclose(sample, jnp.clip(batch["cond"], -1, 1), atol=1e-6)
-  image_family = sr3.make_family(_config(target="image", prediction="x0"))
+  image_family = sr3.make_family(_config(target="image", prediction="x0", colour_fix="none"))
   params = jax.jit(image_family.init_state)(jax.random.key(0), batch).ema_params
   image_sample = jax.jit(image_family.sample)(params, batch, jax.random.key(2))
   np.testing.assert_allclose(image_sample, 0.0, atol=1e-6)  # x0_hat = 0 is the image itself
+
+
+def test_colour_fix_gives_each_sample_the_bicubic_mean_colour():
+  """With (perturbed) weights that add a tint to the residual, colour_fix 'mean' puts each
+  sample's mean colour per image and channel back on the bicubic condition's; 'none' leaves it."""
+  means = {}
+  for fix in sr3.COLOUR_FIXES:
+    family, state, batch = _init_perturbed(_config(colour_fix=fix), 0.005)
+    sample = jax.jit(family.sample)(state.ema_params, batch, jax.random.key(2))
+    if fix == "mean":
+      assert np.abs(sample).max() < 1  # Nothing clipped: the means compare exactly.
+    means[fix] = np.mean(sample, axis=(1, 2))
+  cond_mean = np.mean(batch["cond"], axis=(1, 2))
+  np.testing.assert_allclose(means["mean"], cond_mean, atol=1e-5)
+  assert np.abs(means["none"] - cond_mean).max() > 1e-2  # 0.038 measured
 
 
 @pytest.mark.parametrize("scale", [0.5, 0.25])

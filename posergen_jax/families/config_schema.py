@@ -224,6 +224,7 @@ RULES: dict[str, Rule] = {
     "diffusion.ddim_eta": FRACTION,
     "diffusion.cond_aug.max_level": FRACTION,
     "diffusion.cond_aug.sample_level": FRACTION,
+    "diffusion.colour_fix": one_of(sr3.COLOUR_FIXES),
     "guidance.drop_prob": PROBABILITY_BELOW_ONE,
     "guidance.scale": NOT_NEGATIVE,
     # losses

@@ -19,6 +19,8 @@ from posergen_jax.training import family, microbatches, optimizers, train_state
 
 # What the network diffuses (`config.diffusion.target`): see `make_family`.
 TARGETS = ("residual", "image")
+# `config.diffusion.colour_fix`: a sample takes the bicubic mean colour ("mean"), or not.
+COLOUR_FIXES = ("mean", "none")
 # Where training draws noise levels (`config.diffusion.train_levels`): see `training_log_snr_range`.
 TRAIN_LEVELS = ("sampler", "schedule")
 
@@ -105,7 +107,9 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
 
   With `diffusion.target='residual'` the network diffuses (target − cond) / residual_scale, the
   detail the bicubic upsample misses, and a sample is cond + residual_scale × the result; with
-  'image' (SR3) it diffuses the target image itself.
+  'image' (SR3) it diffuses the target image itself. With `diffusion.colour_fix='mean'` each
+  sample is shifted, per image and channel, to the bicubic upsample's mean colour (the low-res
+  input fixes it), so a stage cannot tint its output and a cascade cannot drift.
   """
   model = make_model(config)
   diffusion = config.diffusion
@@ -116,6 +120,8 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   deterministic_sampler = make_sampler(config, **deterministic_sampling(config))
   residual = diffusion.target == "residual"
   scale = diffusion.residual_scale
+  # Exported pipelines from before colour_fix existed sample as they were trained: without it.
+  colour_fix = diffusion.get("colour_fix", "none")
   tx, learning_rate_fn = optimizers.make_optimizer(config.optimizer, config.train.num_steps)
   augment = diffusion.cond_aug.max_level > 0
 
@@ -136,8 +142,14 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     return (target - cond) / scale if residual else target
 
   def from_diffused(x, cond):
-    """The image [B,H,W,3] in [-1, 1] a diffused sample `x` stands for."""
-    return jnp.clip(cond + scale * x, -1.0, 1.0) if residual else x
+    """The image [B,H,W,3] in [-1, 1] a diffused sample `x` stands for, its mean colour set to
+    the bicubic `cond`'s under colour_fix 'mean'."""
+    if not residual and colour_fix == "none":
+      return x
+    image = cond + scale * x if residual else x
+    if colour_fix == "mean":
+      image += jnp.mean(cond - image, axis=(1, 2), keepdims=True)
+    return jnp.clip(image, -1.0, 1.0)
 
   def x0_range(cond):
     """The range a clean diffused sample lies in: per pixel for a residual, else [-1, 1]."""
