@@ -21,6 +21,8 @@ from posergen_jax.training import family, microbatches, optimizers, train_state
 TARGETS = ("residual", "image")
 # `config.diffusion.colour_fix`: a sample takes the bicubic mean colour ("mean"), or not.
 COLOUR_FIXES = ("mean", "none")
+# Fixed-point steps of `with_mean_colour_of` (half the pixels clipped: 2^-8 of the drift left).
+MEAN_COLOUR_ITERATIONS = 8
 # Where training draws noise levels (`config.diffusion.train_levels`): see `training_log_snr_range`.
 TRAIN_LEVELS = ("sampler", "schedule")
 
@@ -102,14 +104,32 @@ def training_log_snr_range(config: ml_collections.ConfigDict) -> tuple[float, fl
   return float(log_snr.min()), float(log_snr.max())
 
 
+def with_mean_colour_of(
+    image: jax.Array, reference: jax.Array, iterations: int = MEAN_COLOUR_ITERATIONS
+) -> jax.Array:
+  """`image` [B,H,W,C] shifted per image and channel, then clipped to [-1, 1], so that its mean
+  colour equals the clipped `reference`'s [B,H,W,C].
+
+  The shift solves mean(clip(image + s)) = mean(clip(reference)) by fixed-point steps
+  s += target − mean(clip(image + s)); each step cuts the error by the fraction of clipped pixels.
+  """
+  mean = functools.partial(jnp.mean, axis=(1, 2), keepdims=True)
+  target = mean(jnp.clip(reference, -1.0, 1.0))
+  shift = jnp.zeros_like(target)
+  for _ in range(iterations):
+    shift += target - mean(jnp.clip(image + shift, -1.0, 1.0))
+  return jnp.clip(image + shift, -1.0, 1.0)
+
+
 def make_family(config: ml_collections.ConfigDict) -> family.Family:
   """Builds the SR3 family from the full config (model, diffusion, optimizer, ema, data).
 
   With `diffusion.target='residual'` the network diffuses (target − cond) / residual_scale, the
   detail the bicubic upsample misses, and a sample is cond + residual_scale × the result; with
   'image' (SR3) it diffuses the target image itself. With `diffusion.colour_fix='mean'` each
-  sample is shifted, per image and channel, to the bicubic upsample's mean colour (the low-res
-  input fixes it), so a stage cannot tint its output and a cascade cannot drift.
+  sample is shifted, per image and channel, to the bicubic upsample's mean colour as clipped to
+  [-1, 1] (the low-res input fixes it), so a stage cannot tint its output and a cascade cannot
+  drift.
   """
   model = make_model(config)
   diffusion = config.diffusion
@@ -148,7 +168,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
       return x
     image = cond + scale * x if residual else x
     if colour_fix == "mean":
-      image += jnp.mean(cond - image, axis=(1, 2), keepdims=True)
+      return with_mean_colour_of(image, cond)
     return jnp.clip(image, -1.0, 1.0)
 
   def x0_range(cond):
