@@ -56,22 +56,24 @@ def test_upsample_matches_the_input_pipeline_conditioning():
   np.testing.assert_allclose(ours, pair["cond"].numpy(), atol=2e-3)
 
 
-def test_chain_feeds_each_stage_the_upsampled_previous_output():
+def test_chain_feeds_each_stage_the_upsampled_previous_output_and_the_upsampled_input():
   seen = []
 
   def stage(offset):
-    def sample(cond, rng):
-      seen.append((cond.shape, rng))
+    def sample(cond, colour_reference, rng):
+      seen.append((cond.shape, colour_reference, rng))
       return jnp.clip(cond + offset, -1, 1)
 
     return sample
 
-  lowres = jnp.zeros((2, 4, 4, 3))
+  lowres = jnp.linspace(-0.5, 0.5, 2 * 4 * 4 * 3).reshape(2, 4, 4, 3)
   outputs = cascade.chain([stage(0.1), stage(0.2)], [8, 16], lowres, jax.random.key(0))
   assert [o.shape for o in outputs] == [(2, 8, 8, 3), (2, 16, 16, 3)]
-  np.testing.assert_allclose(outputs[-1], 0.3, atol=1e-6)
-  assert [shape for shape, _ in seen] == [(2, 8, 8, 3), (2, 16, 16, 3)]
-  assert not jnp.array_equal(jax.random.key_data(seen[0][1]), jax.random.key_data(seen[1][1]))
+  np.testing.assert_allclose(outputs[-1], cascade.upsample(outputs[0], 16) + 0.2, atol=1e-6)
+  assert [shape for shape, _, _ in seen] == [(2, 8, 8, 3), (2, 16, 16, 3)]
+  for (_, reference, _), size in zip(seen, [8, 16]):
+    np.testing.assert_array_equal(reference, cascade.upsample(lowres, size))
+  assert not jnp.array_equal(jax.random.key_data(seen[0][2]), jax.random.key_data(seen[1][2]))
 
 
 def test_train_each_stage_then_sample_the_chain(tiny_data_dir, tmp_path):
@@ -110,7 +112,13 @@ def test_default_cascade_turns_64_into_256_with_each_stage_own_settings():
     assert ("Dense_0" in params) and params["Dense_0"]["kernel"].shape[0] == (
         2 * stage.model.ch if stage.diffusion.cond_aug.max_level > 0 else stage.model.ch
     )
-    samplers.append(jax.jit(lambda cond, rng, f=family, p=params: f.sample(p, {"cond": cond}, rng)))
+    samplers.append(
+        jax.jit(
+            lambda cond, reference, rng, f=family, p=params: f.sample(
+                p, {"cond": cond, "colour_reference": reference}, rng
+            )
+        )
+    )
     sizes.append(size)
   lowres = jnp.zeros((1, 64, 64, 3))
   outputs = cascade.chain(samplers, sizes, lowres, jax.random.key(1))

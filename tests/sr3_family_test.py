@@ -138,6 +138,20 @@ def test_colour_fix_gives_each_sample_the_bicubic_mean_colour():
   assert np.abs(means["none"] - cond_mean).max() > 0.1  # 0.17 measured
 
 
+def test_colour_fix_takes_the_colour_reference_when_the_batch_gives_one():
+  """A cascade passes its own input upsampled as `colour_reference`: the sample's mean colour
+  is the reference's, not the condition's."""
+  family, state, batch = _init_perturbed(_config(colour_fix="mean"), 0.02)
+  reference = jnp.clip(batch["cond"] * 0.5 + 0.2, -1, 1)
+  sample = jax.jit(family.sample)(
+      state.ema_params, {**batch, "colour_reference": reference}, jax.random.key(2)
+  )
+  np.testing.assert_allclose(
+      np.mean(sample, axis=(1, 2)), np.mean(reference, axis=(1, 2)), atol=1e-5
+  )
+  assert np.abs(np.mean(sample - batch["cond"], axis=(1, 2))).max() > 0.05
+
+
 def test_mean_colour_shift_converges_when_half_the_pixels_clip():
   rng = np.random.default_rng(0)
   reference = jnp.asarray(rng.uniform(-1, 1, (2, 8, 8, 3)), jnp.float32)

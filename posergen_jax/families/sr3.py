@@ -128,8 +128,9 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   detail the bicubic upsample misses, and a sample is cond + residual_scale × the result; with
   'image' (SR3) it diffuses the target image itself. With `diffusion.colour_fix='mean'` each
   sample is shifted, per image and channel, to the bicubic upsample's mean colour as clipped to
-  [-1, 1] (the low-res input fixes it), so a stage cannot tint its output and a cascade cannot
-  drift.
+  [-1, 1] (the low-res input fixes it), so a stage cannot tint its output; in a cascade the
+  reference is the cascade's own input upsampled (`batch["colour_reference"]`), so the stages
+  cannot drift either.
   """
   model = make_model(config)
   diffusion = config.diffusion
@@ -161,14 +162,14 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     """What the network diffuses for `target` [B,H,W,3] given the bicubic `cond` [B,H,W,3]."""
     return (target - cond) / scale if residual else target
 
-  def from_diffused(x, cond):
+  def from_diffused(x, cond, colour_reference):
     """The image [B,H,W,3] in [-1, 1] a diffused sample `x` stands for, its mean colour set to
-    the bicubic `cond`'s under colour_fix 'mean'."""
+    the bicubic `colour_reference`'s [B,H,W,3] under colour_fix 'mean'."""
     if not residual and colour_fix == "none":
       return x
     image = cond + scale * x if residual else x
     if colour_fix == "mean":
-      return with_mean_colour_of(image, cond)
+      return with_mean_colour_of(image, colour_reference)
     return jnp.clip(image, -1.0, 1.0)
 
   def x0_range(cond):
@@ -220,13 +221,14 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
 
   def sample_with(stage_sampler, params, batch, rng):
     """`stage_sampler`'s images [B,H,W,3] for `batch["cond"]`, at the sampling augmentation
-    level."""
+    level; their mean colour is `batch["colour_reference"]`'s where given (a cascade's own
+    input, upsampled), else the condition's."""
     aug_rng, sample_rng = jax.random.split(rng)
     base = batch["cond"].astype(jnp.float32)
     aug_level = jnp.full(base.shape[:1], diffusion.cond_aug.sample_level, jnp.float32)
     cond, aug_level = augmented(base, aug_rng, aug_level)
     x = stage_sampler(denoise_fn(params, aug_level), cond, sample_rng, x0_range=x0_range(base))
-    return from_diffused(x, base)
+    return from_diffused(x, base, batch.get("colour_reference", base))
 
   def sample(params, batch, rng):
     """SR3 samples [B,H,W,3] for `batch["cond"]`, with the config's sampler."""

@@ -113,9 +113,12 @@ def timed_sampler(stage: SamplingStage, timings: list[float]):
 
 
 def super_resolution_sampler(stage: SamplingStage, timings: list[float]) -> cascade.StageSampler:
-  """`timed_sampler` of an SR stage, called as (cond [B,S,S,C], rng) by `cascade.chain`."""
+  """`timed_sampler` of an SR stage, called as (cond, colour_reference [B,S,S,C], rng) by
+  `cascade.chain`."""
   sample = timed_sampler(stage, timings)
-  return lambda cond, rng: sample({"cond": cond}, rng)
+  return lambda cond, colour_reference, rng: sample(
+      {"cond": cond, "colour_reference": colour_reference}, rng
+  )
 
 
 def _inputs(runs: list[trainer.Run]) -> dict[str, jax.Array]:
