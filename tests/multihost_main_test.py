@@ -1,7 +1,8 @@
 """The main entry point as two JAX processes on 127.0.0.1 (CPU, gloo collectives, 4 simulated
 devices each), as launch/ starts them on a pod: from an empty data dir (process 0 builds the
 dataset while the other waits), a SIGTERM to one process stops both at the same step with a
-checkpoint, and the same command resumes there, finishes and evaluates."""
+checkpoint, the same command resumes there, and after a kill -9 of both it restarts and ends
+bit-identical to an uninterrupted run."""
 
 import json
 import os
@@ -96,39 +97,14 @@ def _sigterm_process_1_once_training(processes, logs, timeout=300):
   pytest.fail("process 1 never started training")
 
 
-@pytest.mark.slow
-def test_two_processes_from_an_empty_data_dir_stop_together_on_one_sigterm_and_resume(tmp_path):
-  workdir, data_dir = tmp_path / "run", tmp_path / "tfds"
-  args = [
-      "posergen_jax.main",
-      "--config=configs/sr3.py:quick",
-      f"--workdir={workdir}",
-      f"--config.data.data_dir={data_dir}",
-      f"--config.train.stop_check_every={CHECK_EVERY}",
-      "--config.ckpt.every=100000",
-  ]
-  logs = _run(
-      [*args, "--config.train.num_steps=100000"], tmp_path, "stop", _sigterm_process_1_once_training
-  )
-  assert sorted(p.name for p in (data_dir / "synthetic_posters" / "tiny").iterdir()) == ["1.0.0"]
-  [step] = [int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()]
-  assert step % CHECK_EVERY == 0
-  assert f"Stopped by another process's stop signal after step {step}" in logs[0]
-  assert f"Stopped by SIGTERM after step {step}" in logs[1]
-
-  logs = _run([*args, f"--config.train.num_steps={step + 2}"], tmp_path, "resume")
-  assert all(f"Training from step {step} to {step + 2}" in log for log in logs)
-  report = json.loads((workdir / "eval.json").read_text())
-  assert report["step"] == step + 2 and report["metrics"]["num_examples"] == 16
-
-
-def _kill_both_once_a_checkpoint_exists(workdir, processes, timeout=300) -> int:
-  """kill -9 process 1 once `workdir` holds a complete checkpoint of step >= 2, then process 0
-  (stuck in its next collective), as a scheduler restarts a job; returns the newest step."""
+def _kill_both_once_a_checkpoint_after(after: int, workdir, processes, timeout=300) -> int:
+  """kill -9 process 1 once `workdir` holds a complete checkpoint of a step > `after`, then
+  process 0 (stuck in its next collective), as a scheduler restarts a job; returns the newest
+  step."""
   deadline = time.time() + timeout
   while time.time() < deadline:
     steps = [int(p.name) for p in (workdir / "checkpoints").glob("*") if p.name.isdigit()]
-    if max(steps, default=0) >= 2:
+    if max(steps, default=0) > after:
       processes[1].kill()
       time.sleep(1)
       processes[0].kill()
@@ -137,7 +113,7 @@ def _kill_both_once_a_checkpoint_exists(workdir, processes, timeout=300) -> int:
       return max(int(p.name) for p in (workdir / "checkpoints").glob("*") if p.name.isdigit())
     assert all(process.poll() is None for process in processes), "a process ended first"
     time.sleep(0.2)
-  pytest.fail("no checkpoint of step >= 2 appeared")
+  pytest.fail(f"no checkpoint of a step > {after} appeared")
 
 
 def _metrics(workdir) -> dict:
@@ -146,37 +122,46 @@ def _metrics(workdir) -> dict:
 
 
 @pytest.mark.slow
-def test_two_processes_of_four_devices_train_as_one_of_eight(tmp_path):
-  """The global batches do not depend on the process layout: 2 × 4 devices and 1 × 8 reach the
-  same evaluation (float tolerance: the cross-process sums add in another order). A 2 × 4 run
-  killed with kill -9 and restarted resumes bit-identically; a 1 × 8 run resumed as 2 × 4 says
-  its input position is of another layout."""
+def test_two_processes_stop_together_resume_exactly_and_train_as_one_of_eight(tmp_path):
+  """From an empty data dir (process 0 builds it), a SIGTERM to process 1 stops both processes
+  at the same step with a checkpoint; resumed from there and killed with kill -9, the job
+  restarts bit-identically to an uninterrupted 2 × 4 run, whose evaluation 1 × 8 reaches (float
+  tolerance: the cross-process sums add in another order); a 1 × 8 run resumed as 2 × 4 says its
+  input position is of another layout."""
+  data_dir = tmp_path / "tfds"
   args = [
       "posergen_jax.main",
       "--config=configs/sr3.py:quick",
-      f"--config.data.data_dir={tmp_path / 'tfds'}",
-      "--config.train.log_every=1",
+      f"--config.data.data_dir={data_dir}",
+      f"--config.train.stop_check_every={CHECK_EVERY}",
       "--config.ckpt.every=2",
   ]
-  killed = tmp_path / "killed"
+  stopped = tmp_path / "stopped"
+  forever = [*args, f"--workdir={stopped}", "--config.train.num_steps=100000"]
+  logs = _run(forever, tmp_path, "stop", _sigterm_process_1_once_training)
+  assert sorted(p.name for p in (data_dir / "synthetic_posters" / "tiny").iterdir()) == ["1.0.0"]
+  step = max(int(p.name) for p in (stopped / "checkpoints").iterdir() if p.name.isdigit())
+  assert step % CHECK_EVERY == 0
+  assert f"Stopped by another process's stop signal after step {step}" in logs[0]
+  assert f"Stopped by SIGTERM after step {step}" in logs[1]
+
   logs = [open(tmp_path / f"killed{i}.log", "w+", encoding="utf-8") for i in range(2)]  # noqa: SIM115
   try:
-    processes = start_processes(
-        [*args, f"--workdir={killed}", "--config.train.num_steps=100000"], logs
-    )
-    step = _kill_both_once_a_checkpoint_exists(killed, processes)
+    step = _kill_both_once_a_checkpoint_after(step, stopped, start_processes(forever, logs))
   finally:
     for log in logs:
       log.close()
   end = f"--config.train.num_steps={step + 2}"
-  logs = _run([*args, f"--workdir={killed}", end], tmp_path, "restarted")
+  logs = _run([*args, f"--workdir={stopped}", end], tmp_path, "restarted")
   assert all(f"Training from step {step} to {step + 2}" in log for log in logs)
+  report = json.loads((stopped / "eval.json").read_text())
+  assert report["step"] == step + 2 and report["metrics"]["num_examples"] == 16
   for layout in ((1, 8), (2, 4)):
     _run(
         [*args, f"--workdir={tmp_path / f'run_{layout[0]}x'}", end], tmp_path, "run", layout=layout
     )
   single, multi = _metrics(tmp_path / "run_1x"), _metrics(tmp_path / "run_2x")
-  assert _metrics(killed) == multi  # Bit for bit.
+  assert _metrics(stopped) == multi  # Bit for bit.
   assert single.keys() == multi.keys() and "sr3_psnr" in single
   for key in single:
     assert multi[key] == pytest.approx(single[key], rel=1e-4, abs=1e-5), key
