@@ -134,16 +134,22 @@ def test_two_processes_stop_together_resume_exactly_and_train_as_one_of_eight(tm
       "--config=configs/sr3.py:quick",
       f"--config.data.data_dir={data_dir}",
       f"--config.train.stop_check_every={CHECK_EVERY}",
-      "--config.ckpt.every=2",
   ]
   stopped = tmp_path / "stopped"
   forever = [*args, f"--workdir={stopped}", "--config.train.num_steps=100000"]
-  logs = _run(forever, tmp_path, "stop", _sigterm_process_1_once_training)
+  logs = _run(
+      [*forever, "--config.ckpt.every=100000"], tmp_path, "stop", _sigterm_process_1_once_training
+  )
   assert sorted(p.name for p in (data_dir / "synthetic_posters" / "tiny").iterdir()) == ["1.0.0"]
-  step = max(int(p.name) for p in (stopped / "checkpoints").iterdir() if p.name.isdigit())
+  # The stop's own checkpoint is the only one.
+  [step] = [int(p.name) for p in (stopped / "checkpoints").iterdir() if p.name.isdigit()]
   assert step % CHECK_EVERY == 0
   assert f"Stopped by another process's stop signal after step {step}" in logs[0]
   assert f"Stopped by SIGTERM after step {step}" in logs[1]
+
+  # From here on a checkpoint every 2 steps, for the kill -9 to find one.
+  args.append("--config.ckpt.every=2")
+  forever.append("--config.ckpt.every=2")
 
   logs = [open(tmp_path / f"killed{i}.log", "w+", encoding="utf-8") for i in range(2)]  # noqa: SIM115
   try:
