@@ -6,6 +6,8 @@ in the evaluated config's `text.language`, as the family's own text preprocess p
 keys prefixed with INPUT_PREFIX; generated images are resized to the encoder's image size.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -51,8 +53,7 @@ def make_scoring(
   )
   size = encoder_config.model.image_size
 
-  @jax.jit
-  def embed(images, batch):
+  def embed(encoder_params, images, batch):
     images = jnp.clip(
         jax.image.resize(images, (images.shape[0], size, size, images.shape[-1]), "cubic"),
         -1.0,
@@ -63,7 +64,7 @@ def make_scoring(
         for key, value in batch.items()
         if key.startswith(INPUT_PREFIX)
     }
-    return encoder.embed(params, {text_image_encoder.IMAGE_KEY: images, **inputs})
+    return encoder.embed(encoder_params, {text_image_encoder.IMAGE_KEY: images, **inputs})
 
   def preprocess(example, seed):
     return {
@@ -71,4 +72,6 @@ def make_scoring(
         for key, value in encoder.caption_preprocess(example, seed).items()
     }
 
-  return family.Scorer(r_precision.RPrecision(embed, options.num_candidates), preprocess)
+  # The params are an argument, not a closure, so jit does not embed them in the program.
+  embed_images = functools.partial(jax.jit(embed), params)
+  return family.Scorer(r_precision.RPrecision(embed_images, options.num_candidates), preprocess)
