@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 
+import jax
 import pytest
 
+from posergen_jax.poster import outputs, pipeline
 from tests import helpers
 
 # One at a time: each test runs several JAX processes (pytest.ini: --dist loadgroup).
@@ -186,24 +188,29 @@ def test_two_processes_generate_sample_a_cascade_and_embed_captions(
     gan_sr3_trained, tiny_data_dir, tmp_path
 ):
   """generate and --mode=sample as 2 × 4 devices on a trained quick GAN_SR3 workdir: the posters
-  are the ones 1 × 8 writes, byte for byte, and the cascade grid is written once; a training run
-  with the caption-embedding cache from an empty data dir writes each split's cache once."""
+  are the ones this process's 1 × 8 devices write, byte for byte, and the cascade grid is written
+  once; a training run with the caption-embedding cache from an empty data dir writes each
+  split's cache once."""
   config, workdir = gan_sr3_trained
+  prompts = ["一张红色圆形的极简海报", "A jazz night poster"]
   generate = [
       "posergen_jax.generate",
       "--config=configs/gan_sr3.py:quick",
       f"--workdir={workdir}",
-      "--prompt=一张红色圆形的极简海报",
-      "--prompt=A jazz night poster",
+      *(f"--prompt={prompt}" for prompt in prompts),
       f"--config.data.data_dir={tiny_data_dir}",
+      f"--out={tmp_path / 'posters_2x4'}",
   ]
-  posters = {}
-  for layout in ((1, 8), (2, 4)):
-    out = tmp_path / f"posters_{layout[0]}x{layout[1]}"
-    _run([*generate, f"--out={out}"], tmp_path, f"generate_{layout[0]}x", layout=layout)
-    posters[layout] = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix == ".png"}
-  assert sorted(posters[(2, 4)]) == ["0000.png", "0001.png"]
-  assert posters[(2, 4)] == posters[(1, 8)]
+  _run(generate, tmp_path, "generate")
+  assert jax.device_count() == 8
+  with pipeline.PosterPipeline(config, str(workdir)) as opened:  # generate's defaults.
+    outputs.write_posters(opened, prompts, tmp_path / "posters_1x8", seed=0, batch_size=8)
+  posters = {
+      layout: {p.name: p.read_bytes() for p in (tmp_path / layout).glob("*.png")}
+      for layout in ("posters_1x8", "posters_2x4")
+  }
+  assert sorted(posters["posters_2x4"]) == ["0000.png", "0001.png"]
+  assert posters["posters_2x4"] == posters["posters_1x8"]
 
   cascade = ["posergen_jax.main", "--config=configs/sr3_cascade.py:quick", "--mode=sample"]
   _run(
