@@ -138,9 +138,12 @@ def test_two_processes_stop_together_resume_exactly_and_train_as_one_of_eight(tm
       f"--config.train.stop_check_every={CHECK_EVERY}",
   ]
   stopped = tmp_path / "stopped"
-  forever = [*args, f"--workdir={stopped}", "--config.train.num_steps=100000"]
+  forever = [f"--workdir={stopped}", "--config.train.num_steps=100000"]
   logs = _run(
-      [*forever, "--config.ckpt.every=100000"], tmp_path, "stop", _sigterm_process_1_once_training
+      [*args, *forever, "--config.ckpt.every=100000"],
+      tmp_path,
+      "stop",
+      _sigterm_process_1_once_training,
   )
   assert sorted(p.name for p in (data_dir / "synthetic_posters" / "tiny").iterdir()) == ["1.0.0"]
   # The stop's own checkpoint is the only one.
@@ -151,11 +154,12 @@ def test_two_processes_stop_together_resume_exactly_and_train_as_one_of_eight(tm
 
   # From here on a checkpoint every 2 steps, for the kill -9 to find one.
   args.append("--config.ckpt.every=2")
-  forever.append("--config.ckpt.every=2")
 
   logs = [open(tmp_path / f"killed{i}.log", "w+", encoding="utf-8") for i in range(2)]  # noqa: SIM115
   try:
-    step = _kill_both_once_a_checkpoint_after(step, stopped, start_processes(forever, logs))
+    step = _kill_both_once_a_checkpoint_after(
+        step, stopped, start_processes([*args, *forever], logs)
+    )
   finally:
     for log in logs:
       log.close()
