@@ -45,6 +45,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # (models/sr3_unet.py); less memory for about a third more compute.
   config.model.remat = "none"
   config.model.skip_rescale = False  # Residual sums / sqrt(2) (SR3 paper: True).
+  # What the noise-level embedding reads: "level" (sqrt(gamma), SR3) | "log_snr" (log-SNR, VDM),
+  # which tells apart the low noise levels (models/sr3_unet.py).
+  config.model.noise_embedding = "level"
   config.model.dtype = "float32"  # Compute dtype ("bfloat16" on TPU/GPU); params stay f32.
 
   config.diffusion = ml_collections.ConfigDict()

@@ -12,6 +12,7 @@ import pytest
 
 from posergen_jax.diffusion import schedules
 from posergen_jax.diffusion.losses import sr3_loss
+from posergen_jax.models import sr3_unet
 from posergen_jax.models.sr3_unet import GroupNorm, ResBlock, UNet
 from tests.helpers import param_count
 
@@ -255,6 +256,32 @@ def test_output_depends_on_noise_level():
   )
   low, high = apply(jnp.full((2,), 0.1, jnp.float32)), apply(jnp.full((2,), 0.9, jnp.float32))
   assert jnp.mean(jnp.abs(low - high)) > 1e-2 * jnp.mean(jnp.abs(low))
+
+
+def test_log_snr_embedding_tells_apart_the_low_noise_levels():
+  levels = jnp.array([0.3, 0.9, 1 - 5e-7, 1 - 5e-6, 0.0, 1.0], jnp.float32)
+  by_level = sr3_unet.noise_level_embedding(levels, 16, "level")
+  by_log_snr = sr3_unet.noise_level_embedding(levels, 16, "log_snr")
+  assert by_log_snr.shape == by_level.shape == (6, 16)
+  assert jnp.all(jnp.isfinite(by_log_snr))  # Level 0 and 1: infinite log-SNRs, clipped.
+  # Log-SNR 13.8 and 11.5 (noise std 1e-3 and 3e-3): 0.005 radians apart as levels.
+  assert jnp.max(jnp.abs(by_level[2] - by_level[3])) < 0.01
+  assert jnp.max(jnp.abs(by_log_snr[2] - by_log_snr[3])) > 0.5
+  gamma = np.square(np.array([0.3, 0.9]))
+  angles = sr3_unet.LOG_SNR_SCALE * np.log(gamma / (1 - gamma))[:, None]
+  frequencies = np.exp(-np.log(10000.0) * np.arange(8) / 8)
+  expected = np.concatenate([np.sin(angles * frequencies), np.cos(angles * frequencies)], -1)
+  np.testing.assert_allclose(by_log_snr[:2], expected, atol=1e-4)
+
+
+def test_noise_embedding_option_reaches_the_network():
+  x_noisy, cond, noise_level = _inputs()
+  variables = {"params": _perturbed(_tiny_params())}  # The same parameters for both.
+  by_level = _jit_apply()(variables, x_noisy, cond, noise_level, train=False)
+  by_log_snr = _jit_apply(noise_embedding="log_snr")(
+      variables, x_noisy, cond, noise_level, train=False
+  )
+  assert jnp.mean(jnp.abs(by_level - by_log_snr)) > 1e-2 * jnp.mean(jnp.abs(by_level))
 
 
 def test_dropout_only_in_training():

@@ -198,6 +198,7 @@ RULES: dict[str, Rule] = {
     "model.resblock_updown": BOOL,
     "model.skip_rescale": BOOL,
     "model.remat": one_of(sr3_unet.REMAT_POLICIES),
+    "model.noise_embedding": one_of(sr3_unet.NOISE_EMBEDDINGS),
     "model.image_size": integer(8),
     "model.z_dim": POSITIVE,
     "model.c_dim": POSITIVE,

@@ -41,6 +41,8 @@ def make_model(config: ml_collections.ConfigDict, **options) -> sr3_unet.UNet:
       resblock_updown=m.resblock_updown,
       skip_rescale=m.skip_rescale,
       remat=m.remat,
+      # Configs recorded before the option existed embed the level.
+      noise_embedding=m.get("noise_embedding", "level"),
       cond_augmentation=config.diffusion.cond_aug.max_level > 0,
       dtype=jnp.dtype(m.dtype),
       **options,

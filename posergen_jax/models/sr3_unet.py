@@ -24,8 +24,18 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-# Noise levels lie in (0, 1]; scale them so the fastest sinusoids resolve small changes in level.
+# What the noise embedding reads (`UNet.noise_embedding`). "level": sqrt(gamma) in (0, 1], times
+# NOISE_LEVEL_SCALE so the fastest sinusoids resolve small changes in level (SR3, WaveGrad).
+# "log_snr": log(gamma / (1 - gamma)), times LOG_SNR_SCALE (continuous-time models, VDM): the low
+# noise levels that decide the last details, all within 1e-4 of level 1, are as far apart as
+# the rest (log-SNR 9.2 and 13.8 lie 230 radians apart at the fastest frequency, against 0.05 as
+# levels). LOG_SNR_SCALE maps log-SNR [-10, 10] onto a span as wide as the levels' [0, 1000].
+NOISE_EMBEDDINGS = ("level", "log_snr")
 NOISE_LEVEL_SCALE = 1000.0
+LOG_SNR_SCALE = 50.0
+# |log-SNR| is clipped here: a level of exactly 1 (no noise) has an infinite one. float32 levels
+# below 1 reach about 16.6.
+LOG_SNR_LIMIT = 20.0
 # Width of the noise-level embedding MLP, as a multiple of the base width (DDPM: 4).
 EMBEDDING_MULT = 4
 # Rematerialisation of the residual blocks (`UNet.remat`): what the backward pass keeps of each
@@ -87,14 +97,27 @@ def _layers(dtype: Any):
   )
 
 
-def noise_level_embedding(noise_level: jax.Array, dim: int) -> jax.Array:
-  """Sinusoidal embedding of noise levels [B] (scaled by NOISE_LEVEL_SCALE) -> float32 [B, dim]."""
+def sinusoidal_embedding(values: jax.Array, dim: int) -> jax.Array:
+  """Sinusoids of `values` [B] at dim / 2 frequencies from 1 down to 1e-4 -> float32 [B, dim]."""
   if dim % 2:
     raise ValueError(f"noise-level embedding width must be even, got {dim}")
   half = dim // 2
   frequencies = jnp.exp(-math.log(10000.0) * jnp.arange(half, dtype=jnp.float32) / half)
-  angles = NOISE_LEVEL_SCALE * noise_level.astype(jnp.float32)[:, None] * frequencies[None, :]
+  angles = values.astype(jnp.float32)[:, None] * frequencies[None, :]
   return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
+
+
+def noise_level_embedding(noise_level: jax.Array, dim: int, reads: str = "level") -> jax.Array:
+  """Embedding of noise levels sqrt(gamma) [B] in [0, 1] -> float32 [B, dim]; `reads` is one
+  of NOISE_EMBEDDINGS: the level itself or its log-SNR."""
+  level = noise_level.astype(jnp.float32)
+  if reads == "level":
+    return sinusoidal_embedding(NOISE_LEVEL_SCALE * level, dim)
+  if reads == "log_snr":
+    gamma = jnp.square(level)
+    log_snr = jnp.clip(jnp.log(gamma) - jnp.log1p(-gamma), -LOG_SNR_LIMIT, LOG_SNR_LIMIT)
+    return sinusoidal_embedding(LOG_SNR_SCALE * log_snr, dim)
+  raise ValueError(f"noise embedding {reads!r} is not one of {NOISE_EMBEDDINGS}")
 
 
 def _resample(x: jax.Array, resample: str | None) -> jax.Array:
@@ -203,6 +226,8 @@ class UNet(nn.Module):
       parameters and results are the same whatever the setting.
     text_conditioning: take `context` [B,E], projected (without bias, so a zero vector means
       "no text", classifier-free guidance's unconditional input) and added to the embedding.
+    noise_embedding: what the embedding of `noise_level` reads, one of NOISE_EMBEDDINGS ("level"
+      or "log_snr"); `aug_level` is always embedded as a level.
     dtype: compute dtype; parameters are always float32 and the output is float32.
   """
 
@@ -217,6 +242,7 @@ class UNet(nn.Module):
   skip_rescale: bool = False
   cond_augmentation: bool = False
   text_conditioning: bool = False
+  noise_embedding: str = "level"
   remat: str = "none"
   dtype: Any = jnp.float32
 
@@ -262,7 +288,7 @@ class UNet(nn.Module):
         return lambda h: res_block(mult, direction)(h, emb, train)
       return (Downsample if direction == "down" else Upsample)(self.dtype)
 
-    emb = noise_level_embedding(noise_level, self.ch)
+    emb = noise_level_embedding(noise_level, self.ch, self.noise_embedding)
     if self.cond_augmentation:
       emb = jnp.concatenate([emb, noise_level_embedding(aug_level, self.ch)], axis=-1)
     emb = dense(EMBEDDING_MULT * self.ch)(emb)
