@@ -27,14 +27,14 @@ import jax.numpy as jnp
 # What the noise embedding reads (`UNet.noise_embedding`). "level": sqrt(gamma) in (0, 1], times
 # NOISE_LEVEL_SCALE so the fastest sinusoids resolve small changes in level (SR3, WaveGrad).
 # "log_snr": log(gamma / (1 - gamma)), times LOG_SNR_SCALE (continuous-time models, VDM): the low
-# noise levels that decide the last details, all within 1e-4 of level 1, are as far apart as
-# the rest (log-SNR 9.2 and 13.8 lie 230 radians apart at the fastest frequency, against 0.05 as
-# levels). LOG_SNR_SCALE maps log-SNR [-10, 10] onto a span as wide as the levels' [0, 1000].
+# noise levels (log-SNR above 9, all within 1e-4 of level 1) are as far apart as the rest
+# (log-SNR 9.2 and 13.8 lie 230 radians apart at the fastest frequency, against 0.05 as levels).
+# LOG_SNR_SCALE maps log-SNR [-10, 10] onto a span as wide as the levels' [0, 1000].
 NOISE_EMBEDDINGS = ("level", "log_snr")
 NOISE_LEVEL_SCALE = 1000.0
 LOG_SNR_SCALE = 50.0
-# |log-SNR| is clipped here: a level of exactly 1 (no noise) has an infinite one. float32 levels
-# below 1 reach about 16.6.
+# |log-SNR| is clipped here: a level of exactly 1 (no noise) has an infinite one; the float32
+# level next below 1 has about 15.9.
 LOG_SNR_LIMIT = 20.0
 # Width of the noise-level embedding MLP, as a multiple of the base width (DDPM: 4).
 EMBEDDING_MULT = 4
