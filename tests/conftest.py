@@ -1,10 +1,7 @@
 """Test set-up: 8 simulated CPU devices and the entry points' CPU kernels, fixed before any JAX
 backend starts."""
 
-import fcntl
 import os
-import pathlib
-import shutil
 import tempfile
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
@@ -35,23 +32,6 @@ jax.config.update("jax_platforms", "cpu")
 import pytest  # noqa: E402
 
 
-def _built_once(tmp_path_factory, name: str, build) -> pathlib.Path:
-  """The folder `name` that `build(folder)` fills, built by the first xdist worker that asks for
-  it while the others wait, then shared by all of them (its users only read it)."""
-  root = tmp_path_factory.getbasetemp()
-  if "PYTEST_XDIST_WORKER" in os.environ:
-    root = root.parent  # The run's folder, above each worker's own.
-  folder = root / name
-  with open(root / f"{name}.lock", "w") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    if not (root / f"{name}.built").exists():
-      shutil.rmtree(folder, ignore_errors=True)
-      folder.mkdir()
-      build(folder)
-      (root / f"{name}.built").touch()
-  return folder
-
-
 @pytest.fixture(scope="session")
 def tiny_data_dir(tmp_path_factory):
   """A TFDS data_dir holding the built `synthetic_posters/tiny` dataset."""
@@ -59,10 +39,9 @@ def tiny_data_dir(tmp_path_factory):
 
   import posergen_jax.data.synthetic_posters  # noqa: F401  (registers the builder)
 
-  def build(data_dir):
-    tfds.builder("synthetic_posters/tiny", data_dir=data_dir).download_and_prepare()
-
-  return str(_built_once(tmp_path_factory, "tfds", build))
+  data_dir = tmp_path_factory.mktemp("tfds")
+  tfds.builder("synthetic_posters/tiny", data_dir=data_dir).download_and_prepare()
+  return str(data_dir)
 
 
 @pytest.fixture
@@ -82,9 +61,6 @@ def gan_sr3_trained(tiny_data_dir, tmp_path_factory):
   from tests import helpers
 
   config = helpers.quick_staged_config(gan_sr3.get_config("quick"), tiny_data_dir)
-  workdir = _built_once(
-      tmp_path_factory,
-      "gan_sr3",
-      lambda folder: helpers.train_stages(config, folder, config.stage_order),
-  )
+  workdir = tmp_path_factory.mktemp("gan_sr3")
+  helpers.train_stages(config, workdir, config.stage_order)
   return config, workdir
