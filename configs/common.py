@@ -148,6 +148,9 @@ def add_trainer_sections(config: ml_collections.ConfigDict) -> None:
           encoder_workdir=ml_collections.config_dict.placeholder(str),  # None: no R-precision.
           encoder_config="configs/text_image_encoder.py",
           num_candidates=100,  # Own caption + 99 mismatched (AttnGAN).
+          # The encoder's caption language ('zh' | 'en'); None: the config's text.language.
+          # With 'en', images generated from Chinese captions are ranked by their English ones.
+          language=ml_collections.config_dict.placeholder(str),
       )
   )
 

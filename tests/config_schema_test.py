@@ -46,6 +46,7 @@ NONE_ALLOWED = {
     "evals.fid_reference",
     "evals.inception_classifier",
     "evals.r_precision.encoder_workdir",
+    "evals.r_precision.language",
 }
 
 

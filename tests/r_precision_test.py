@@ -1,5 +1,6 @@
 """R-precision: closed forms, and scoring a text-to-image family with a trained encoder."""
 
+import copy
 import json
 
 import numpy as np
@@ -81,8 +82,11 @@ def test_eval_reports_r_precision_of_the_generated_images(trained):
 
 
 @pytest.mark.slow
-def test_encoder_reads_the_caption_the_image_was_generated_from(trained, tiny_data_dir):
+@pytest.mark.parametrize("language", [None, "en"])
+def test_encoder_reads_the_caption_the_image_was_generated_from(trained, tiny_data_dir, language):
   config, _ = trained
+  config = copy.deepcopy(config)
+  config.evals.r_precision.language = language
   scoring = r_precision_scorer.make_scoring(
       config, sharding.make_shardings(sharding.make_mesh((("data", -1),))).replicated
   )
@@ -91,9 +95,11 @@ def test_encoder_reads_the_caption_the_image_was_generated_from(trained, tiny_da
   )
   features = scoring.preprocess(example, tf.constant([0, 0], tf.int64))
   assert config.text.language == "any"  # The WGAN conditions on the first caption at eval.
-  first = example["captions"][0].numpy().decode()
+  captions = [c.decode() for c in example["captions"].numpy()]
+  # None: that caption; "en": the poster's first English one (the second half of its captions).
+  expected = captions[0] if language is None else captions[len(captions) // 2]
   np.testing.assert_array_equal(
-      features["r_precision_ids"], char_cnn_rnn.encode_chars([first], 201)[0]
+      features["r_precision_ids"], char_cnn_rnn.encode_chars([expected], 201)[0]
   )
 
 

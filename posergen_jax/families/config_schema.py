@@ -281,6 +281,7 @@ RULES: dict[str, Rule] = {
     "evals.r_precision.encoder_workdir": optional(TEXT),
     "evals.r_precision.encoder_config": TEXT,
     "evals.r_precision.num_candidates": integer(2),
+    "evals.r_precision.language": optional(one_of(caption_inputs.LANGUAGES)),
 }
 
 

@@ -2,7 +2,9 @@
 
 `config.evals.r_precision` names the encoder's config file and workdir. The eval batches then
 also carry the encoder's inputs for the caption each image is generated from (the first caption
-in the evaluated config's `text.language`, as the family's own text preprocess picks), under
+in the evaluated config's `text.language`, as the family's own text preprocess picks; or the
+poster's first caption in `r_precision.language`, to score one language's prompts with an
+encoder trained on another), under
 keys prefixed with INPUT_PREFIX; generated images are resized to the encoder's image size.
 """
 
@@ -47,7 +49,8 @@ def make_scoring(
         f"{encoder_config.get('family')!r} config, not a text_image_encoder one."
     )
   with encoder_config.unlocked():
-    encoder_config.text.language = config.text.language  # Score the caption generated from.
+    # The caption generated from, or the same poster's first caption in options.language.
+    encoder_config.text.language = options.get("language") or config.text.language
   encoder, params = text_image_encoder.restore_for_scoring(
       encoder_config, options.encoder_workdir, replicated
   )
