@@ -46,10 +46,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data = common.text_image_data("synthetic_posters/64")
 
   # The sentence vector G and the critic are conditioned on (posergen_jax/text/conditioning.py).
-  # Trained on English captions only (--config.text.language=en), R-precision reached 0.188 at
-  # 7,000 steps, against 0.055 with captions of both languages (docs/results.md, "R-precision"),
-  # but Chinese prompts then score 0.000 (0.039 after bilingual training): the CPU tower,
-  # all-MiniLM-L6-v2, is an English model, so both languages stay the default.
+  # With captions of both languages R-precision on English prompts is 0.055 at 7,000 steps and
+  # 0.195 at 14,000; on English captions only (--config.text.language=en) 0.188 at 7,000, but
+  # Chinese prompts then score 0.000 (0.016-0.039 after bilingual training): the CPU tower,
+  # all-MiniLM-L6-v2, is an English model (docs/results.md, "R-precision"). Both languages stay
+  # the default, so Chinese prompts still land on the training set's posters.
   config.text = common.text_encoder("any")
 
   config.model = ml_collections.ConfigDict()
