@@ -25,6 +25,7 @@ ZERO_ALLOWED = {
     "optimizer.grad_clip_norm",  # <= 0: no clipping.
     "optimizer.warmup_steps",
     "model.dropout",
+    "data.dead_leaves",  # Posters only.
     "diffusion.ddim_eta",
     "diffusion.cond_aug.max_level",  # Off.
     "diffusion.cond_aug.sample_level",

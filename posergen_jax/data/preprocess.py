@@ -4,6 +4,8 @@ from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 
+from posergen_jax.data import dead_leaves as dead_leaves_lib
+
 Example = dict[str, tf.Tensor]
 
 
@@ -97,13 +99,28 @@ def make_sr_pair(hr: tf.Tensor, lr_size: int) -> dict[str, tf.Tensor]:
   return {"target": hr, "lowres": lowres, "cond": cond}
 
 
-def sr_pairs(*, image_key: str, hr_size: int, lr_size: int, random_flip: bool):
-  """Returns a `PreprocessFn` making SR pairs (see `make_sr_pair`) plus `label` if present."""
+def sr_pairs(
+    *, image_key: str, hr_size: int, lr_size: int, random_flip: bool, dead_leaves: float = 0.0
+):
+  """Returns a `PreprocessFn` making SR pairs (see `make_sr_pair`) plus `label` if present.
+
+  With `dead_leaves` > 0, that fraction of the examples have their image replaced by a
+  dead-leaves image (data/dead_leaves.py) drawn in the image's own colours."""
+  draw_leaves = dead_leaves_lib.make_drawer(hr_size) if dead_leaves > 0 else None
 
   def preprocess(example: Example, seed: tf.Tensor) -> Example:
     hr = scaled_square(example, image_key, hr_size)
     if random_flip:
       hr = tf.image.stateless_random_flip_left_right(hr, seed=seed)
+    if dead_leaves > 0:
+      draw = tf.random.experimental.stateless_fold_in(seed, 1)
+      hr = tf.cond(
+          tf.random.stateless_uniform([], draw) < dead_leaves,
+          lambda: draw_leaves(
+              tf.random.experimental.stateless_fold_in(seed, 2), tf.reshape(hr, [-1, hr.shape[-1]])
+          ),
+          lambda: hr,
+      )
     features = make_sr_pair(hr, lr_size)
     if "label" in example:
       features["label"] = tf.cast(example["label"], tf.int32)

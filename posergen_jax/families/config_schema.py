@@ -184,6 +184,7 @@ RULES: dict[str, Rule] = {
     "data.train_split": TEXT,
     "data.eval_split": TEXT,
     "data.random_flip": BOOL,
+    "data.dead_leaves": FRACTION,
     "data.shuffle_buffer": POSITIVE,
     "data.hr_size": POSITIVE,
     "data.lr_size": POSITIVE,

@@ -279,6 +279,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
           hr_size=d.hr_size,
           lr_size=d.lr_size,
           random_flip=train and d.random_flip,
+          dead_leaves=d.get("dead_leaves", 0.0) if train else 0.0,
       ),
       init_state=init_state,
       train_step=train_step,
