@@ -311,13 +311,16 @@ def train(run: Run, writer: metric_writers.MetricWriter) -> bool:
   if start_step >= num_steps:
     logging.info("Training already complete at step %d.", start_step)
     return True
-  logging.info("Training from step %d to %d.", start_step, num_steps)
   step_fn = jit_train_step(run.family.train_step, run.state_shardings, run.shardings)
   train_rng = jax.random.fold_in(jax.random.key(config.seed), 0)
   progress = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer)
-  batches = _train_batches(run, start_step)
   metric_sums, metric_count = None, 0
+  # The guard is in place before the input pipeline is built (it can take seconds), so a stop
+  # signal from then on is this loop's: with several processes jax's own SIGTERM handler would
+  # otherwise take it and the run would go on.
   with preemption.PreemptionGuard(config.train.stop_check_every) as guard:
+    batches = _train_batches(run, start_step)
+    logging.info("Training from step %d to %d.", start_step, num_steps)
     for step in range(start_step + 1, num_steps + 1):
       try:
         with jax.profiler.StepTraceAnnotation("train", step_num=step):
