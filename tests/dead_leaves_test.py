@@ -14,7 +14,7 @@ def _image(seed, size=32, palette=PALETTE):
   return dead_leaves.make_drawer(size)(tf.constant(seed, tf.int64), palette).numpy()
 
 
-def test_layouts_are_fixed_by_their_seed_and_cover_the_image():
+def test_layouts_are_fixed_by_their_seed_and_later_discs_lie_on_top():
   maps = dead_leaves.index_maps(4, 16, seed=5)
   assert maps.shape == (4, 32, 32) and maps.dtype == np.int16
   np.testing.assert_array_equal(maps, dead_leaves.index_maps(4, 16, seed=5))
