@@ -8,8 +8,7 @@ from etils import epath
 import jax
 import orbax.checkpoint as ocp
 
-# Not exported by orbax: the store its default jax.Array handler is built with (typed PRNG keys
-# restore through it).
+# Not exported by orbax: the array-metadata store its default jax.Array handler is built with.
 from orbax.checkpoint._src.metadata import array_metadata_store
 
 from posergen_jax.data import input_pipeline
