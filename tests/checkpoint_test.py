@@ -19,14 +19,16 @@ def test_large_replicated_arrays_are_written_in_slices_and_all_restore_bit_for_b
   manager = checkpoint.make_manager(str(tmp_path), max_to_keep=1)
   checkpoint.save(manager, 1, state)
   manager.wait_until_finished()
+  manager.close()
 
-  written = manager.item_metadata(1).tree
+  reader = checkpoint.make_manager(str(tmp_path), max_to_keep=1)
+  written = reader.item_metadata(1).tree
   assert written["large"].storage.write_shape == (rows // jax.device_count(), 512)
   assert written["small"].storage.write_shape == (16,)  # Not 8 slices of 2.
 
   blank = jax.tree.map(jnp.zeros_like, state)
-  restored = checkpoint.restore_latest(checkpoint.make_manager(str(tmp_path), max_to_keep=1), blank)
+  restored = checkpoint.restore_latest(reader, blank)
   assert restored["large"].sharding == replicated
   np.testing.assert_array_equal(restored["large"], values)
   np.testing.assert_array_equal(restored["small"], np.arange(16.0))
-  manager.close()
+  reader.close()

@@ -1,5 +1,6 @@
 """Orbax checkpoints under `workdir/checkpoints`: save the whole state, resume automatically."""
 
+import functools
 import logging
 import os
 import weakref
@@ -27,7 +28,9 @@ def checkpoints_dir(workdir: epath.PathLike) -> epath.Path:
 MIN_REPLICA_SLICE_BYTES = 1 << 20
 
 
+@functools.cache
 def _use_replica_parallel_for_large_arrays_only() -> None:
+  """Registers, once per process, orbax's jax.Array handler with MIN_REPLICA_SLICE_BYTES."""
   ocp.type_handlers.register_type_handler(
       jax.Array,
       ocp.type_handlers.ArrayHandler(
