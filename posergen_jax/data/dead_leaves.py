@@ -44,8 +44,11 @@ def index_maps(count: int, size: int, seed: int = 0) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def _pool(size: int, seed: int) -> np.ndarray:
-  """The POOL_SIZE layouts of `size`, drawn once per process (1.1 s on a 2-core CPU)."""
-  return index_maps(POOL_SIZE, size, seed)
+  """The POOL_SIZE layouts of `size`, drawn once per process (1.1 s on a 2-core CPU); read-only,
+  as every caller shares the one array."""
+  maps = index_maps(POOL_SIZE, size, seed)
+  maps.setflags(write=False)
+  return maps
 
 
 def make_drawer(size: int, seed: int = 0) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
