@@ -20,15 +20,15 @@ DEFAULT_COMPILATION_CACHE = (
 MATMUL_PRECISIONS = ("default", "high", "highest")
 
 
-# XLA_FLAGS option that sends XLA:CPU's convolutions and matmuls through oneDNN. Measured
-# (docs/results.md, "CPU kernels"): the SR3 train step 2.4x faster on a 2-core Intel CPU with AMX,
-# 12% slower on a 2-core AMD EPYC; so "auto" turns it on where the CPU has AMX. XLA:GPU and
-# XLA:TPU ignore it.
+# XLA_FLAGS option that sends XLA:CPU's convolutions and matmuls through oneDNN. It speeds up the
+# SR3 train step on a CPU with Intel AMX and not on an AMD EPYC without AMX (docs/results.md,
+# section "CPU kernels: XLA's own or oneDNN"), so "auto" turns it on where the CPU has AMX.
+# XLA:GPU and XLA:TPU ignore it.
 ONEDNN_OPTION = "xla_cpu_use_onednn"
 ONEDNN_MODES = ("auto", "true", "false")
 ONEDNN_HELP = (
     "On CPU, run convolutions and matmuls through oneDNN (--xla_cpu_use_onednn=true): auto "
-    "(where the CPU has AMX, measured 2.4x faster), true or false (XLA's own kernels). "
+    "(on where the CPU has Intel AMX), true or false (XLA's own kernels). "
     "XLA_FLAGS naming xla_cpu_use_onednn wins."
 )
 
