@@ -1,10 +1,10 @@
 """Dead-leaves images: occluding discs with scale-invariant radii, a synthetic stand-in for
 natural images' edges and textures at every scale (Lee, Mumford & Huang 2001).
 
-Drawing a thousand discs per training example would cost a 2-core CPU a third of an SR3 step, so
-the disc layouts are drawn once, with NumPy, into a pool of index maps (which disc is on top at
-each pixel); an example then takes a pool map under one of its 8 flips and rotations and paints
-each disc a colour picked from its own image.
+Drawing a thousand discs per training example would slow the SR3 step, so the disc layouts are
+drawn once, with NumPy, into a pool of index maps (which disc is on top at each pixel); an
+example then takes a pool map under one of its 8 flips and rotations and paints each disc a
+colour picked from its own image.
 """
 
 from collections.abc import Callable
@@ -44,8 +44,8 @@ def index_maps(count: int, size: int, seed: int = 0) -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def _pool(size: int, seed: int) -> np.ndarray:
-  """The POOL_SIZE layouts of `size`, drawn once per process (1.1 s on a 2-core CPU); read-only,
-  as every caller shares the one array."""
+  """The POOL_SIZE layouts of `size`, drawn once per process; read-only, as every caller shares
+  the one array."""
   maps = index_maps(POOL_SIZE, size, seed)
   maps.setflags(write=False)
   return maps

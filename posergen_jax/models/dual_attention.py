@@ -22,9 +22,8 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, query_chunk: int | None) ->
 
   With `query_chunk` dividing N (and below it), the queries go `query_chunk` at a time through
   `lax.map`, each chunk's [B, query_chunk, N] affinities recomputed in the backward pass
-  (`jax.checkpoint`) rather than kept: the [B,N,N] affinity is never whole in memory, and on a
-  2-core CPU the Gt-StackGAN train step (PAM at 64×64, batch 8, D = 2) went from 2,046 to
-  1,483 ms (benchmarks/README.md, "Where the CPU step goes").
+  (`jax.checkpoint`) rather than kept: the [B,N,N] affinity is never whole in memory, which makes
+  the Gt-StackGAN train step faster on a CPU (benchmarks/README.md, "Where the CPU step goes").
   """
 
   def rows(q_rows: jax.Array) -> jax.Array:

@@ -55,8 +55,8 @@ class GroupNorm(nn.Module):
   GN(x) * (1 + scale) + shift. The parameters (`scale`, `bias`), epsilon and statistics (float32,
   variance as E[x²] − E[x]²) are flax's `nn.GroupNorm`'s, so checkpoints are interchangeable. The
   statistics are per-channel sums over H and W, then sums over each group's channels, and the
-  output is one `x * a + c` with a, c [B,C]: on XLA:CPU this took the SR3 train step from
-  105.9 to 96.8 ms (benchmarks/README.md, "Where the CPU step goes").
+  output is one `x * a + c` with a, c [B,C], which XLA:CPU runs faster than flax's reshape into
+  groups (benchmarks/README.md, "Where the CPU step goes").
   """
 
   num_groups: int

@@ -9,8 +9,8 @@ stride 2, NHWC) it rearranges the computation; anything else goes to
 The gain is in the gradients. The input gradient of a strided convolution is a convolution over a
 zero-dilated input, and XLA:CPU runs it, and the padded convolutions a stride-1 rewrite leads to,
 through a slow generic kernel; the WGAN critic's gradient penalty differentiates it twice. Here
-every gradient is a matmul, slices and pads: the WGAN train step went from 1,099 to 889 ms on a
-2-core CPU (benchmarks/README.md, "Where the CPU step goes"). Regrouping the input into s×s
+every gradient is a matmul, slices and pads, and the WGAN train step is faster on a CPU
+(benchmarks/README.md, "Where the CPU step goes"). Regrouping the input into s×s
 blocks turns the k×k kernel with stride s into a (k/s)×(k/s) kernel with stride 1 over s·s·C
 channels, and its (k/s)² taps into one matmul:
 

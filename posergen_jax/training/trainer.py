@@ -315,9 +315,8 @@ def train(run: Run, writer: metric_writers.MetricWriter) -> bool:
   train_rng = jax.random.fold_in(jax.random.key(config.seed), 0)
   progress = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer)
   metric_sums, metric_count = None, 0
-  # The guard is in place before the input pipeline is built (it can take seconds), so a stop
-  # signal from then on is this loop's: in a 2-process run a SIGTERM that came before it was
-  # taken by another handler (jax's distributed runtime's, it seems) and the run went on.
+  # The guard is in place before the input pipeline is built (which can take a while), so a stop
+  # signal from then on is this loop's and not another handler's.
   with preemption.PreemptionGuard(config.train.stop_check_every) as guard:
     batches = _train_batches(run, start_step)
     logging.info("Training from step %d to %d.", start_step, num_steps)
