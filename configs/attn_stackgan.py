@@ -2,13 +2,14 @@ r"""Gt-StackGAN: StackGAN++ (64→128) with dual attention and a VGG fidelity lo
 
 Default (CPU; synthetic_posters/128, English captions through the frozen all-MiniLM-L6-v2 text
 tower, widths 16 (G 2.9M, Ds 0.5M + 1.3M params), VGG16 features through relu2_2, 300 steps of
-batch 8; measured on a shared 2-core CPU: ~1 min to compile, then ~7 s per step (~35 min), most
-of it PAM's 4096x4096 affinities at 64x64; `:baseline` takes ~0.45 s per step):
+batch 8; most of a CPU step is PAM's 4096x4096 affinities at 64x64; step times:
+docs/results.md, section "Gt-StackGAN"):
 
   python -m posergen_jax.main --config=configs/attn_stackgan.py --workdir=runs/attn_stackgan
 
 Quick size for tests and smoke runs (synthetic_posters/tiny upsampled to the 64/128 stages, a
-random tiny text tower, widths 4-8, VGG conv1_1 only, 4 steps; ~2 min on a shared 2-core CPU):
+random tiny text tower, widths 4-8, VGG conv1_1 only, 4 steps; docs/results.md, section
+"`:quick` sizes"):
 
   python -m posergen_jax.main --config=configs/attn_stackgan.py:quick --workdir=/tmp/gt_quick
 
@@ -80,10 +81,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.loss.color_weight = 0.0  # StackGAN++ COLOR_LOSS (0 for birds).
   config.loss.fidelity_weight = 0.001  # Gt-StackGAN's µ; used when model.vgg is not "none".
   # How the feature L1 is reduced: "sum" (each image's L1 norm, batch mean) | "mean" (over every
-  # element, torch's nn.L1Loss()). Gt-StackGAN gives µ but no reduction; at µ = 0.001 "mean" makes
-  # the fidelity gradient at the 128² image 1e-5 (9 VGG layers) to 2e-4 (29) of the adversarial
-  # one, so the term and the no_vgg ablation do nothing; "sum" makes it 6.0x at both
-  # (benchmarks/stackgan_fidelity_share.py, docs/results.md).
+  # element, torch's nn.L1Loss()). Gt-StackGAN gives µ but no reduction; at µ = 0.001 "mean"
+  # leaves the fidelity gradient far below the adversarial one, so the term and the no_vgg
+  # ablation do nothing, while "sum" makes it larger (benchmarks/stackgan_fidelity_share.py;
+  # docs/results.md, section "The fidelity term's reduction").
   config.loss.fidelity_reduction = "sum"
 
   common.add_trainer_sections(config)

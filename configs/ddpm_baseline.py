@@ -8,7 +8,7 @@ cascade as GAN_SR3 (configs/gan_sr3.py), so the two systems differ only in their
 
 The SR stages are GAN_SR3's: train them once and copy or link `runs/gan_sr3/sr3_128` and
 `sr3_256` into this workdir. `:cfg` turns on classifier-free guidance; `:quick` runs 8→16→32 on
-the tiny dataset, each stage in seconds.
+the tiny dataset.
 """
 
 import ml_collections

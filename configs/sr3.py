@@ -1,10 +1,11 @@
 r"""SR3 super-resolution, one stage, 32→64 on the built-in `synthetic_posters` data.
 
-Run (laptop CPU, a few minutes; trains, checkpoints, writes a sample grid, evaluates):
+Run (on a CPU; trains, checkpoints, writes a sample grid, evaluates; its time on two kinds of
+2-core CPU: docs/results.md, section "SR3 on synthetic posters (the main job)"):
 
   python -m posergen_jax.main --config=configs/sr3.py --workdir=runs/sr3
 
-Quick size for tests and smoke runs (seconds):
+Quick size for tests and smoke runs (docs/results.md, section "`:quick` sizes"):
 
   python -m posergen_jax.main --config=configs/sr3.py:quick --workdir=/tmp/sr3_quick
 
@@ -31,10 +32,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   config.data = common.text_image_data("synthetic_posters/64")  # SR3 reads only the images.
   # Fraction of training images replaced by dead-leaves images in their own colours
-  # (data/dead_leaves.py): discs at every scale, as in photographs. At 0.25 the main job on the
-  # posters' test set moves 27.26 -> 26.97 dB, LPIPS 0.076 -> 0.081, and on real photographs
-  # (benchmarks/sr3_real_photos.py) 27.43 -> 29.63 dB, LPIPS 0.212 -> 0.153, past bicubic's
-  # 28.94 / 0.161 (docs/results.md, "SR3 on real photographs").
+  # (data/dead_leaves.py): discs at every scale, as in photographs. A quarter trades a little
+  # on the posters for a lot on real photographs (benchmarks/sr3_real_photos.py), where SR3 then
+  # beats bicubic (docs/results.md, section "SR3 on real photographs").
   config.data.dead_leaves = 0.25
   config.data.hr_size = 64  # Target (high-res) side length.
   config.data.lr_size = 32  # Conditioning (low-res) side length.
@@ -60,14 +60,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # What is diffused: "residual" (SRDiff/ResShift): (target − bicubic) / residual_scale, so an
   # untrained x0-predicting network returns the bicubic image exactly; "image": SR3's original.
   config.diffusion.target = "residual"
-  # The residual's std is 0.16 on synthetic_posters/64 (benchmarks/residual_std.py). Larger scales
-  # shrink the diffused residual against the noise, trading sampled detail for a more
-  # deterministic, regression-like output: at 300 steps every metric improved from 0.16 to 8
-  # (docs/results.md, "Residual scale"); at 4 sampling still changes the result.
+  # Larger scales shrink the diffused residual against the noise (its std on this data:
+  # benchmarks/residual_std.py), trading sampled detail for a more deterministic,
+  # regression-like output: at 8 the stochastic and deterministic samplers agree, at 4 sampling
+  # still changes the result (docs/results.md, section "Residual scale").
   config.diffusion.residual_scale = 4.0
   # "mean": a sample takes the bicubic upsample's mean colour per image and channel (the low-res
-  # input fixes it; StableSR's colour fix in its simplest form); "none": as sampled. Without it
-  # the GAN_SR3 cascade's mean colour drifted 0.13 8-bit levels on real posters, 3x bicubic's.
+  # input fixes it; StableSR's colour fix in its simplest form); "none": as sampled, whose mean
+  # colour drifts further than bicubic's (docs/results.md, section "The SR stages with the
+  # residual recipe").
   config.diffusion.colour_fix = "mean"
   # Training: SR3's linear schedule; the model sees a continuous noise level.
   config.diffusion.train_schedule = ml_collections.ConfigDict(
@@ -88,8 +89,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # "ddpm": ancestral over sample_schedule; "ddim": DDIM over train_schedule.
   config.diffusion.sampler = "ddim"
   # Sampling steps: respaces sample_schedule (ddpm) or train_schedule (ddim); None = all steps.
-  # 10 rather than 20 halves the sampling time; on the main job's residual model 20 → 10 → 5
-  # steps moved PSNR 27.01 → 27.26 → 27.39 dB and LPIPS 0.075 → 0.076 → 0.078 (docs/results.md).
+  # 10 rather than 20 halves the sampling time for about the same scores (docs/results.md,
+  # section "SR3 on synthetic posters (the main job)", "Sampling steps").
   config.diffusion.sample_steps = 10
   # 0: deterministic DDIM; 1: DDPM's ancestral noise. Evaluation also reports eta 0.
   config.diffusion.ddim_eta = 1.0
@@ -101,7 +102,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Gradient accumulation: each step runs the batch in this many microbatches, one after another
   # (activations of batch_size / microbatches examples at a time; the same update).
   config.train.microbatches = 1
-  # 2.3–2.5 steps/s at batch 16 on a 2-core CPU: the main job trains for about 7 minutes.
+  # Long enough for SR3 to pass bicubic clearly, short enough for a 2-core CPU (docs/results.md,
+  # section "SR3 on synthetic posters (the main job)").
   config.train.num_steps = 1000
   config.evals.lpips = True  # LPIPS (VGG16) of SR3 and of bicubic against the targets.
 

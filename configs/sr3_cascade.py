@@ -11,7 +11,7 @@ Train each stage (each in its own folder, WORKDIR/<stage>), then chain them:
 `--mode=sample` feeds 64×64 test images through sr3_128 then sr3_256 and writes
 runs/cascade/samples/cascade.png and runs/cascade/cascade.json. The second stage trains with
 noise-conditioning augmentation, so at sampling time it copes with the first stage's errors.
-`:quick` keeps the stage names but runs 8→16→32 on the tiny dataset in seconds. Every field of
+`:quick` keeps the stage names but runs 8→16→32 on the tiny dataset. Every field of
 configs/sr3.py applies to all stages unless the stage's entry below sets it.
 """
 

@@ -12,10 +12,10 @@ per level, self-attention at 16×16, channel multipliers (1, 2, 4, 4, 8, 8) from
 8×8 ((1, 2, 4, 8, 8) at 128, (1, 1, 2, 4, 4, 8, 8) at 512); Adam at 1e-4 with 10k warm-up
 steps, batch 256, 1M steps, EMA 0.9999, T = 2000 linear 1e-6→1e-2 for training and 100 sampling
 steps; bfloat16 compute with float32 parameters. Memory: FSDP, block remat and per-stage
-microbatches (2 / 4 / 4) by default; sr3_256 then takes 11.41 of a v5e chip's 16 GiB on v5e-8
-(`python -m posergen_jax.aot --config=configs/sr3_paper.py --stage=sr3_256 --topology=v5e:2x4`;
-27.66 GiB of temporaries without them); the microbatch counts also divide the batches over 16
-chips. Parameters (from this code): sr3_128 574.8M,
+microbatches (2 / 4 / 4) by default, with which every stage fits a v5e-8 chip's memory and
+without which sr3_256 does not (`python -m posergen_jax.aot --config=configs/sr3_paper.py
+--stage=sr3_256 --topology=v5e:2x4`; docs/results.md, section "TPU fit"); the microbatch counts
+also divide the batches over 16 chips. Parameters (from this code): sr3_128 574.8M,
 sr3_256 633.6M, sr3_512 638.2M (the paper lists 625M for its 64→256 model; it does not give every
 layer detail, e.g. the conditioning MLP). Needs the `posters` dataset built at 256 and 512
 (docs/usage.md, Datasets).

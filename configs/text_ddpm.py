@@ -7,7 +7,7 @@ over 1,000 steps, 100 respaced sampling steps, batch 16, 300 steps):
   python -m posergen_jax.main --config=configs/text_ddpm.py --workdir=runs/text_ddpm
 
 Quick size for tests and smoke runs (synthetic_posters/tiny at 8×8, a random tiny text tower,
-4 steps; seconds):
+4 steps):
 
   python -m posergen_jax.main --config=configs/text_ddpm.py:quick --workdir=/tmp/ddpm_quick
 

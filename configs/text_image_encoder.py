@@ -7,7 +7,7 @@ trained from scratch, a 4-level image CNN, CLIP's contrastive loss, batch 64, 60
 
 Evaluation reports in-batch retrieval over 32 test pairs per batch (chance 1/32 = 0.031 top-1).
 
-Quick size for tests and smoke runs (synthetic_posters/tiny, small towers, 4 steps; seconds):
+Quick size for tests and smoke runs (synthetic_posters/tiny, small towers, 4 steps):
 
   python -m posergen_jax.main --config=configs/text_image_encoder.py:quick --workdir=/tmp/enc
 
