@@ -115,8 +115,10 @@ def units(text: str) -> list[tuple[str, list[str]]]:
     text = text.replace(phrase, " " * len(phrase))
   blocks, block = [], []
   for line in text.splitlines():
-    starts_item = bool(re.match(r"^\s*(?:[-*]|\d+\.)\s", line)) or line.startswith("|")
-    if not line.strip() or line.startswith("#") or (starts_item and block):
+    in_table = bool(block) and block[-1].startswith("|")
+    starts_item = bool(re.match(r"^\s*(?:[-*]|\d+\.)\s", line))
+    starts_table = line.startswith("|") and not in_table
+    if not line.strip() or line.startswith("#") or ((starts_item or starts_table) and block):
       if block:
         blocks.append(block)
       block = []
@@ -129,6 +131,7 @@ def units(text: str) -> list[tuple[str, list[str]]]:
     if block[0].startswith("|"):
       for row in block:
         result.append((row, [m.group(2) for m in LINK.finditer(row)] + introduction))
+      introduction = []
       continue
     paragraph = " ".join(line.strip() for line in block)
     for abbreviation in ABBREVIATIONS:
