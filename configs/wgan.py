@@ -60,12 +60,30 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.model.df_dim = 16  # Channels of the critic's first conv (x2 per block).
   config.model.c_dim = 128  # Text code size after conditioning augmentation.
   config.model.z_dim = 100  # The 1-D Gaussian noise.
+  # DF-GAN's affine text fusion in every upsampling block (models/wgan.py TextAffine); off: the
+  # text enters at the input layer only, as in GAN_SR3.
+  config.model.text_modulation = False
+  # Sampling draws z and conditioning augmentation's eps from N(0, I) truncated to ±truncation
+  # (DF-GAN samples at 0.8-0.88); None: untruncated. Training always draws untruncated noise.
+  config.model.truncation = ml_collections.config_dict.placeholder(float)
   config.model.dtype = "float32"  # Compute dtype ("bfloat16" on TPU/GPU); params stay f32.
 
   config.loss = ml_collections.ConfigDict()
-  config.loss.lipschitz = "gp"  # "gp": gradient penalty (WGAN-GP); "clip": weight clipping.
+  # "wasserstein": E[D(fake)] - E[D(real)] (WGAN); "hinge": DF-GAN's hinge loss.
+  config.loss.objective = "wasserstein"
+  # Weight m of (real image, another example's caption) pairs scored as fakes, beside 1 - m on
+  # the generated images (DF-GAN's matching-aware critic: 0.5); 0: the critic sees no mismatch.
+  config.loss.mismatch_weight = 0.0
+  # "gp": gradient penalty (WGAN-GP); "clip": weight clipping; "magp": DF-GAN's matching-aware
+  # gradient penalty on the real pairs, magp_weight * E[||grad_(image, text) D||^magp_power].
+  config.loss.lipschitz = "gp"
   config.loss.gp_weight = 10.0  # λ of the gradient penalty.
   config.loss.clip_value = 0.01  # lipschitz="clip": weights clipped to ±clip_value.
+  config.loss.magp_weight = 2.0  # DF-GAN's k.
+  config.loss.magp_power = 6.0  # DF-GAN's p.
+  # DiffAugment policies applied to every image the critic scores: () or some of
+  # ("translation", "cutout"); no colour policy, since captions name colours.
+  config.loss.augment = ()
   # Critic updates per generator update. WGAN-GP's 5 (with both learning rates 1e-4) reached 1,394
   # steps and chance R-precision (0.008) in 30 CPU minutes; one update with the critic's lr 4e-4
   # (TTUR, Heusel et al.) ran 7,000 steps and 0.055 in that time (docs/results.md, "R-precision").

@@ -23,7 +23,17 @@ def config(tiny_data_dir):
 
 @pytest.fixture(scope="module")
 def text(config):
-  return conditioning.make_text_conditioning(config.text, data=config.data)
+  text = conditioning.make_text_conditioning(config.text, data=config.data)
+  text.preprocess_fn(True)  # The first input pipeline reads (here: builds) the cache.
+  return text
+
+
+def test_sampling_from_prompts_needs_no_cache(config, tmp_path):
+  elsewhere = config.data.copy_and_resolve_references()
+  elsewhere.data_dir = str(tmp_path / "no_dataset_here")
+  text = conditioning.make_text_conditioning(config.text, data=elsewhere)
+  assert text.encode_prompts(["a poster"]).shape[0] == 1
+  assert not (tmp_path / "no_dataset_here").exists()
 
 
 def _examples(config, split):
@@ -117,3 +127,34 @@ def test_an_example_outside_the_cache_is_an_error(config, text):
 def test_cache_source_needs_the_data_section(config):
   with pytest.raises(ValueError, match="source='cache'"):
     conditioning.make_text_conditioning(config.text)
+
+
+def test_evaluation_per_caption_repeats_each_example_once_per_caption(config, text):
+  ds = input_pipeline.create_dataset(
+      config.data,
+      "test",
+      global_batch_size=6,
+      preprocess=lambda example, seed: {
+          **text.preprocess_fn(False)(example, seed),
+          "id": example["tfds_id"],
+      },
+      train=False,
+      seed=0,
+      num_examples=4,
+      captions_per_example=3,
+  )
+  batches = list(ds.as_numpy_iterator())
+  assert [len(b["id"]) for b in batches] == [6, 6]  # 4 examples x 3 captions.
+  ids = np.concatenate([b["id"] for b in batches])
+  examples = _examples(config, "test[:4]")
+  assert list(ids) == [ex["tfds_id"] for ex in examples for _ in range(3)]
+  part, parts = caption_inputs.LANGUAGES[config.text.language]
+  captions = [
+      ex["captions"][part * 10 // parts + slot].decode() for ex in examples for slot in range(3)
+  ]
+  np.testing.assert_allclose(
+      np.concatenate([b["embedding"] for b in batches]),
+      text.encode_prompts(captions),
+      rtol=1e-5,
+      atol=1e-5,
+  )

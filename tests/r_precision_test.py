@@ -47,8 +47,55 @@ def test_ties_count_as_misses():
 
 def test_more_candidates_than_captions_is_an_error():
   emb = np.eye(4)
-  with pytest.raises(ValueError, match="needs at least that many"):
+  with pytest.raises(ValueError, match="needs at least 4 captions of other images"):
     r_precision.r_precision(emb, emb, num_candidates=5)
+
+
+def test_captions_of_the_same_image_are_never_candidates():
+  groups = np.repeat(np.arange(6), 5)  # 6 images, 5 captions each.
+  others = r_precision.candidate_indices(groups, 26, np.random.default_rng(0))
+  assert others.shape == (30, 25)
+  assert not np.any(groups[others] == groups[:, None])
+  assert all(len(set(row)) == 25 for row in others)
+  with pytest.raises(ValueError, match="needs at least 26 captions of other images"):
+    r_precision.candidate_indices(groups, 27, np.random.default_rng(0))
+
+
+def test_an_image_is_not_penalised_for_matching_its_poster_s_other_captions():
+  # 5 captions per image, each image's captions all equal to its own embedding: with the other
+  # captions of the same image as candidates, ties would make every image miss.
+  emb = _unit(np.random.default_rng(0).normal(size=(40, 16)))
+  images, texts, groups = np.repeat(emb, 5, axis=0), np.repeat(emb, 5, axis=0), np.repeat(
+      np.arange(40), 5
+  )
+  assert r_precision.r_precision(images, texts, num_candidates=20, groups=groups) == 1.0
+
+
+def test_the_mean_over_draws_has_a_standard_error_over_captions():
+  rng = np.random.default_rng(2)
+  images, texts = (_unit(rng.normal(size=(640, 8))) for _ in range(2))
+  groups = np.repeat(np.arange(128), 5)
+  score, stderr = r_precision.r_precision_over_draws(images, texts, groups, 10, num_draws=5)
+  # Unrelated embeddings: chance, 0.1, with the binomial error sqrt(0.1 * 0.9 / 640) / ~sqrt(5)
+  # at most (draws average out part of it).
+  assert abs(score - 0.1) < 0.04
+  assert 0.003 < stderr < np.sqrt(0.09 / 640) + 1e-9
+  perfect, zero = r_precision.r_precision_over_draws(images, images, groups, 10, num_draws=5)
+  assert (perfect, zero) == (1.0, 0.0)
+
+
+def test_the_accumulator_scores_real_images_as_the_ceiling():
+  emb = _unit(np.random.default_rng(3).normal(size=(12, 8)))
+  embed = lambda images, batch: (images, batch["text"])
+  scorer = r_precision.RPrecision(embed, num_candidates=3, num_draws=2)
+  noise = _unit(np.random.default_rng(4).normal(size=(12, 8)))
+  for rows in (slice(0, 6), slice(6, 12)):
+    groups = np.arange(12)[rows] // 2
+    scorer.add(noise[rows], {"text": emb[rows], r_precision.GROUP_KEY: groups}, emb[rows])
+  result = scorer.result()
+  assert result["r_precision_real"] == 1.0 and result["r_precision_real_stderr"] == 0.0
+  assert result["r_precision_captions"] == 12 and result["r_precision_draws"] == 2
+  assert result["r_precision_candidates"] == 3
 
 
 @pytest.fixture(scope="module")

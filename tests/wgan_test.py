@@ -88,6 +88,60 @@ def test_losses_have_the_wasserstein_signs():
   np.testing.assert_allclose(clipped["a"], [-0.01, 0.005, 0.01], rtol=1e-6)
 
 
+def test_matching_critic_loss_weighs_real_fake_and_mismatched_terms():
+  real, fake, mis = jnp.array([2.0, 0.5]), jnp.array([-2.0, 0.0]), jnp.array([1.0, -3.0])
+  hinge = wgan_losses.matching_critic_loss(real, fake, mis, objective="hinge", mismatch_weight=0.5)
+  # relu(1 - real) = [0, 0.5]; relu(1 + fake) = [0, 1]; relu(1 + mis) = [2, 0].
+  np.testing.assert_allclose(hinge, 0.25 + 0.5 * 0.5 + 0.5 * 1.0, rtol=1e-6)
+  wasserstein = wgan_losses.matching_critic_loss(
+      real, fake, mis, objective="wasserstein", mismatch_weight=0.25
+  )
+  np.testing.assert_allclose(wasserstein, -1.25 + 0.75 * -1.0 + 0.25 * -1.0, rtol=1e-6)
+  # No mismatch weight: WGAN's own critic loss.
+  np.testing.assert_allclose(
+      wgan_losses.matching_critic_loss(
+          real, fake, mis, objective="wasserstein", mismatch_weight=0.0
+      ),
+      wgan_losses.critic_loss(real, fake),
+      rtol=1e-6,
+  )
+
+
+def test_matching_gradient_penalty_equals_its_definition():
+  # D(x, s) = <x, a> + <s, b>: gradient (a, b) everywhere, penalty (|a|^2 + |b|^2)^(p/2).
+  a, b = jnp.full((2, 2, 3), 0.5), jnp.array([1.0, -2.0])
+  critic = lambda x, s: jnp.sum(x * a, axis=(1, 2, 3)) + s @ b
+  real, sentence = jnp.ones((4, 2, 2, 3)), jnp.zeros((4, 2))
+  np.testing.assert_allclose(
+      wgan_losses.matching_gradient_penalty(critic, real, sentence, 6.0),
+      (12 * 0.25 + 5.0) ** 3,
+      rtol=1e-5,
+  )
+
+
+def test_text_modulation_starts_as_the_identity_and_reads_the_text():
+  plain = wgan.Generator(image_size=8, gf_dim=4, c_dim=8)
+  modulated = wgan.Generator(image_size=8, gf_dim=4, c_dim=8, text_modulation=True)
+  z, eps = jnp.ones((2, 6)), jnp.zeros((2, 8))
+  sentence = jax.random.normal(jax.random.key(0), (2, 5))
+  variables = modulated.init(jax.random.key(1), z, sentence, eps, train=False)
+  text_layers = [name for name in variables["params"] if name.endswith("_text")]
+  assert text_layers == ["up0_text"]  # One upsampling block from 4x4 to 8x8.
+  without = {
+      "params": {k: v for k, v in variables["params"].items() if k not in text_layers},
+      "batch_stats": variables["batch_stats"],
+  }
+  np.testing.assert_array_equal(
+      modulated.apply(variables, z, sentence, eps, train=False)[0],
+      plain.apply(without, z, sentence, eps, train=False)[0],
+  )
+  # Once the last layers are not zero, the same z gives different images for different text.
+  bumped = jax.tree.map(lambda x: x + 0.1, variables)
+  images = modulated.apply(bumped, z, sentence, eps, train=False)[0]
+  shifted = modulated.apply(bumped, z, sentence + 1.0, eps, train=False)[0]
+  assert not np.allclose(images, shifted)
+
+
 @pytest.mark.parametrize(
     "arg, lipschitz, optimizer",
     [
@@ -203,6 +257,52 @@ def test_sampling_is_deterministic_for_a_key_and_differs_across_keys(gp_run):
   assert first.shape == (3 * 8, 8, 8, 3)  # n_critic batches of 8, 8×8 images
   np.testing.assert_array_equal(first, sample(params, batch, jax.random.key(7)))
   assert not np.allclose(first, sample(params, batch, jax.random.key(8)))
+
+
+def test_df_gan_recipe_trains_and_samples(tiny_data_dir):
+  """Hinge loss, mismatched captions, MA-GP, text modulation, DiffAugment and truncation."""
+  config = wgan_config.get_config("quick")
+  config.data.data_dir = tiny_data_dir
+  config.loss.update(
+      objective="hinge", mismatch_weight=0.5, lipschitz="magp", augment=("translation", "cutout")
+  )
+  config.model.update(text_modulation=True, truncation=0.8)
+  family = wgan_family.make_family(config)
+  batch = helpers.first_train_batch(family, config)
+  states, history = helpers.train_steps(family, batch, jax.devices()[:1], num_steps=3)
+  assert all(np.isfinite(v) for m in history for v in m.values())
+  assert history[-1]["gradient_penalty"] > 0
+  images = jax.jit(family.sample)(states[-1].ema_params, batch, jax.random.key(0))
+  assert images.shape == (2 * 8, 8, 8, 3) and np.all(np.isfinite(images))
+
+
+def test_the_critic_scores_real_images_under_rolled_captions(tiny_data_dir):
+  """With the whole weight on mismatches, the critic's loss is E[D(x, s')] - E[D(x, s)], s' the
+  batch's captions rolled by one, and no fake enters it."""
+  config = wgan_config.get_config("quick")
+  config.data.data_dir = tiny_data_dir
+  config.loss.update(lipschitz="clip", mismatch_weight=1.0, n_critic=1)
+  config.optimizer.gen.learning_rate = config.optimizer.disc.learning_rate = 0.0
+  family = wgan_family.make_family(config)
+  batch = helpers.first_train_batch(family, config)
+  states, history = helpers.train_steps(family, batch, jax.devices()[:1], num_steps=1)
+  critic = wgan_family.make_critic(config)
+  params = {"params": states[0].params[gan_state.DISC]}
+  real = batch[text_to_image.image_key(config)]
+  sentence = wgan_family.conditioning.make_text_conditioning(config.text, data=config.data).encode(
+      batch
+  )
+  own = critic.apply(params, real, sentence)
+  rolled = critic.apply(params, real, jnp.roll(sentence, 1, axis=0))
+  np.testing.assert_allclose(history[0]["mismatch_gap"], jnp.mean(own - rolled), rtol=1e-4)
+  np.testing.assert_allclose(history[0]["critic_loss"], -jnp.mean(own - rolled), rtol=1e-4)
+
+
+def test_bad_recipe_settings_are_named():
+  config = wgan_config.get_config("quick")
+  config.loss.objective = "ls"
+  with pytest.raises(ValueError, match="config.loss.objective='ls'"):
+    wgan_family.make_family(config)
 
 
 def test_weight_clipping_keeps_the_critic_in_its_box(tiny_data_dir):

@@ -20,6 +20,10 @@ import posergen_jax.data  # noqa: F401
 from posergen_jax.data.posters import posters
 from posergen_jax.io import errors
 
+# Feature of an evaluation example repeated once per caption (create_dataset's
+# captions_per_example): which of its captions this copy is conditioned on.
+CAPTION_SLOT = "caption_slot"
+
 # (example, seed[2]) -> preprocessed example; seed is an int64 stateless-RNG seed.
 PreprocessFn = Callable[[dict[str, tf.Tensor], tf.Tensor], dict[str, tf.Tensor]]
 
@@ -97,6 +101,7 @@ def create_dataset(
     train: bool,
     seed: int,
     num_examples: int | None = None,
+    captions_per_example: int = 1,
 ) -> tf.data.Dataset:
   """Builds this process's batches of one split, the same global batches whatever the layout.
 
@@ -113,6 +118,9 @@ def create_dataset(
     train: shuffle (seeded) and repeat forever; otherwise one ordered pass.
     seed: fixes file order, shuffling and per-example augmentation.
     num_examples: when set, take only the first this-many examples of the split.
+    captions_per_example: evaluation only: each example comes this many times in a row, the
+      i-th with feature CAPTION_SLOT = i, so text preprocesses condition each on its own caption
+      (e.g. all 5 English captions of a poster).
 
   Returns:
     A dataset of dicts of `[B // process_count, ...]` tensors. Evaluation passes drop the last
@@ -125,7 +133,7 @@ def create_dataset(
         f"number of processes {num_processes}."
     )
   builder = get_builder(config)
-  check_split_size(builder, split, num_examples, global_batch_size, train)
+  check_split_size(builder, split, num_examples, global_batch_size, train, captions_per_example)
   count = num_examples if num_examples is not None else builder.info.splits[split].num_examples
   if num_examples is not None:
     split = f"{split}[:{num_examples}]"
@@ -144,6 +152,9 @@ def create_dataset(
     ds = ds.repeat()
     ds = ds.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
   else:
+    if captions_per_example > 1:
+      ds = ds.flat_map(lambda example: _with_caption_slots(example, captions_per_example))
+      count *= captions_per_example
     ds = ds.take(count // global_batch_size * global_batch_size)  # Whole global batches.
   ds = ds.enumerate()
   local_batch_size = global_batch_size // num_processes
@@ -163,15 +174,24 @@ def create_dataset(
   return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def _with_caption_slots(example: dict[str, tf.Tensor], slots: int) -> tf.data.Dataset:
+  """`slots` copies of `example`, the i-th with CAPTION_SLOT = i (int32)."""
+  return tf.data.Dataset.range(slots).map(
+      lambda slot: {**example, CAPTION_SLOT: tf.cast(slot, tf.int32)}
+  )
+
+
 def check_split_size(
     builder: tfds.core.DatasetBuilder,
     split: str,
     num_examples: int | None,
     global_batch_size: int,
     train: bool,
+    captions_per_example: int = 1,
 ) -> None:
   """Raises ConfigError when `split` lacks the `num_examples` asked for, or (for an ordered
-  pass) holds less than one batch; a user's own collection can have a small test split."""
+  pass, each example `captions_per_example` times) holds less than one batch; a user's own
+  collection can have a small test split."""
   try:
     count = builder.info.splits[split].num_examples
   except (KeyError, ValueError) as e:
@@ -185,9 +205,10 @@ def check_split_size(
         f"config.evals.num_examples={num_examples}: split {split!r} of {builder.info.full_name} "
         f"has {count} examples; ask for at most that many (or give the split more)."
     )
-  if not train and wanted < global_batch_size:
+  if not train and wanted * captions_per_example < global_batch_size:
     raise errors.ConfigError(
-        f"split {split!r} of {builder.info.full_name} gives {wanted} examples to evaluate, less "
+        f"split {split!r} of {builder.info.full_name} gives {wanted * captions_per_example} "
+        "examples to evaluate, less "
         f"than one batch of {global_batch_size}; lower config.evals.batch_size (a multiple of "
         "the devices) or give the split more examples."
     )

@@ -21,7 +21,7 @@ from posergen_jax.diffusion import losses, parameterization, samplers, schedules
 from posergen_jax.evaluation import generated_images
 from posergen_jax.families import attn_stackgan, registry, sr3, text_image_encoder, wgan
 from posergen_jax.io import errors
-from posergen_jax.models import dual_attention, sr3_unet, stackgan_losses
+from posergen_jax.models import diff_augment, dual_attention, sr3_unet, stackgan_losses, wgan_losses
 from posergen_jax.models import wgan as wgan_model
 from posergen_jax.text import caption_inputs, char_cnn_rnn, conditioning
 from posergen_jax.training import optimizers, sharding, trainer
@@ -204,6 +204,8 @@ RULES: dict[str, Rule] = {
     "model.z_dim": POSITIVE,
     "model.c_dim": POSITIVE,
     "model.gf_dim": POSITIVE,
+    "model.text_modulation": BOOL,
+    "model.truncation": optional(number(0, open_low=True)),
     "model.df_dim": POSITIVE,
     "model.num_stages": POSITIVE,
     "model.attention": one_of(dual_attention.ATTENTION_MODES),
@@ -231,6 +233,11 @@ RULES: dict[str, Rule] = {
     "guidance.scale": NOT_NEGATIVE,
     # losses
     "loss.lipschitz": one_of(wgan.LIPSCHITZ),
+    "loss.objective": one_of(wgan_losses.OBJECTIVES),
+    "loss.mismatch_weight": FRACTION,
+    "loss.magp_weight": NOT_NEGATIVE,
+    "loss.magp_power": number(0, open_low=True),
+    "loss.augment": subset(diff_augment.POLICIES),
     "loss.clip_value": number(0, open_low=True),
     "loss.gp_weight": NOT_NEGATIVE,
     "loss.n_critic": POSITIVE,
@@ -248,6 +255,7 @@ RULES: dict[str, Rule] = {
     "text.captions_key": TEXT,
     "text.weights": TEXT,
     "text.tokenizer": TEXT,
+    "text.zh_student": optional(TEXT),
     "text.max_length": integer(2),  # [CLS] and [SEP] at least.
     "text.tower": one_of(text_image_encoder.TEXT_TOWERS),
     "text.char_cnn_rnn.cell": one_of(char_cnn_rnn.CELLS),
@@ -281,6 +289,8 @@ RULES: dict[str, Rule] = {
     "evals.inception_classifier": optional(TEXT),
     "evals.r_precision.encoder_workdir": optional(TEXT),
     "evals.r_precision.encoder_config": TEXT,
+    "evals.r_precision.num_draws": POSITIVE,
+    "evals.captions_per_example": POSITIVE,
     "evals.r_precision.num_candidates": integer(2),
     "evals.r_precision.language": optional(one_of(caption_inputs.LANGUAGES)),
 }

@@ -13,11 +13,13 @@ import functools
 import jax
 import jax.numpy as jnp
 import ml_collections
+import tensorflow as tf
 
 from posergen_jax.config import files as config_files
 from posergen_jax.evaluation import r_precision
 from posergen_jax.families import text_image_encoder
 from posergen_jax.io import errors
+from posergen_jax.text import embedding_cache
 from posergen_jax.training import family
 
 INPUT_PREFIX = "r_precision_"
@@ -70,11 +72,20 @@ def make_scoring(
     return encoder.embed(encoder_params, {text_image_encoder.IMAGE_KEY: images, **inputs})
 
   def preprocess(example, seed):
-    return {
+    features = {
         INPUT_PREFIX + key: value
         for key, value in encoder.caption_preprocess(example, seed).items()
     }
+    if embedding_cache.TFDS_ID in example:  # The input pipeline adds it.
+      # The image each caption describes: its other captions are never mismatches.
+      features[r_precision.GROUP_KEY] = tf.cast(
+          tf.strings.to_hash_bucket_fast(example[embedding_cache.TFDS_ID], 2**31 - 1), tf.int32
+      )
+    return features
 
   # The params are an argument, not a closure, so jit does not embed them in the program.
   embed_images = functools.partial(jax.jit(embed), params)
-  return family.Scorer(r_precision.RPrecision(embed_images, options.num_candidates), preprocess)
+  return family.Scorer(
+      r_precision.RPrecision(embed_images, options.num_candidates, options.get("num_draws", 1)),
+      preprocess,
+  )

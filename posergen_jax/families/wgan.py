@@ -5,9 +5,16 @@ schedule). As in the WGAN-GP reference, every critic update sees a real batch of
 fresh noise (and fresh interpolation points for the gradient penalty), so a step reads n_critic
 batches from the pipeline; the generator update reads the last one's captions.
 The Lipschitz constraint is `config.loss.lipschitz`: 'gp' adds λ·E[(||∇D||-1)^2] (WGAN-GP,
-λ = `gp_weight`, Adam in the paper) or 'clip' clips the critic's weights to ±`clip_value` after
-each update (the original WGAN, RMSProp in the paper). The generator's loss is -E[D(G(z, c))]
-plus `kl_weight` times conditioning augmentation's KL term.
+λ = `gp_weight`, Adam in the paper), 'clip' clips the critic's weights to ±`clip_value` after
+each update (the original WGAN, RMSProp in the paper), or 'magp' adds DF-GAN's matching-aware
+penalty `magp_weight`·E[‖∇_(x,s) D‖^`magp_power`] on the real pairs. The critic's objective is
+`config.loss.objective` ('wasserstein' or 'hinge'); with `mismatch_weight` m > 0 it also scores
+real images under another example's caption (the batch's captions rolled by one) as fakes, with
+weight m (and 1 - m on the generated ones), which is how it learns to read the text. With
+`config.loss.augment` (DiffAugment policies) every image the critic scores is augmented first.
+The generator's loss is -E[D(G(z, c))] plus `kl_weight` times conditioning augmentation's KL term.
+Sampling may truncate the noise: with `config.model.truncation` t, z and the conditioning
+augmentation's eps are drawn from N(0, I) truncated to [-t, t].
 
 G runs in train mode (batch statistics) in every update; only the generator update keeps its
 new running statistics. Sampling and evaluation run the EMA generator in inference mode.
@@ -22,18 +29,22 @@ import optax
 
 from posergen_jax.families import gan_state, text_to_image
 from posergen_jax.io import errors
-from posergen_jax.models import conditioning_augmentation, wgan, wgan_losses
+from posergen_jax.models import conditioning_augmentation, diff_augment, wgan, wgan_losses
 from posergen_jax.text import conditioning
 from posergen_jax.training import family
 
-LIPSCHITZ = ("gp", "clip")
+LIPSCHITZ = ("gp", "clip", "magp")
 
 
 def make_generator(config: ml_collections.ConfigDict) -> wgan.Generator:
   """The generator `config.model` describes."""
   m = config.model
   return wgan.Generator(
-      image_size=m.image_size, gf_dim=m.gf_dim, c_dim=m.c_dim, dtype=jnp.dtype(m.dtype)
+      image_size=m.image_size,
+      gf_dim=m.gf_dim,
+      c_dim=m.c_dim,
+      text_modulation=m.get("text_modulation", False),
+      dtype=jnp.dtype(m.dtype),
   )
 
 
@@ -58,6 +69,14 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     raise errors.ConfigError(f"config.loss.lipschitz={loss.lipschitz!r} is not one of {LIPSCHITZ}.")
   if loss.n_critic < 1:
     raise errors.ConfigError(f"config.loss.n_critic={loss.n_critic} must be at least 1.")
+  critic_objective = loss.get("objective", "wasserstein")
+  if critic_objective not in wgan_losses.OBJECTIVES:
+    raise errors.ConfigError(
+        f"config.loss.objective={critic_objective!r} is not one of {wgan_losses.OBJECTIVES}."
+    )
+  mismatch_weight = loss.get("mismatch_weight", 0.0)
+  policies = tuple(loss.get("augment", ()))
+  truncation = config.model.get("truncation")
   image_key = text_to_image.image_key(config)
   generator, critic = make_generator(config), make_critic(config)
   text = conditioning.make_text_conditioning(config.text, data=config.data)
@@ -84,25 +103,43 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     variables = {"params": gen_params, "batch_stats": state.batch_stats[gan_state.GEN]}
     return gan_state.apply_in_train_mode(generator, variables, z, sentence, eps)
 
+  def augment(images, rng):
+    return diff_augment.augment(images, rng, policies) if policies else images
+
   def critic_update(state, real, sentence, rng):
-    """One critic update on (real, fresh fakes) -> (state, its metrics)."""
+    """One critic update on (real, fresh fakes, real with rolled captions) -> (state, metrics)."""
     gen_rng, alpha_rng = jax.random.split(rng)
+    aug_rng = jax.random.fold_in(rng, 2)
     (fake, _, _), _ = generate_train(state, state.params[gan_state.GEN], sentence, gen_rng)
     fake = jax.lax.stop_gradient(fake)
     alpha = jax.random.uniform(alpha_rng, (real.shape[0],))
+    real, fake = augment(real, aug_rng), augment(fake, jax.random.fold_in(aug_rng, 1))
 
     def objective(critic_params):
-      score = lambda images: critic.apply({"params": critic_params}, images, sentence)
+      critic_fn = lambda images, s: critic.apply({"params": critic_params}, images, s)
+      score = lambda images: critic_fn(images, sentence)
       real_scores, fake_scores = score(real), score(fake)
-      penalty = (
-          wgan_losses.gradient_penalty(score, real, fake, alpha)
-          if loss.lipschitz == "gp"
-          else jnp.zeros(())
+      mismatched_scores = (
+          critic_fn(real, jnp.roll(sentence, 1, axis=0)) if mismatch_weight else real_scores
+      )
+      penalty, weight = jnp.zeros(()), 0.0
+      if loss.lipschitz == "gp":
+        penalty, weight = wgan_losses.gradient_penalty(score, real, fake, alpha), loss.gp_weight
+      elif loss.lipschitz == "magp":
+        penalty = wgan_losses.matching_gradient_penalty(critic_fn, real, sentence, loss.magp_power)
+        weight = loss.magp_weight
+      value = wgan_losses.matching_critic_loss(
+          real_scores,
+          fake_scores,
+          mismatched_scores,
+          objective=critic_objective,
+          mismatch_weight=mismatch_weight,
       )
       return (
-          wgan_losses.critic_loss(real_scores, fake_scores) + loss.gp_weight * penalty,
+          value + weight * penalty,
           {
               "wasserstein": wgan_losses.wasserstein_estimate(real_scores, fake_scores),
+              "mismatch_gap": wgan_losses.wasserstein_estimate(real_scores, mismatched_scores),
               "gradient_penalty": penalty,
           },
       )
@@ -132,14 +169,15 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     )
     sentence = sentences[-1]
 
-    def objective(gen_params):
+    def gen_objective(gen_params):
       (images, mu, logvar), stats = generate_train(state, gen_params, sentence, gen_rng)
+      images = augment(images, jax.random.fold_in(gen_rng, 1))
       scores = critic.apply({"params": state.params[gan_state.DISC]}, images, sentence)
       adversarial = wgan_losses.generator_loss(scores)
       kl = conditioning_augmentation.kl_loss(mu, logvar)
       return adversarial + loss.kl_weight * kl, (stats, {"g_adversarial": adversarial, "kl": kl})
 
-    (g_loss, (stats, g_terms)), grads = jax.value_and_grad(objective, has_aux=True)(
+    (g_loss, (stats, g_terms)), grads = jax.value_and_grad(gen_objective, has_aux=True)(
         state.params[gan_state.GEN]
     )
     state = state.apply_gen_gradients(grads, batch_stats=stats, ema_decay=config.ema.decay)
@@ -154,7 +192,15 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   def sample(params, batch, rng):
     """The EMA generator's images [B,S,S,3] in [-1, 1] for the batch's text."""
     sentence = text.encode(batch)
-    z, eps = noise(rng, sentence.shape[0])
+    if truncation:
+      z_rng, eps_rng = jax.random.split(rng)
+      size = sentence.shape[0]
+      z = jax.random.truncated_normal(z_rng, -truncation, truncation, (size, config.model.z_dim))
+      eps = jax.random.truncated_normal(
+          eps_rng, -truncation, truncation, (size, config.model.c_dim)
+      )
+    else:
+      z, eps = noise(rng, sentence.shape[0])
     images, _, _ = generator.apply(params, z, sentence, eps, train=False)
     return images
 

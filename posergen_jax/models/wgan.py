@@ -3,7 +3,10 @@
 Generator (GAN_SR3: "text vector ⊕ 1-D Gaussian noise → upsample + conv → 64×64"): conditioning
 augmentation turns the sentence vector into a text code c (as in StackGAN, so nearby prompts give
 nearby codes); z ⊕ c goes through a Dense layer to a 4x4 map, then upsampling blocks (nearest x2,
-3x3 conv, BatchNorm, ReLU) that halve the channels, and a 3x3 conv + tanh to RGB.
+3x3 conv, BatchNorm, ReLU) that halve the channels, and a 3x3 conv + tanh to RGB. With
+`text_modulation` (DF-GAN's affine fusion, Tao et al. 2022), every block's normalised map is also
+scaled and shifted per channel by (1 + γ(c), β(c)), two small MLPs of the text code whose last
+layers start at zero, so the text reaches every resolution rather than the input layer alone.
 
 Critic (WGAN-GP, Gulrajani et al. 2017): strided 4x4 convs with LeakyReLU(0.2) down to 4x4, with
 LayerNorm rather than BatchNorm (the gradient penalty is per example, so the critic must not mix
@@ -45,12 +48,14 @@ class Generator(nn.Module):
     image_size: S, a power of two >= 8 (64 in GAN_SR3).
     gf_dim: channels of the last upsampling block; the 4x4 map has gf_dim * 2**(blocks - 1).
     c_dim: size of the text code from conditioning augmentation.
+    text_modulation: scale and shift every block's normalised map by MLPs of the text code.
     dtype: compute dtype; parameters, images, mu and logvar are float32.
   """
 
   image_size: int = 64
   gf_dim: int = 64
   c_dim: int = 128
+  text_modulation: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -78,9 +83,38 @@ class Generator(nn.Module):
     for i in range(blocks):
       h = jnp.repeat(jnp.repeat(h, 2, axis=1), 2, axis=2)
       h = conv(max(self.gf_dim, channels // 2 ** (i + 1)), use_bias=False, name=f"up{i}")(h)
-      h = jax.nn.relu(norm(name=f"up{i}_norm")(h))
+      h = norm(name=f"up{i}_norm")(h)
+      if self.text_modulation:
+        h = TextAffine(h.shape[-1], self.dtype, name=f"up{i}_text")(h, code)
+      h = jax.nn.relu(h)
     images = jnp.tanh(conv(3, name="to_rgb")(h))
     return images.astype(jnp.float32), mu, logvar
+
+
+class TextAffine(nn.Module):
+  """DF-GAN's affine text fusion: (h [B,H,W,C], code [B,D]) -> h * (1 + γ(code)) + β(code).
+
+  γ and β are each Dense(C) -> ReLU -> Dense(C) of the code, with the last layer initialised to
+  zero, so the block starts as the identity.
+  """
+
+  channels: int
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, h: jax.Array, code: jax.Array) -> jax.Array:
+    def mlp(name):
+      hidden = nn.Dense(self.channels, dtype=self.dtype, param_dtype=jnp.float32, name=f"{name}0")
+      out = nn.Dense(
+          self.channels,
+          dtype=self.dtype,
+          param_dtype=jnp.float32,
+          kernel_init=nn.initializers.zeros,
+          name=f"{name}1",
+      )
+      return out(jax.nn.relu(hidden(code)))[:, None, None, :]
+
+    return h * (1.0 + mlp("gamma")) + mlp("beta")
 
 
 class Critic(nn.Module):

@@ -3,8 +3,9 @@
 
 `PosterPipeline` restores every stage of a staged config (configs/gan_sr3.py) from its newest
 checkpoint in WORKDIR/<stage> and runs them in order on a batch of prompts, sharded over all devices
-like training. The first stage is a text-to-image model (WGAN or text DDPM) whose config tokenizes
-captions (`config.text.source='encoder'`); its text tower runs inside the jitted sampler. Every
+like training. The first stage is a text-to-image model (WGAN or text DDPM) whose config reads
+captions with a text tower: inside the jitted sampler (`config.text.source='encoder'`), or on the
+host, Chinese prompts through its Chinese student (`'cache'`). Every
 later stage is super-resolution, conditioned on the previous output upsampled
 (diffusion/cascade.py).
 """
@@ -21,11 +22,14 @@ from posergen_jax.config import stages
 from posergen_jax.diffusion import cascade, samplers
 from posergen_jax.io import errors
 from posergen_jax.poster import pretrained, stage_runs
+from posergen_jax.text import conditioning, frozen_tower
 from posergen_jax.text import tokenizer as tokenizer_lib
 from posergen_jax.training import sharding, trainer
 
 # Families a pipeline's first stage may be: prompt vectors -> images.
 TEXT_TO_IMAGE = ("wgan", "text_ddpm")
+# Text sources whose tower reads prompts (conditioning.SOURCES but 'dataset').
+PROMPT_SOURCES = ("encoder", "cache")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,13 +101,20 @@ def pretrained_prompt_tokenizer(directory: str):
 
 
 def _stage_tokenizer(first: ml_collections.ConfigDict):
-  """`prompt_tokenizer` of the first stage's full config."""
-  if first.family not in TEXT_TO_IMAGE or first.text.source != "encoder":
+  """`prompt_tokenizer` of the first stage's full config: tokens for a tower that runs in the
+  sampler (text.source='encoder'), or the sentence vectors themselves, computed on the host
+  by the tower and its Chinese student (text.source='cache')."""
+  if first.family not in TEXT_TO_IMAGE or first.text.source not in PROMPT_SOURCES:
     raise errors.ConfigError(
         f"Stage {first.stage!r} (family {first.family!r}) cannot turn prompts "
         f"into images; the first stage must be one of {TEXT_TO_IMAGE} with "
-        "text.source='encoder'."
+        f"text.source in {PROMPT_SOURCES}."
     )
+  if first.text.source == "cache":
+    frozen = frozen_tower.FrozenTower.load(first.text)
+    return lambda prompts: {
+        conditioning.EMBEDDING_KEY: np.asarray(frozen.encode_prompts(list(prompts)))
+    }
   tokenizer = tokenizer_lib.PromptTokenizer.from_file(first.text.tokenizer)
   return lambda prompts: tokenizer.encode(list(prompts), first.text.max_length)
 

@@ -7,10 +7,12 @@ Layout of an exported pipeline `DIR`:
   DIR/<stage>/config.json           the stage's full config (no training config file needed)
   DIR/<stage>/ema_params.msgpack    its EMA parameters (flax.serialization msgpack)
   DIR/<stage>/eval.json             its last evaluation, when the workdir had one
+  DIR/<stage>/zh_student.npz        the Chinese text student, when the stage's text has one
 
 Loading needs no dataset, no training config and no optimizer state; the frozen text tower and
 the tokenizer are rebuilt from the specs in the first stage's config (`text.weights`,
-`text.tokenizer`).
+`text.tokenizer`); its Chinese student travels in the folder (`text.zh_student` names the file
+there).
 """
 
 from collections.abc import Sequence
@@ -26,7 +28,7 @@ import numpy as np
 from posergen_jax.config import stages as stages_lib
 from posergen_jax.evaluation import report
 from posergen_jax.families import registry
-from posergen_jax.io import errors, files
+from posergen_jax.io import errors, files, weights
 from posergen_jax.poster import stage_runs
 from posergen_jax.training import sharding, trainer
 
@@ -34,6 +36,7 @@ FORMAT = 1
 PIPELINE_FILE = "pipeline.json"
 PARAMS_FILE = "ema_params.msgpack"
 CARD_FILE = "MODEL_CARD.md"
+STUDENT_FILE = "zh_student.npz"
 DTYPES = ("float32", "bfloat16")
 
 
@@ -68,7 +71,13 @@ def save(
   for stage in stages:
     folder = directory / stage.config.stage
     folder.mkdir(parents=True, exist_ok=True)
-    files.write_atomically(folder / trainer.CONFIG_FILE, stages_lib.to_json(stage.config).encode())
+    config = stage.config
+    if config.get("text") and config.text.get("zh_student"):
+      student = weights.resolve(config.text.zh_student)
+      files.write_atomically(folder / STUDENT_FILE, student.read_bytes())
+      config = stages_lib.unlocked_copy(config)
+      config.text.zh_student = STUDENT_FILE
+    files.write_atomically(folder / trainer.CONFIG_FILE, stages_lib.to_json(config).encode())
     files.write_atomically(
         folder / PARAMS_FILE, flax.serialization.msgpack_serialize(_cast(stage.params, dtype))
     )
@@ -112,6 +121,8 @@ def stage_config(directory: epath.PathLike, name: str) -> ml_collections.ConfigD
   path = epath.Path(directory) / name / trainer.CONFIG_FILE
   config = stages_lib.from_json(path.read_text())
   config.stage = name
+  if config.get("text") and config.text.get("zh_student") == STUDENT_FILE:
+    config.text.zh_student = str(epath.Path(directory) / name / STUDENT_FILE)
   return config
 
 

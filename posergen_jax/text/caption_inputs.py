@@ -13,6 +13,7 @@ import threading
 import numpy as np
 import tensorflow as tf
 
+from posergen_jax.data import input_pipeline
 from posergen_jax.io import errors
 from posergen_jax.text import char_cnn_rnn
 from posergen_jax.text import tokenizer as tokenizer_lib
@@ -36,11 +37,17 @@ def check_language(language: str) -> None:
     )
 
 
-def pick_caption(num_captions: int, language: str, seed: tf.Tensor, train: bool) -> tf.Tensor:
+def pick_caption(
+    num_captions: int,
+    language: str,
+    seed: tf.Tensor,
+    train: bool,
+    slot: tf.Tensor | None = None,
+) -> tf.Tensor:
   """The index (int32 scalar) of the caption to use among `num_captions`.
 
   Training picks uniformly in the language's range (stateless, from `seed` [2]); evaluation
-  takes the range's first caption.
+  takes the range's caption `slot` (modulo the range's size; its first without a slot).
   """
   part, parts = LANGUAGES[language]
   if num_captions % parts:
@@ -49,7 +56,9 @@ def pick_caption(num_captions: int, language: str, seed: tf.Tensor, train: bool)
         f"dataset has {num_captions}."
     )
   size = num_captions // parts
-  offset = tf.zeros((), tf.int32)
+  offset = (
+      tf.zeros((), tf.int32) if slot is None else tf.math.floormod(tf.cast(slot, tf.int32), size)
+  )
   if train:
     offset = tf.random.stateless_uniform(
         (), tf.random.experimental.stateless_fold_in(seed, 1), minval=0, maxval=size, dtype=tf.int32
@@ -67,14 +76,21 @@ def text_feature(example: Example, key: str, option: str) -> tf.Tensor:
   return example[key]
 
 
+def caption_slot(example: Example) -> tf.Tensor | None:
+  """The evaluation copy's caption slot (input_pipeline.CAPTION_SLOT), or None."""
+  return example.get(input_pipeline.CAPTION_SLOT)
+
+
 def one_caption(captions_key: str, language: str, caption_op: CaptionOp):
   """train (bool) -> tf.data function (example, seed[2]) -> `caption_op` of one caption of
-  `example[captions_key]` (a random one of `language` when training, its first otherwise)."""
+  `example[captions_key]` (a random one of `language` when training; otherwise its caption
+  slot's, or its first)."""
 
   def preprocess_fn(train: bool):
     def preprocess(example: Example, seed: tf.Tensor) -> Example:
       captions = text_feature(example, captions_key, "captions_key")
-      return caption_op(tf.gather(captions, pick_caption(captions.shape[0], language, seed, train)))
+      index = pick_caption(captions.shape[0], language, seed, train, caption_slot(example))
+      return caption_op(tf.gather(captions, index))
 
     return preprocess
 

@@ -18,6 +18,7 @@
 
 from collections.abc import Callable, Sequence
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -67,6 +68,12 @@ def make_text_conditioning(
     ValueError: an unknown source or language, or 'cache' without `data`.
   """
   caption_inputs.check_language(config.language)
+  if config.get("zh_student") and config.source == "encoder" and config.language != "en":
+    raise errors.ConfigError(
+        f"config.text.zh_student reads Chinese captions only with text.source='cache' (the "
+        f"tower runs in the step with 'encoder'); set it, or text.language='en' (now "
+        f"{config.language!r})."
+    )
   if config.source == "dataset":
     return _dataset_conditioning(config)
   if config.source == "encoder":
@@ -80,14 +87,21 @@ def make_text_conditioning(
   raise errors.ConfigError(f"config.text.source={config.source!r} is not one of {SOURCES}.")
 
 
-def _one_embedding(language: str, caption_embeddings: Callable[[Example], tf.Tensor]):
+def _one_embedding(
+    language: str, make_caption_embeddings: Callable[[], Callable[[Example], tf.Tensor]]
+):
   """train -> tf.data function (example, seed[2]) -> {'embedding': float32 [E]}: one row of
-  `caption_embeddings(example)` [captions, E], picked as `caption_inputs.pick_caption` does."""
+  `caption_embeddings(example)` [captions, E], picked as `caption_inputs.pick_caption` does;
+  `make_caption_embeddings()` gives `caption_embeddings` when the first input pipeline is built."""
 
   def preprocess_fn(train: bool):
+    caption_embeddings = make_caption_embeddings()
+
     def preprocess(example: Example, seed: tf.Tensor) -> Example:
       embeddings = caption_embeddings(example)
-      index = caption_inputs.pick_caption(embeddings.shape[0], language, seed, train)
+      index = caption_inputs.pick_caption(
+          embeddings.shape[0], language, seed, train, caption_inputs.caption_slot(example)
+      )
       return {EMBEDDING_KEY: tf.cast(tf.gather(embeddings, index), tf.float32)}
 
     return preprocess
@@ -104,7 +118,7 @@ def _dataset_conditioning(config: ml_collections.ConfigDict) -> TextConditioning
   return TextConditioning(
       preprocess_fn=_one_embedding(
           config.language,
-          lambda example: caption_inputs.text_feature(
+          lambda: lambda example: caption_inputs.text_feature(
               example, config.embedding_key, "embedding_key"
           ),
       ),
@@ -130,30 +144,39 @@ def _encoder_conditioning(config: ml_collections.ConfigDict) -> TextConditioning
 def _cache_conditioning(
     config: ml_collections.ConfigDict, data: ml_collections.ConfigDict
 ) -> TextConditioning:
-  """The tower's caption embeddings of every split, computed once, looked up by TFDS id."""
-  frozen = frozen_tower.FrozenTower.load(config)
-  ids, embeddings = embedding_cache.load_all_splits(data, config, frozen)
-  rows = tf.lookup.StaticHashTable(
-      tf.lookup.KeyValueTensorInitializer(tf.constant(ids), tf.range(len(ids), dtype=tf.int64)),
-      default_value=-1,
-  )
-  table = tf.constant(embeddings)
+  """The tower's caption embeddings of every split, computed once, looked up by TFDS id.
 
-  def caption_embeddings(example: Example) -> tf.Tensor:
-    row = rows.lookup(example[embedding_cache.TFDS_ID])  # input_pipeline adds the id.
-    with tf.control_dependencies(
-        [
-            tf.debugging.assert_non_negative(
-                row,
-                message="An example is missing from the caption embedding cache; delete "
-                f"{embedding_cache.cache_dir(data)} to rebuild it.",
-            )
-        ]
-    ):
-      return tf.gather(table, row)
+  The cache is read (or built) when the first input pipeline is, so a model that only samples
+  from prompts (an exported pipeline) needs no dataset.
+  """
+  frozen = frozen_tower.FrozenTower.load(config)
+
+  @functools.cache
+  def make_caption_embeddings():
+    ids, embeddings = embedding_cache.load_all_splits(data, config, frozen)
+    rows = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(ids), tf.range(len(ids), dtype=tf.int64)),
+        default_value=-1,
+    )
+    table = tf.constant(embeddings)
+
+    def caption_embeddings(example: Example) -> tf.Tensor:
+      row = rows.lookup(example[embedding_cache.TFDS_ID])  # input_pipeline adds the id.
+      with tf.control_dependencies(
+          [
+              tf.debugging.assert_non_negative(
+                  row,
+                  message="An example is missing from the caption embedding cache; delete "
+                  f"{embedding_cache.cache_dir(data)} to rebuild it.",
+              )
+          ]
+      ):
+        return tf.gather(table, row)
+
+    return caption_embeddings
 
   return TextConditioning(
-      preprocess_fn=_one_embedding(config.language, caption_embeddings),
+      preprocess_fn=_one_embedding(config.language, make_caption_embeddings),
       encode=_read_embedding,
       encode_prompts=frozen.encode_prompts,
   )

@@ -7,6 +7,10 @@ example's TFDS id in `<dataset dir>/caption_embeddings/<split>-<key>.npz`, where
 what the vectors depend on (weights, tokenizer, max_length, captions feature). Later runs read
 the file. `conditioning`'s 'cache' source looks each example up by its `tfds_id` instead of
 running the tower in every train step.
+
+With a Chinese student (`text.zh_student`), `load_all_splits` replaces the rows of the captions
+that hold CJK characters by the student's vectors, computed as the file is read (the student is
+one sparse matrix product); the file keeps the tower's own vectors.
 """
 
 import hashlib
@@ -22,7 +26,7 @@ import tensorflow_datasets as tfds
 
 from posergen_jax.data import input_pipeline
 from posergen_jax.io import errors, files, progress
-from posergen_jax.text import frozen_tower
+from posergen_jax.text import frozen_tower, zh_student
 
 CACHE_DIR = "caption_embeddings"
 # The example feature TFDS adds with ReadConfig(add_tfds_id=True): unique over all splits.
@@ -115,16 +119,63 @@ def load_or_build(
   return ids, embeddings
 
 
+def read_captions(
+    data: ml_collections.ConfigDict, split: str, captions_key: str
+) -> tuple[np.ndarray, list[list[str]]]:
+  """(ids bytes [N], N lists of captions) of `split`, in the split's order (images not decoded)."""
+  builder = input_pipeline.get_builder(data)
+  ds = builder.as_dataset(
+      split=split,
+      shuffle_files=False,
+      read_config=tfds.ReadConfig(add_tfds_id=True),
+      decoders={data.image_key: tfds.decode.SkipDecoding()},
+  )
+  ids, captions = [], []
+  for example in ds.as_numpy_iterator():
+    ids.append(example[TFDS_ID])
+    captions.append([caption.decode("utf-8") for caption in example[captions_key]])
+  return np.asarray(ids, dtype=bytes), captions
+
+
+def with_student_rows(
+    embeddings: np.ndarray, captions: list[list[str]], student: zh_student.CharNgramStudent
+) -> np.ndarray:
+  """`embeddings` [N, C, E] with the rows of CJK captions ([N][C] strings) replaced by the
+  student's vectors."""
+  where = [
+      (n, c)
+      for n, row in enumerate(captions)
+      for c, text in enumerate(row)
+      if zh_student.has_cjk(text)
+  ]
+  if not where:
+    return embeddings
+  out = embeddings.copy()
+  rows, cols = np.asarray(where).T
+  out[rows, cols] = student.encode([captions[n][c] for n, c in where])
+  return out
+
+
 def load_all_splits(
     data: ml_collections.ConfigDict,
     text: ml_collections.ConfigDict,
     frozen: frozen_tower.FrozenTower,
 ) -> tuple[np.ndarray, np.ndarray]:
   """(ids bytes [N], embeddings float32 [N, captions, E]) of every split of `data`'s dataset,
-  each split loaded or built by `load_or_build`; TFDS ids are unique over splits."""
+  each split loaded or built by `load_or_build` (CJK captions read by `frozen.student` if it has
+  one); TFDS ids are unique over splits."""
   splits = sorted(input_pipeline.get_builder(data).info.splits)
-  caches = [load_or_build(data, split, text, frozen) for split in splits]
-  return (
-      np.concatenate([ids for ids, _ in caches]),
-      np.concatenate([embeddings for _, embeddings in caches]),
-  )
+  all_ids, all_embeddings = [], []
+  for split in splits:
+    ids, embeddings = load_or_build(data, split, text, frozen)
+    if frozen.student is not None:
+      caption_ids, captions = read_captions(data, split, text.captions_key)
+      if not np.array_equal(caption_ids, ids):
+        raise errors.InputError(
+            f"The caption embedding cache of {data.name} {split} does not match the dataset; "
+            f"delete {cache_path(data, split, text)} to rebuild it."
+        )
+      embeddings = with_student_rows(embeddings, captions, frozen.student)
+    all_ids.append(ids)
+    all_embeddings.append(embeddings)
+  return np.concatenate(all_ids), np.concatenate(all_embeddings)

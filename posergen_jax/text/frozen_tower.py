@@ -2,17 +2,23 @@
 
 The tower's params are held here, not in a train state: they are never trained or
 checkpointed, and jit sees them as constants, replicated on every device.
+
+With `config.text.zh_student` (a Chinese student distilled onto the tower's space,
+zh_student.py), prompts are routed by their script: one holding CJK characters goes through the
+student, any other through the tower, into the same vector space.
 """
 
 from collections.abc import Sequence
 import dataclasses
+import functools
+import logging
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
-from posergen_jax.io import errors
-from posergen_jax.text import bert, bert_weights
+from posergen_jax.io import errors, weights
+from posergen_jax.text import bert, bert_weights, zh_student
 from posergen_jax.text import tokenizer as tokenizer_lib
 
 # `config.text.weights` = "random:<bert preset>": a randomly initialised tower (tests and quick
@@ -47,21 +53,37 @@ def load_text_encoder(
   return bert_weights.load_text_tower(config.weights)
 
 
+@functools.cache
+def _warn_unseen(prompt: str, characters: str) -> None:
+  """One warning line per prompt and process: `characters` mean nothing to the student."""
+  logging.warning(
+      "Prompt %r: the Chinese text student never saw %s in training; they carry no meaning "
+      "for this model.",
+      prompt,
+      characters,
+  )
+
+
 @dataclasses.dataclass(frozen=True)
 class FrozenTower:
-  """A loaded tokenizer and BERT tower with its (constant) params."""
+  """A loaded tokenizer and BERT tower with its (constant) params, and the optional Chinese
+  student that reads CJK prompts into the tower's space."""
 
   tokenizer: tokenizer_lib.PromptTokenizer
   tower: bert.BertTextTower
   params: dict
   max_length: int
+  student: zh_student.CharNgramStudent | None = None
 
   @classmethod
   def load(cls, config: ml_collections.ConfigDict) -> "FrozenTower":
-    """The tokenizer, weights and max_length of the `text` section `config`."""
+    """The tokenizer, weights, max_length and zh_student (if any) of the `text` section."""
     tokenizer = tokenizer_lib.PromptTokenizer.from_file(config.tokenizer)
     tower, params = load_text_encoder(config, tokenizer.vocab_size)
-    return cls(tokenizer, tower, jax.tree.map(jnp.asarray, params), config.max_length)
+    student = None
+    if config.get("zh_student"):
+      student = zh_student.CharNgramStudent.load(weights.resolve(config.zh_student))
+    return cls(tokenizer, tower, jax.tree.map(jnp.asarray, params), config.max_length, student)
 
   def encode_tokens(self, input_ids: jax.Array, attention_mask: jax.Array) -> jax.Array:
     """int32 [B, L] word pieces and mask -> float32 [B, E] pooled vectors, no gradient."""
@@ -69,6 +91,20 @@ class FrozenTower:
     return jax.lax.stop_gradient(pooled.astype(jnp.float32))
 
   def encode_prompts(self, prompts: Sequence[str]) -> jax.Array:
-    """B strings -> float32 [B, E]."""
+    """B strings -> float32 [B, E]; with a student, CJK prompts are read by it.
+
+    Every prompt is tokenized first, so an empty or over-long one raises InputError naming it.
+    A CJK prompt with characters the student never saw gets one warning line naming them.
+    """
+    prompts = list(prompts)
     tokens = self.tokenizer.encode(prompts, self.max_length)
-    return self.encode_tokens(tokens["input_ids"], tokens["attention_mask"])
+    vectors = self.encode_tokens(tokens["input_ids"], tokens["attention_mask"])
+    chinese = [i for i, p in enumerate(prompts) if self.student and zh_student.has_cjk(p)]
+    if not chinese:
+      return vectors
+    for i in chinese:
+      unseen = self.student.unseen_characters(prompts[i])
+      if unseen:
+        _warn_unseen(prompts[i], " ".join(unseen))
+    read = self.student.encode([prompts[i] for i in chinese])
+    return vectors.at[jnp.asarray(chinese)].set(jnp.asarray(read))

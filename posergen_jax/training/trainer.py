@@ -94,6 +94,7 @@ def _eval_batches(
       train=False,
       seed=config.seed,
       num_examples=config.evals.num_examples,
+      captions_per_example=config.evals.get("captions_per_example", 1),
   )
   return input_pipeline.GlobalBatches(ds, shardings.data)
 
@@ -160,7 +161,8 @@ def write_sample_grid(run: Run, writer: metric_writers.MetricWriter, step: int) 
 
 
 def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, float]:
-  """Evaluates the EMA params on `config.evals.num_examples` test examples.
+  """Evaluates the EMA params on `config.evals.num_examples` test examples (each
+  `config.evals.captions_per_example` times, once per caption, for text-to-image families).
 
   Per-example metrics from the family's eval step are averaged; with `config.evals.image_metrics`,
   its generated and real images also give FID/KID/IS, and each of the family's scorers adds its
@@ -184,12 +186,14 @@ def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, f
           images[report.GENERATED], images.get(report.REAL), images.get(report.BASELINE)
       )
     for scorer in scorers:
-      scorer.metrics.add(images[report.GENERATED], batch)
+      scorer.metrics.add(images[report.GENERATED], batch, images.get(report.REAL))
 
   rng = jax.random.fold_in(jax.random.key(run.config.seed), 2)
   batches = progress.bar(
       _eval_batches(run.config, run.family, run.shardings, run.config.evals.batch_size, scorers),
-      total=run.config.evals.num_examples // run.config.evals.batch_size,
+      total=run.config.evals.num_examples
+      * run.config.evals.get("captions_per_example", 1)
+      // run.config.evals.batch_size,
       desc="evaluating",
       unit="batch",
   )
