@@ -23,6 +23,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from posergen_jax import cli  # noqa: E402
+from posergen_jax.data.synthetic_posters import captions, render, synthetic_posters  # noqa: E402
 from posergen_jax.diffusion import samplers  # noqa: E402
 from posergen_jax.families import sr3  # noqa: E402
 from posergen_jax.io import errors  # noqa: E402
@@ -121,6 +122,18 @@ def seconds_text(seconds: dict[str, float]) -> str:
   return " · ".join(f"{name} {value:.2f} s" for name, value in seconds.items())
 
 
+def example_prompts(count: int = 4) -> list[str]:
+  """Prompts the built-in posters' catalogue can describe: the first caption of each of the first
+  `count` test posters of synthetic_posters, alternately Chinese and English."""
+  half = captions.NUM_CAPTIONS_PER_LANGUAGE
+  return [
+      captions.make_captions(render.describe_poster(synthetic_posters.example_seed("test", i)))[
+          0 if i % 2 == 0 else half
+      ]
+      for i in range(count)
+  ]
+
+
 def build(service: PosterService):
   """The Gradio page over `service`: inputs → poster image and seconds per stage. Its API
   endpoint `/generate` takes (prompt, title, subtitle, seed, sampler, steps)."""
@@ -157,6 +170,7 @@ def build(service: PosterService):
       with gr.Column():
         poster = gr.Image(label="Poster", format="png", type="numpy", elem_id="poster")
         timing = gr.Textbox(label="Seconds per stage", elem_id="seconds")
+    gr.Examples(example_prompts(), inputs=[prompt], label="Prompts of the built-in posters' kind")
     button.click(
         generate,
         [prompt, title, subtitle, seed, sampler, steps],

@@ -12,6 +12,7 @@ import pytest
 from posergen_jax import demo
 from posergen_jax.io import errors
 from posergen_jax.poster import outputs, pipeline, pretrained
+from posergen_jax.text import zh_student
 from tests import helpers
 
 PROMPT = "一张红色圆形的极简海报"
@@ -151,3 +152,15 @@ def test_a_browser_submits_a_prompt_and_shows_the_poster(server, service, tmp_pa
       page.screenshot(path=tmp_path / "demo.png")
     finally:
       browser.close()
+
+
+def test_example_prompts_are_test_captions_of_both_languages(tiny_data_dir):
+  import tensorflow_datasets as tfds
+
+  prompts = demo.example_prompts(4)
+  assert [zh_student.has_cjk(p) for p in prompts] == [True, False, True, False]
+  # The test split of any synthetic_posters size holds the same posters and captions.
+  test = tfds.as_numpy(tfds.load("synthetic_posters/tiny", split="test", data_dir=tiny_data_dir))
+  by_id = {ex["id"].decode(): [c.decode() for c in ex["captions"]] for ex in test}
+  for i, prompt in enumerate(prompts):
+    assert prompt in by_id[f"test_{i:06d}"]
