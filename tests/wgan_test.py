@@ -158,6 +158,27 @@ def test_config_variants(arg, lipschitz, optimizer):
   assert (config.model.image_size == 8) == ("quick" in (arg or ""))
 
 
+def test_paper_size_keeps_the_seed_recipe():
+  """GAN_SR3's first stage as the paper has it: WGAN-GP's objective and 5 critic updates, text
+  only at G's input, no mismatched captions, no augmentation, untruncated sampling."""
+  config = wgan_config.get_config("paper")
+  assert dict(config.loss) == {
+      "objective": "wasserstein",
+      "mismatch_weight": 0.0,
+      "lipschitz": "gp",
+      "gp_weight": 10.0,
+      "clip_value": 0.01,
+      "magp_weight": 2.0,
+      "magp_power": 6.0,
+      "augment": (),
+      "n_critic": 5,
+      "kl_weight": 1.0,
+  }
+  assert not config.model.text_modulation and config.model.truncation is None
+  assert config.optimizer.gen.learning_rate == config.optimizer.disc.learning_rate == 1e-4
+  assert config.text.source == "encoder" and config.text.zh_student is None
+
+
 def test_bad_loss_settings_are_named():
   config = wgan_config.get_config("quick")
   config.loss.lipschitz = "spectral"
