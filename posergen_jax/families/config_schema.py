@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 import ml_collections
+import tensorflow_datasets as tfds
 
 from posergen_jax.config import stages
 from posergen_jax.diffusion import losses, parameterization, samplers, schedules
@@ -100,6 +101,21 @@ def subset(names: tuple[str, ...]) -> Rule:
 
 
 TEXT = Rule(lambda v: isinstance(v, str) and bool(v.strip()), "a non-empty string")
+
+
+def _is_split(value: Any) -> bool:
+  """Whether `value` is a TFDS split string; whether the dataset has that split is checked when it
+  loads (`input_pipeline.check_split_size`)."""
+  if not isinstance(value, str):
+    return False
+  try:
+    tfds.core.ReadInstruction.from_spec(value)
+  except ValueError:
+    return False
+  return True
+
+
+SPLIT = Rule(_is_split, "a TFDS split, e.g. 'train', 'test[:10%]' or 'train+test'")
 BOOL = Rule(lambda v: isinstance(v, bool), "True or False")
 # (name, size) pairs with distinct names; a size is >= 1 or -1 (the remaining devices).
 MESH = Rule(
@@ -181,8 +197,8 @@ RULES: dict[str, Rule] = {
     "data.data_dir": optional(TEXT),
     "data.manual_dir": optional(TEXT),
     "data.image_key": TEXT,
-    "data.train_split": TEXT,
-    "data.eval_split": TEXT,
+    "data.train_split": SPLIT,
+    "data.eval_split": SPLIT,
     "data.random_flip": BOOL,
     "data.dead_leaves": FRACTION,
     "data.shuffle_buffer": POSITIVE,
