@@ -1,15 +1,17 @@
 r"""Feeds seeded random invalid command lines through an entry point in one process.
 
-  python -m tests.cli_fuzz main|generate --seed=0 --cases=150 --tmp=DIR
+  python -m tests.cli_fuzz main|generate --seed=0 --cases=150 --tmp=DIR [--fixed=JSON]
 
 Each case is a valid command line (`configs/sr3.py:quick` for main, `configs/gan_sr3.py:quick`
 with a prompt for generate) with one part made bad: an unknown flag or config field, a config
 field or flag given a random value, a missing or broken config file, a stray argument. The entry
 point's `main` runs in this process; the work it would start (`main.run_mode`,
 `pipeline.PosterPipeline`) is replaced by a stand-in that raises `Accepted`, so a case the entry
-point accepts (a random value that is valid) stops there. Prints one JSON line: per case, the
-arguments, the outcome ("error": a SystemExit, with its message; "accepted"; "exception": any
-other exception, with its traceback) and whether a file under the work or output folders changed.
+point accepts (a random value that is valid) stops there. `--fixed` adds cases of its own after
+the random ones: a JSON list of argument lists, each in place of the bad part. Prints one JSON
+line: per case, the bad part (`case`), the whole arguments, the outcome ("error": a SystemExit,
+with its message; "accepted"; "exception": any other exception, with its traceback) and whether a
+file under the work or output folders changed.
 """
 
 import argparse
@@ -144,8 +146,11 @@ def _snapshot(folders: list[pathlib.Path]) -> list:
   return found
 
 
-def run(entry: str, seed: int, count: int, tmp: pathlib.Path) -> list[dict]:
-  """Runs `count` cases through `posergen_jax.<entry>.main`; one result dict per case."""
+def run(
+    entry: str, seed: int, count: int, tmp: pathlib.Path, fixed: list[list[str]] = ()
+) -> list[dict]:
+  """Runs `count` seeded cases, then the `fixed` ones, through `posergen_jax.<entry>.main`; one
+  result dict per case."""
   module = importlib.import_module(f"posergen_jax.{entry}")
   if entry == "main":
     module.run_mode = _accept
@@ -157,7 +162,7 @@ def run(entry: str, seed: int, count: int, tmp: pathlib.Path) -> list[dict]:
   (workdir / "kept.txt").write_text("a file that must stay")
   rng = random.Random(seed)
   results = []
-  for bad in list(_cases(entry, rng, count, tmp)):
+  for bad in [*_cases(entry, rng, count, tmp), *fixed]:
     chosen = rng.choice([workdir, new_workdir])
     base = [f"--config={BASE_CONFIG[entry]}", f"--workdir={chosen}"]
     if entry == "generate":
@@ -168,7 +173,7 @@ def run(entry: str, seed: int, count: int, tmp: pathlib.Path) -> list[dict]:
     for name in [name for name in flags.FLAGS if name.startswith("config.")]:
       delattr(flags.FLAGS, name)  # The overrides ml_collections defined for the last case.
     sys.argv = argv  # ml_collections reads the --config.* overrides from sys.argv.
-    result = {"args": argv[1:]}
+    result = {"case": bad, "args": argv[1:]}
     try:
       module.main(cli.parse_flags(argv))
       result.update(outcome="returned")
@@ -192,9 +197,10 @@ def main() -> None:
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--cases", type=int, default=150)
   parser.add_argument("--tmp", required=True, help="An empty folder for the workdirs.")
+  parser.add_argument("--fixed", type=json.loads, default=[], help="Cases of one's own, JSON.")
   args = parser.parse_args()
   os.chdir(pathlib.Path(__file__).resolve().parents[1])  # Config paths are relative to the repo.
-  results = run(args.entry, args.seed, args.cases, pathlib.Path(args.tmp))
+  results = run(args.entry, args.seed, args.cases, pathlib.Path(args.tmp), args.fixed)
   sys.stdout.write(json.dumps(results, ensure_ascii=False) + "\n")
 
 
