@@ -67,10 +67,16 @@ def test_the_poster_equals_generates_pixel_for_pixel(service, exported, tmp_path
   assert not np.array_equal(titled, image)
 
 
-def test_pipelines_are_kept_per_sampling_and_the_oldest_closed(service):
-  for steps in (1, 2, 3, 2):
+def test_pipelines_are_kept_per_sampling_and_the_oldest_closed(service, monkeypatch):
+  service.poster(PROMPT, steps=1)
+  oldest = service._open[(service.default_sampler, 1)]
+  closed = []
+  close = oldest.close
+  monkeypatch.setattr(oldest, "close", lambda: (closed.append(oldest), close()))
+  for steps in (2, 3, 2):
     service.poster(PROMPT, steps=steps)
   assert list(service._open) == [(service.default_sampler, 3), (service.default_sampler, 2)]
+  assert closed == [oldest]  # Evicted when the third opened, and closed then.
 
 
 @pytest.mark.parametrize(

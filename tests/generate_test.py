@@ -112,7 +112,9 @@ def test_write_posters_gives_a_png_and_sidecar_per_prompt(posters, tmp_path):
     outputs.check_out_dir(out, len(prompts), overwrite=False)
 
 
-def test_bad_prompts_are_named_before_any_model_loads(tmp_path):
+def test_input_checks_name_a_bad_prompt_title_font_or_prompts_file(tmp_path):
+  # That generate runs them before any model loads: tests/cli_fuzz_test.py (its stand-in for the
+  # pipeline is never reached by such a case).
   tokens = pipeline.prompt_tokenizer(gan_sr3.get_config("quick"))
   assert tokens(PROMPTS)["input_ids"].shape == (2, 64)
   with pytest.raises(ValueError, match="empty or whitespace-only"):
