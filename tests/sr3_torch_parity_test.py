@@ -1,4 +1,8 @@
-"""The PyTorch twin of the SR3 U-Net (benchmarks/torch_sr3_unet.py) computes the Flax network."""
+"""The PyTorch twin of the SR3 U-Net (benchmarks/torch_sr3_unet.py) computes the Flax network.
+
+The twin is the benchmark's baseline, written after the Flax module (it imports its constants):
+this shows the benchmark compares like with like, not fidelity to an independent SR3.
+"""
 
 import jax
 import numpy as np
