@@ -32,6 +32,8 @@ ZERO_ALLOWED = {
     "guidance.drop_prob",
     "guidance.scale",  # Unconditional samples.
     "loss.gp_weight",
+    "loss.mismatch_weight",  # The critic sees no mismatched captions.
+    "loss.magp_weight",
     "loss.kl_weight",
     "loss.uncond_weight",
     "loss.fidelity_weight",
@@ -48,6 +50,8 @@ NONE_ALLOWED = {
     "evals.inception_classifier",
     "evals.r_precision.encoder_workdir",
     "evals.r_precision.language",
+    "text.zh_student",  # The tower reads every caption.
+    "model.truncation",  # Untruncated noise.
 }
 
 
