@@ -33,6 +33,7 @@ ZERO_ALLOWED = {
     "guidance.scale",  # Unconditional samples.
     "loss.gp_weight",
     "loss.mismatch_weight",  # The critic sees no mismatched captions.
+    "model.truncation",  # Untruncated noise.
     "loss.magp_weight",
     "loss.kl_weight",
     "loss.uncond_weight",
@@ -51,7 +52,6 @@ NONE_ALLOWED = {
     "evals.r_precision.encoder_workdir",
     "evals.r_precision.language",
     "text.zh_student",  # The tower reads every caption.
-    "model.truncation",  # Untruncated noise.
 }
 
 

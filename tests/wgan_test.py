@@ -174,7 +174,7 @@ def test_paper_size_keeps_the_seed_recipe():
       "n_critic": 5,
       "kl_weight": 1.0,
   }
-  assert not config.model.text_modulation and config.model.truncation is None
+  assert not config.model.text_modulation and config.model.truncation == 0.0
   assert config.optimizer.gen.learning_rate == config.optimizer.disc.learning_rate == 1e-4
   assert config.text.source == "encoder" and config.text.zh_student is None
 
@@ -240,10 +240,10 @@ def test_each_critic_update_reads_a_batch_of_its_own(tiny_data_dir):
 
 
 def test_critic_updates_raise_the_wasserstein_estimate(tiny_data_dir):
-  """With G frozen, the critic first meets the penalty, then separates real from fake."""
+  """WGAN-GP: with G frozen, the critic first meets the penalty, then separates real from fake."""
   config = wgan_config.get_config("quick")
   config.data.data_dir = tiny_data_dir
-  config.loss.n_critic = 3
+  config.loss.update(objective="wasserstein", mismatch_weight=0.0, augment=(), n_critic=3)
   config.optimizer.gen.learning_rate = 0.0
   config.optimizer.disc.learning_rate = 1e-3
   family = wgan_family.make_family(config)
@@ -302,7 +302,9 @@ def test_the_critic_scores_real_images_under_rolled_captions(tiny_data_dir):
   batch's captions rolled by one, and no fake enters it."""
   config = wgan_config.get_config("quick")
   config.data.data_dir = tiny_data_dir
-  config.loss.update(lipschitz="clip", mismatch_weight=1.0, n_critic=1)
+  config.loss.update(
+      objective="wasserstein", lipschitz="clip", mismatch_weight=1.0, augment=(), n_critic=1
+  )
   config.optimizer.gen.learning_rate = config.optimizer.disc.learning_rate = 0.0
   family = wgan_family.make_family(config)
   batch = helpers.first_train_batch(family, config)

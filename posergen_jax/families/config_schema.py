@@ -221,7 +221,7 @@ RULES: dict[str, Rule] = {
     "model.c_dim": POSITIVE,
     "model.gf_dim": POSITIVE,
     "model.text_modulation": BOOL,
-    "model.truncation": optional(number(0, open_low=True)),
+    "model.truncation": NOT_NEGATIVE,
     "model.df_dim": POSITIVE,
     "model.num_stages": POSITIVE,
     "model.attention": one_of(dual_attention.ATTENTION_MODES),
