@@ -7,6 +7,7 @@ import pytest
 
 from posergen_jax.configs import wgan as wgan_config
 from posergen_jax.io import errors
+from posergen_jax.poster import pipeline, pretrained, stage_runs
 from posergen_jax.text import conditioning, embedding_cache, frozen_tower, zh_student
 
 
@@ -113,3 +114,23 @@ def test_the_student_reads_chinese_training_captions_only_from_the_cache():
   config.text.source = "encoder"
   with pytest.raises(errors.ConfigError, match="text.source='cache'"):
     conditioning.make_text_conditioning(config.text, data=config.data)
+
+
+def test_an_export_carries_the_student_and_reads_prompts_with_it(routed, tmp_path):
+  """A first stage with text.source='cache': the export copies the student beside the stage,
+  and the exported pipeline's prompt reader sends a Chinese prompt through it."""
+  with_student, _ = routed
+  config = wgan_config.get_config("quick")
+  config.text.update(source="cache", zh_student=str(tmp_path / "trained" / "zh_student.npz"))
+  with_student.student.save(tmp_path / "trained" / "zh_student.npz")
+  with config.unlocked():
+    config.stage = "wgan"
+  stage = stage_runs.SamplingStage(config, None, None, {"w": np.zeros(2)}, None, 1)
+  exported = tmp_path / "exported"
+  pretrained.save([stage], exported, card="card")
+  (tmp_path / "trained" / "zh_student.npz").unlink()  # The export no longer needs it.
+  loaded = pretrained.stage_config(exported, "wgan")
+  assert loaded.text.zh_student == str(exported / "wgan" / pretrained.STUDENT_FILE)
+  read = pipeline.pretrained_prompt_tokenizer(str(exported))(["红色海报", "a red poster"])
+  np.testing.assert_allclose(read[conditioning.EMBEDDING_KEY][0], 1.0, atol=1e-5)
+  assert not np.allclose(read[conditioning.EMBEDDING_KEY][1], 1.0)

@@ -77,7 +77,7 @@ class CharNgramStudent:
     return list(dict.fromkeys(c for c in text if is_cjk(c) and c.lower() not in known))
 
   def save(self, path: str | epath.PathLike) -> None:
-    """Writes the student to `path` (an .npz), atomically."""
+    """Writes the student to `path` (an .npz; its folder made if missing), atomically."""
     buffer = io.BytesIO()
     np.savez(
         buffer,
@@ -85,7 +85,9 @@ class CharNgramStudent:
         weights=self.weights,
         bias=self.bias,
     )
-    files.write_atomically(epath.Path(path), buffer.getvalue())
+    path = epath.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    files.write_atomically(path, buffer.getvalue())
 
   @classmethod
   def load(cls, path: str | epath.PathLike) -> "CharNgramStudent":
