@@ -1,10 +1,13 @@
 r"""GAN_SR3, the whole prompt → poster system: WGAN at 64×64, then SR3 64→128→256.
 
 Three stages, each a full config of its own (configs/wgan.py and the two stages of
-configs/sr3_cascade.py), trained one by one into WORKDIR/<stage>:
+configs/sr3_cascade.py), trained one by one into WORKDIR/<stage>, after the Chinese student of
+the text tower (docs/usage.md, "Chinese prompts"), which the first stage reads Chinese with:
 
+  python -m posergen_jax.distil --config=configs/gan_sr3.py --out=runs/gan_sr3/zh_student
   python -m posergen_jax.main --config=configs/gan_sr3.py --workdir=runs/gan_sr3 \
-      --config.stage=wgan
+      --config.stage=wgan \
+      --config.stages.wgan.text.zh_student=runs/gan_sr3/zh_student/zh_student.npz
   python -m posergen_jax.main --config=configs/gan_sr3.py --workdir=runs/gan_sr3 \
       --config.stage=sr3_128
   python -m posergen_jax.main --config=configs/gan_sr3.py --workdir=runs/gan_sr3 \
@@ -13,7 +16,8 @@ configs/sr3_cascade.py), trained one by one into WORKDIR/<stage>:
 then turn prompts into posters (posergen_jax/generate.py):
 
   python -m posergen_jax.generate --config=configs/gan_sr3.py --workdir=runs/gan_sr3 \
-      --prompt="A minimalist poster of a red circle" --out=posters/
+      --config.stages.wgan.text.zh_student=runs/gan_sr3/zh_student/zh_student.npz \
+      --prompt="A concert poster on a purple to navy gradient" --out=posters/
 
 A stage's fields are overridden through its entry, e.g.
 `--config.stages.wgan.train.num_steps=2000`; `--config.data.name=posters/256

@@ -161,7 +161,13 @@ def model_card(
       "",
       f"Prompts → {sizes[-1]}×{sizes[-1]} posters: stage `{first.stage}` "
       f"({first.family}) draws {sizes[0]}×{sizes[0]} images from the prompt's text vector "
-      f"(`text.weights={first.text.weights}`, tokenizer `{first.text.tokenizer}`); "
+      f"(`text.weights={first.text.weights}`, tokenizer `{first.text.tokenizer}`"
+      + (
+          f"; Chinese prompts through the distilled student `{first.stage}/{STUDENT_FILE}`"
+          if first.text.get("zh_student")
+          else ""
+      )
+      + "); "
       + ", ".join(
           f"`{s.config.stage}` ({s.config.family}) upsamples to {s.config.data.hr_size}×"
           f"{s.config.data.hr_size}"
