@@ -65,8 +65,10 @@ def test_an_image_is_not_penalised_for_matching_its_poster_s_other_captions():
   # 5 captions per image, each image's captions all equal to its own embedding: with the other
   # captions of the same image as candidates, ties would make every image miss.
   emb = _unit(np.random.default_rng(0).normal(size=(40, 16)))
-  images, texts, groups = np.repeat(emb, 5, axis=0), np.repeat(emb, 5, axis=0), np.repeat(
-      np.arange(40), 5
+  images, texts, groups = (
+      np.repeat(emb, 5, axis=0),
+      np.repeat(emb, 5, axis=0),
+      np.repeat(np.arange(40), 5),
   )
   assert r_precision.r_precision(images, texts, num_candidates=20, groups=groups) == 1.0
 
@@ -87,11 +89,11 @@ def test_the_mean_over_draws_has_a_standard_error_over_captions():
 def test_the_accumulator_scores_real_images_as_the_ceiling():
   emb = _unit(np.random.default_rng(3).normal(size=(12, 8)))
   embed = lambda images, batch: (images, batch["text"])
-  scorer = r_precision.RPrecision(embed, num_candidates=3, num_draws=2)
+  scorer = r_precision.RPrecision(embed, num_candidates=3, num_draws=2, real_key="real")
   noise = _unit(np.random.default_rng(4).normal(size=(12, 8)))
   for rows in (slice(0, 6), slice(6, 12)):
     groups = np.arange(12)[rows] // 2
-    scorer.add(noise[rows], {"text": emb[rows], r_precision.GROUP_KEY: groups}, emb[rows])
+    scorer.add(noise[rows], {"text": emb[rows], r_precision.GROUP_KEY: groups, "real": emb[rows]})
   result = scorer.result()
   assert result["r_precision_real"] == 1.0 and result["r_precision_real_stderr"] == 0.0
   assert result["r_precision_captions"] == 12 and result["r_precision_draws"] == 2

@@ -128,8 +128,17 @@ class RPrecision:
   The real images' score is the ceiling: what the encoder gives the captions' own images.
   """
 
-  def __init__(self, embed_fn: EmbedFn, num_candidates: int = NUM_CANDIDATES, num_draws: int = 5):
+  def __init__(
+      self,
+      embed_fn: EmbedFn,
+      num_candidates: int = NUM_CANDIDATES,
+      num_draws: int = 5,
+      real_key: str | None = None,
+  ):
+    """`real_key`: the batch feature holding the captions' real images (for the ceiling), or
+    None for no ceiling."""
     self._embed_fn = embed_fn
+    self._real_key = real_key
     self.num_candidates = num_candidates
     self.num_draws = num_draws
     self._parts: dict[str, list[np.ndarray]] = {"image": [], "text": [], "real": [], "group": []}
@@ -137,20 +146,15 @@ class RPrecision:
   def _gather(self, part: str, x: jax.Array) -> None:
     self._parts[part].append(np.asarray(multihost_utils.process_allgather(x, tiled=True)))
 
-  def add(
-      self,
-      generated: jax.Array,
-      batch: Mapping[str, jax.Array],
-      real: jax.Array | None = None,
-  ) -> None:
-    """Adds a global batch of generated images [B,H,W,3], the eval batch they came from (with
-    GROUP_KEY [B], the image each caption describes, when captions share images) and, for the
-    ceiling, the captions' real images [B,H,W,3]."""
+  def add(self, generated: jax.Array, batch: Mapping[str, jax.Array]) -> None:
+    """Adds a global batch of generated images [B,H,W,3] and the eval batch they came from (with
+    GROUP_KEY [B], the image each caption describes, when captions share images, and the real
+    images [B,H,W,3] under `real_key`, when given)."""
     image_emb, text_emb = self._embed_fn(generated, batch)
     self._gather("image", image_emb)
     self._gather("text", text_emb)
-    if real is not None:
-      self._gather("real", self._embed_fn(real, batch)[0])
+    if self._real_key is not None:
+      self._gather("real", self._embed_fn(batch[self._real_key], batch)[0])
     if GROUP_KEY in batch:
       self._gather("group", batch[GROUP_KEY])
 

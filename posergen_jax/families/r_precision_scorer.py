@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from posergen_jax.config import files as config_files
 from posergen_jax.evaluation import r_precision
-from posergen_jax.families import text_image_encoder
+from posergen_jax.families import text_image_encoder, text_to_image
 from posergen_jax.io import errors
 from posergen_jax.text import embedding_cache
 from posergen_jax.training import family
@@ -86,6 +86,11 @@ def make_scoring(
   # The params are an argument, not a closure, so jit does not embed them in the program.
   embed_images = functools.partial(jax.jit(embed), params)
   return family.Scorer(
-      r_precision.RPrecision(embed_images, options.num_candidates, options.get("num_draws", 1)),
+      r_precision.RPrecision(
+          embed_images,
+          options.num_candidates,
+          options.get("num_draws", 1),
+          real_key=text_to_image.image_key(config),
+      ),
       preprocess,
   )

@@ -23,8 +23,8 @@ class Scorer:
   """An extra evaluation of generated images that reads features of its own from each example.
 
   Attributes:
-    metrics: `add(generated [B,H,W,C] in [-1, 1], batch, real [B,H,W,C] or None)` per eval
-      batch, then `result()` -> {name: float}.
+    metrics: `add(generated [B,H,W,C] in [-1, 1], batch)` per eval batch, then `result()` ->
+      {name: float}.
     preprocess: tf.data (example, seed) -> the features `metrics.add` reads from `batch`, added
       to the family's eval features.
   """

@@ -186,7 +186,7 @@ def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, f
           images[report.GENERATED], images.get(report.REAL), images.get(report.BASELINE)
       )
     for scorer in scorers:
-      scorer.metrics.add(images[report.GENERATED], batch, images.get(report.REAL))
+      scorer.metrics.add(images[report.GENERATED], batch)
 
   rng = jax.random.fold_in(jax.random.key(run.config.seed), 2)
   batches = progress.bar(
