@@ -5,6 +5,7 @@ r"""The `posergen` command: one program for every entry point.
   posergen sample   --config=... --workdir=...                    # ... --mode=sample
   posergen generate --pretrained=DIR --prompt=... --out=posters   # python -m posergen_jax.generate
   posergen export   --config=... --workdir=... --out=DIR          # python -m posergen_jax.export
+  posergen distil   --config=configs/wgan.py --out=DIR            # python -m posergen_jax.distil
   posergen demo     --pretrained=DIR                              # python -m posergen_jax.demo
   posergen aot      --config=... --topology=v5e:2x4               # python -m posergen_jax.aot
 
@@ -27,6 +28,7 @@ COMMANDS = {
     "eval_system": ("posergen_jax.main", ["--mode=eval_system"]),
     "generate": ("posergen_jax.generate", []),
     "export": ("posergen_jax.export", []),
+    "distil": ("posergen_jax.distil", []),
     "demo": ("posergen_jax.demo", []),
     "aot": ("posergen_jax.aot", []),
 }

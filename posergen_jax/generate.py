@@ -2,7 +2,8 @@ r"""Prompts → poster PNGs with a JSON sidecar each, from a trained GAN_SR3 wor
 exported pipeline.
 
   python -m posergen_jax.generate --config=configs/gan_sr3.py --workdir=runs/gan_sr3 \
-      --prompt="一张红色圆形的极简海报" --prompt="A minimalist poster of a red circle" \
+      --prompt="一张音乐会海报，背景是紫色到藏青色的渐变" \
+      --prompt="A concert poster on a purple to navy gradient" \
       --out=posters/ [--prompts_file=F] [--sampler=ddim --steps=50] [--seed=0] \
       [--title="夏日音乐节" --subtitle="Summer Music Festival"]
   python -m posergen_jax.generate --pretrained=exported/gan_sr3 --prompt=... --out=posters/

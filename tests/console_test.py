@@ -19,7 +19,7 @@ def test_the_console_script_is_installed():
 @pytest.mark.parametrize(
     "args, message",
     [
-        ((), "usage: posergen {train,eval,sample,eval_system,generate,export,demo,aot}"),
+        ((), "usage: posergen {train,eval,sample,eval_system,generate,export,distil,demo,aot}"),
         (("bogus",), "error: unknown command 'bogus'"),
         (
             ("train", "--config=configs/sr3.py:quick", "--config.train.batch_size=0"),

@@ -19,6 +19,7 @@ LAYERS = {
     "main": 6,
     "generate": 6,
     "export": 6,
+    "distil": 6,
     "aot": 6,
     "demo": 6,
     "console": 7,

