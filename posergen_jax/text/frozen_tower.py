@@ -81,8 +81,10 @@ class FrozenTower:
     tokenizer = tokenizer_lib.PromptTokenizer.from_file(config.tokenizer)
     tower, params = load_text_encoder(config, tokenizer.vocab_size)
     student = None
-    if config.get("zh_student"):
-      student = zh_student.CharNgramStudent.load(weights.resolve(config.zh_student))
+    if spec := config.get("zh_student"):
+      # Read where it is (a remote file too): unlike the tower's readers, it needs no local copy.
+      path = weights.resolve(spec) if spec.startswith(weights.PACKAGE_PREFIX) else spec
+      student = zh_student.CharNgramStudent.load(path)
     return cls(tokenizer, tower, jax.tree.map(jnp.asarray, params), config.max_length, student)
 
   def encode_tokens(self, input_ids: jax.Array, attention_mask: jax.Array) -> jax.Array:
