@@ -131,7 +131,7 @@ def test_gradio_client_gets_the_poster_and_the_one_line_error(server, service):
 
 def test_a_browser_submits_a_prompt_and_shows_the_poster(server, service, tmp_path):
   if not CHROMIUM.exists():
-    if os.environ.get("POSERGEN_REQUIRE_BROWSER"):
+    if os.environ.get("POSERGEN_REQUIRE_BROWSER", "0") != "0":
       pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium)")
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
   from playwright import sync_api
