@@ -66,15 +66,9 @@ def parallel_pairs(
 
 
 def _split_pairs(config, split: str, teacher: frozen_tower.FrozenTower):
-  ids, embeddings = embedding_cache.load_or_build(config.data, split, config.text, teacher)
-  caption_ids, captions = embedding_cache.read_captions(
-      config.data, split, config.text.captions_key
+  _, embeddings, captions = embedding_cache.load_with_captions(
+      config.data, split, config.text, teacher
   )
-  if not np.array_equal(ids, caption_ids):
-    raise errors.InputError(
-        f"The caption embedding cache of {config.data.name} {split} does not match the dataset; "
-        f"delete {embedding_cache.cache_path(config.data, split, config.text)} to rebuild it."
-    )
   return parallel_pairs(embeddings, captions)
 
 

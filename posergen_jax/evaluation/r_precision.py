@@ -28,6 +28,11 @@ GROUP_KEY = "caption_group"
 EmbedFn = Callable[[jax.Array, Mapping[str, jax.Array]], tuple[jax.Array, jax.Array]]
 
 
+def fewest_other_captions(groups: np.ndarray) -> int:
+  """The fewest captions of other images any of the captions (groups [N]) has."""
+  return int((groups[None, :] != groups[:, None]).sum(axis=1).min()) if len(groups) else 0
+
+
 def candidate_indices(
     groups: np.ndarray, num_candidates: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -43,8 +48,7 @@ def candidate_indices(
     ConfigError: some caption has fewer than K - 1 captions of other groups.
   """
   n = len(groups)
-  others_allowed = groups[None, :] != groups[:, None]  # [N, N]
-  fewest = int(others_allowed.sum(axis=1).min()) if n else 0
+  fewest = fewest_other_captions(groups)
   if not 2 <= num_candidates <= fewest + 1:
     raise errors.ConfigError(
         f"R-precision with {num_candidates} candidates needs at least {num_candidates - 1} "
@@ -52,7 +56,7 @@ def candidate_indices(
         f"({n} captions)."
     )
   # Random keys, +inf where not allowed: the K-1 smallest are a uniform draw of allowed ones.
-  keys = np.where(others_allowed, rng.random((n, n)), np.inf)
+  keys = np.where(groups[None, :] != groups[:, None], rng.random((n, n)), np.inf)
   return np.argsort(keys, axis=1)[:, : num_candidates - 1]
 
 
@@ -166,8 +170,7 @@ class RPrecision:
     image_emb, text_emb = np.concatenate(self._parts["image"]), np.concatenate(self._parts["text"])
     n = len(image_emb)
     groups = np.concatenate(self._parts["group"]) if self._parts["group"] else np.arange(n)
-    fewest_others = int(min(np.sum(groups != g) for g in groups))
-    candidates = min(self.num_candidates, fewest_others + 1)
+    candidates = min(self.num_candidates, fewest_other_captions(groups) + 1)
     if candidates < self.num_candidates:
       logging.warning(
           "R-precision over %d captions: %d candidates instead of %d.",

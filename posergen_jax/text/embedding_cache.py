@@ -137,6 +137,28 @@ def read_captions(
   return np.asarray(ids, dtype=bytes), captions
 
 
+def load_with_captions(
+    data: ml_collections.ConfigDict,
+    split: str,
+    text: ml_collections.ConfigDict,
+    frozen: frozen_tower.FrozenTower,
+) -> tuple[np.ndarray, np.ndarray, list[list[str]]]:
+  """`load_or_build`'s (ids bytes [N], embeddings float32 [N, C, E]) of `split` and its N lists
+  of C captions, row for row.
+
+  Raises:
+    InputError: the cache's examples are not the dataset's (it names the file to delete).
+  """
+  ids, embeddings = load_or_build(data, split, text, frozen)
+  caption_ids, captions = read_captions(data, split, text.captions_key)
+  if not np.array_equal(caption_ids, ids):
+    raise errors.InputError(
+        f"The caption embedding cache of {data.name} {split} does not match the dataset; "
+        f"delete {cache_path(data, split, text)} to rebuild it."
+    )
+  return ids, embeddings, captions
+
+
 def with_student_rows(
     embeddings: np.ndarray, captions: list[list[str]], student: zh_student.CharNgramStudent
 ) -> np.ndarray:
@@ -167,14 +189,10 @@ def load_all_splits(
   splits = sorted(input_pipeline.get_builder(data).info.splits)
   all_ids, all_embeddings = [], []
   for split in splits:
-    ids, embeddings = load_or_build(data, split, text, frozen)
-    if frozen.student is not None:
-      caption_ids, captions = read_captions(data, split, text.captions_key)
-      if not np.array_equal(caption_ids, ids):
-        raise errors.InputError(
-            f"The caption embedding cache of {data.name} {split} does not match the dataset; "
-            f"delete {cache_path(data, split, text)} to rebuild it."
-        )
+    if frozen.student is None:
+      ids, embeddings = load_or_build(data, split, text, frozen)
+    else:
+      ids, embeddings, captions = load_with_captions(data, split, text, frozen)
       embeddings = with_student_rows(embeddings, captions, frozen.student)
     all_ids.append(ids)
     all_embeddings.append(embeddings)
