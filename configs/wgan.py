@@ -93,6 +93,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # DiffAugment policies applied to every image the critic scores: () or some of
   # ("translation", "cutout"); no colour policy, since captions name colours.
   config.loss.augment = ("translation", "cutout")
+  # XMC-GAN's sentence contrastive term (Zhang et al. 2021): weight w of an InfoNCE loss between
+  # the critic's embeddings of images and captions, for the critic on real posters and for the
+  # generator on its own; 0: off.
+  config.loss.contrastive_weight = 0.0
+  config.loss.contrastive_temperature = 0.1
   # Critic updates per generator update: one, with the critic's lr 4x the generator's (TTUR,
   # Heusel et al.), runs several times as many steps per CPU minute as WGAN-GP's 5 and reads the
   # text sooner (docs/results.md, "R-precision").

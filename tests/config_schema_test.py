@@ -35,6 +35,7 @@ ZERO_ALLOWED = {
     "loss.mismatch_weight",  # The critic sees no mismatched captions.
     "model.truncation",  # Untruncated noise.
     "loss.magp_weight",
+    "loss.contrastive_weight",  # No contrastive term.
     "loss.kl_weight",
     "loss.uncond_weight",
     "loss.fidelity_weight",

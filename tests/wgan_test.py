@@ -13,7 +13,7 @@ import pytest
 from posergen_jax.configs import wgan as wgan_config
 from posergen_jax.families import gan_state, text_to_image
 from posergen_jax.families import wgan as wgan_family
-from posergen_jax.models import wgan, wgan_losses
+from posergen_jax.models import dual_encoder, wgan, wgan_losses
 from tests import helpers
 from tests.helpers import param_count
 
@@ -160,7 +160,8 @@ def test_config_variants(arg, lipschitz, optimizer):
 
 def test_paper_size_keeps_the_seed_recipe():
   """GAN_SR3's first stage as the paper has it: WGAN-GP's objective and 5 critic updates, text
-  only at G's input, no mismatched captions, no augmentation, untruncated sampling."""
+  only at G's input, no mismatched captions, no augmentation, no contrastive term, untruncated
+  sampling."""
   config = wgan_config.get_config("paper")
   assert dict(config.loss) == {
       "objective": "wasserstein",
@@ -171,6 +172,8 @@ def test_paper_size_keeps_the_seed_recipe():
       "magp_weight": 2.0,
       "magp_power": 6.0,
       "augment": (),
+      "contrastive_weight": 0.0,
+      "contrastive_temperature": 0.1,
       "n_critic": 5,
       "kl_weight": 1.0,
   }
@@ -361,3 +364,29 @@ def test_main_trains_samples_and_evaluates(tiny_data_dir, tmp_path):
   report = json.loads((workdir / "eval.json").read_text())
   assert report["step"] == 4
   assert np.isfinite(report["metrics"]["ssim"]) and np.isfinite(report["metrics"]["psnr"])
+
+
+def test_the_contrastive_term_is_infonce_of_the_critics_embeddings_and_falls(tiny_data_dir):
+  """XMC-GAN's sentence term: CLIP's loss at temperature 0.1 between the critic's unit image
+  and caption embeddings of the real batch; on one fixed batch, the critic learns to match them."""
+  config = wgan_config.get_config("quick")
+  config.data.data_dir = tiny_data_dir
+  config.loss.update(contrastive_weight=1.0, augment=(), n_critic=1)
+  family = wgan_family.make_family(config)
+  batch = helpers.first_train_batch(family, config)
+  states, history = helpers.train_steps(family, batch, jax.devices()[:1], num_steps=30)
+  critic = wgan_family.make_critic(config)
+  real = batch[text_to_image.image_key(config)]
+  sentence = wgan_family.conditioning.make_text_conditioning(config.text, data=config.data).encode(
+      batch
+  )
+  _, sown = critic.apply(
+      {"params": states[0].params[gan_state.DISC]}, real, sentence, mutable=["intermediates"]
+  )
+  (images,), (texts,) = (sown["intermediates"][f"{x}_embedding"] for x in ("image", "text"))
+  np.testing.assert_allclose(np.linalg.norm(images, axis=-1), 1.0, rtol=1e-5)
+  infonce = dual_encoder.contrastive_loss(images, texts, 10.0)
+  np.testing.assert_allclose(history[0]["critic_contrastive"], infonce, rtol=1e-4)
+  assert history[0]["critic_contrastive"] > 0.9 * np.log(real.shape[0])  # About chance at init.
+  assert history[-1]["critic_contrastive"] < 0.85 * history[0]["critic_contrastive"]
+  assert np.isfinite(history[-1]["g_contrastive"])

@@ -253,6 +253,8 @@ RULES: dict[str, Rule] = {
     "loss.mismatch_weight": FRACTION,
     "loss.magp_weight": NOT_NEGATIVE,
     "loss.magp_power": number(0, open_low=True),
+    "loss.contrastive_weight": NOT_NEGATIVE,
+    "loss.contrastive_temperature": number(0, open_low=True),
     "loss.augment": subset(diff_augment.POLICIES),
     "loss.clip_value": number(0, open_low=True),
     "loss.gp_weight": NOT_NEGATIVE,

@@ -13,6 +13,10 @@ real images under another example's caption (the batch's captions rolled by one)
 weight m (and 1 - m on the generated ones), which is how it learns to read the text. With
 `config.loss.augment` (DiffAugment policies) every image the critic scores is augmented first.
 The generator's loss is -E[D(G(z, c))] plus `kl_weight` times conditioning augmentation's KL term.
+With `config.loss.contrastive_weight` w > 0 (XMC-GAN's sentence contrastive term, Zhang et al.
+2021), the critic also embeds images and captions, and both players add w times CLIP's InfoNCE
+loss at temperature `contrastive_temperature` over the batch: the critic on the real images and
+their captions, the generator on its images and theirs.
 Sampling may truncate the noise: with `config.model.truncation` t > 0, z and the conditioning
 augmentation's eps are drawn from N(0, I) truncated to [-t, t] (0: untruncated).
 
@@ -29,7 +33,13 @@ import optax
 
 from posergen_jax.families import gan_state, text_to_image
 from posergen_jax.io import errors
-from posergen_jax.models import conditioning_augmentation, diff_augment, wgan, wgan_losses
+from posergen_jax.models import (
+    conditioning_augmentation,
+    diff_augment,
+    dual_encoder,
+    wgan,
+    wgan_losses,
+)
 from posergen_jax.text import conditioning
 from posergen_jax.training import family
 
@@ -51,7 +61,12 @@ def make_generator(config: ml_collections.ConfigDict) -> wgan.Generator:
 def make_critic(config: ml_collections.ConfigDict) -> wgan.Critic:
   """The critic `config.model` describes."""
   m = config.model
-  return wgan.Critic(image_size=m.image_size, df_dim=m.df_dim, dtype=jnp.dtype(m.dtype))
+  return wgan.Critic(
+      image_size=m.image_size,
+      df_dim=m.df_dim,
+      contrastive=config.loss.get("contrastive_weight", 0.0) > 0,
+      dtype=jnp.dtype(m.dtype),
+  )
 
 
 def split_batches(x: jax.Array, n: int) -> jax.Array:
@@ -75,6 +90,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
         f"config.loss.objective={critic_objective!r} is not one of {wgan_losses.OBJECTIVES}."
     )
   mismatch_weight = loss.get("mismatch_weight", 0.0)
+  contrastive_weight = loss.get("contrastive_weight", 0.0)
   policies = tuple(loss.get("augment", ()))
   truncation = config.model.get("truncation")
   image_key = text_to_image.image_key(config)
@@ -106,6 +122,19 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   def augment(images, rng):
     return diff_augment.augment(images, rng, policies) if policies else images
 
+  def scores_and_contrastive_loss(critic_params, images, sentence):
+    """(critic scores [B], the contrastive loss of images and their captions; 0 when off)."""
+    variables = {"params": critic_params}
+    if not contrastive_weight:
+      return critic.apply(variables, images, sentence), jnp.zeros(())
+    scores, sown = critic.apply(variables, images, sentence, mutable=["intermediates"])
+    (image_embedding,), (text_embedding,) = (
+        sown["intermediates"][name] for name in ("image_embedding", "text_embedding")
+    )
+    return scores, dual_encoder.contrastive_loss(
+        image_embedding, text_embedding, 1.0 / loss.contrastive_temperature
+    )
+
   def critic_update(state, real, sentence, rng):
     """One critic update on (real, fresh fakes, real with rolled captions) -> (state, metrics)."""
     gen_rng, alpha_rng = jax.random.split(rng)
@@ -118,7 +147,8 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     def objective(critic_params):
       critic_fn = lambda images, s: critic.apply({"params": critic_params}, images, s)
       score = lambda images: critic_fn(images, sentence)
-      real_scores, fake_scores = score(real), score(fake)
+      real_scores, contrastive = scores_and_contrastive_loss(critic_params, real, sentence)
+      fake_scores = score(fake)
       mismatched_scores = (
           critic_fn(real, jnp.roll(sentence, 1, axis=0)) if mismatch_weight else real_scores
       )
@@ -136,11 +166,12 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
           mismatch_weight=mismatch_weight,
       )
       return (
-          value + weight * penalty,
+          value + weight * penalty + contrastive_weight * contrastive,
           {
               "wasserstein": wgan_losses.wasserstein_estimate(real_scores, fake_scores),
               "mismatch_gap": wgan_losses.wasserstein_estimate(real_scores, mismatched_scores),
               "gradient_penalty": penalty,
+              "critic_contrastive": contrastive,
           },
       )
 
@@ -172,10 +203,13 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     def gen_objective(gen_params):
       (images, mu, logvar), stats = generate_train(state, gen_params, sentence, gen_rng)
       images = augment(images, jax.random.fold_in(gen_rng, 1))
-      scores = critic.apply({"params": state.params[gan_state.DISC]}, images, sentence)
+      scores, contrastive = scores_and_contrastive_loss(
+          state.params[gan_state.DISC], images, sentence
+      )
       adversarial = wgan_losses.generator_loss(scores)
       kl = conditioning_augmentation.kl_loss(mu, logvar)
-      return adversarial + loss.kl_weight * kl, (stats, {"g_adversarial": adversarial, "kl": kl})
+      value = adversarial + loss.kl_weight * kl + contrastive_weight * contrastive
+      return value, (stats, {"g_adversarial": adversarial, "kl": kl, "g_contrastive": contrastive})
 
     (g_loss, (stats, g_terms)), grads = jax.value_and_grad(gen_objective, has_aux=True)(
         state.params[gan_state.GEN]

@@ -67,7 +67,7 @@ class DualEncoder(nn.Module):
 
   def encode_images(self, images: jax.Array) -> jax.Array:
     """Images [B,S,S,C] in [-1, 1] -> float32 unit vectors [B,emb_dim]."""
-    return _unit(self.image_projection(self.image_encoder(images)))
+    return unit(self.image_projection(self.image_encoder(images)))
 
   def encode_text(self, text: dict[str, jax.Array]) -> jax.Array:
     """Text inputs (the tower's keyword arguments, e.g. {'ids'} or {'input_ids',
@@ -75,7 +75,7 @@ class DualEncoder(nn.Module):
     features = self.text_tower(**text)  # A BERT tower runs without dropout.
     if isinstance(features, dict):
       features = features["pooled"]
-    return _unit(self.text_projection(features.astype(jnp.float32)))
+    return unit(self.text_projection(features.astype(jnp.float32)))
 
   def logit_scale(self) -> jax.Array:
     """The float32 scalar that multiplies cosine similarities into logits."""
@@ -88,7 +88,8 @@ class DualEncoder(nn.Module):
     return self.encode_images(images), self.encode_text(text), self.logit_scale()
 
 
-def _unit(x: jax.Array) -> jax.Array:
+def unit(x: jax.Array) -> jax.Array:
+  """Rows of x [..., E] scaled to unit length (zero rows stay zero)."""
   return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 

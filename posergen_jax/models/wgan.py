@@ -12,7 +12,10 @@ Critic (WGAN-GP, Gulrajani et al. 2017): strided 4x4 convs with LeakyReLU(0.2) d
 LayerNorm rather than BatchNorm (the gradient penalty is per example, so the critic must not mix
 examples); the text enters by projection (Miyato & Koyama 2018):
 score = w·flat(h) + <V s, Σ_ij h_ij>, with h the last 4x4 feature map and s the sentence vector:
-an unbounded real score per example, float32 [B].
+an unbounded real score per example, float32 [B]. With `contrastive` (XMC-GAN's sentence
+contrastive heads, Zhang et al. 2021), it also sows two unit embeddings into the 'intermediates'
+collection: 'image_embedding', a Dense of h averaged over space, and 'text_embedding', a Dense
+of s, both [B,C] with C the last map's channels, for a contrastive loss between image and caption.
 """
 
 import functools
@@ -23,7 +26,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from posergen_jax.models import strided_conv
+from posergen_jax.models import dual_encoder, strided_conv
 from posergen_jax.models.conditioning_augmentation import ConditioningAugmentation
 
 # Side of the generator's first feature map and of the critic's last.
@@ -123,11 +126,13 @@ class Critic(nn.Module):
   Attributes:
     image_size: S, a power of two >= 8.
     df_dim: channels of the first conv; each next conv doubles them.
+    contrastive: also sow the image and text embeddings (apply with mutable=['intermediates']).
     dtype: compute dtype; parameters and scores are float32.
   """
 
   image_size: int = 64
   df_dim: int = 64
+  contrastive: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -163,4 +168,10 @@ class Critic(nn.Module):
     text = nn.Dense(h.shape[-1], use_bias=False, name="text_projection")(
         sentence.astype(jnp.float32)
     )
+    if self.contrastive:
+      channels = h.shape[-1]
+      image_embedding = nn.Dense(channels, name="image_head")(jnp.mean(h, axis=(1, 2)))
+      text_embedding = nn.Dense(channels, name="text_head")(sentence.astype(jnp.float32))
+      self.sow("intermediates", "image_embedding", dual_encoder.unit(image_embedding))
+      self.sow("intermediates", "text_embedding", dual_encoder.unit(text_embedding))
     return score + jnp.sum(text * jnp.sum(h, axis=(1, 2)), axis=-1)
