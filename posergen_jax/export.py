@@ -24,7 +24,7 @@ import jax  # noqa: E402
 from posergen_jax import cli  # noqa: E402
 from posergen_jax.config import stages  # noqa: E402
 from posergen_jax.evaluation import report  # noqa: E402
-from posergen_jax.families import config_schema  # noqa: E402
+from posergen_jax.families import registry  # noqa: E402
 from posergen_jax.io import errors  # noqa: E402
 from posergen_jax.poster import pipeline, pretrained  # noqa: E402
 
@@ -63,7 +63,7 @@ def main(argv):
   cli.set_up_jax()
   out = epath.Path(FLAGS.out)
   try:
-    config_schema.check(FLAGS.config, jax.device_count())
+    registry.check_config(FLAGS.config, jax.device_count())
     if (out / pretrained.PIPELINE_FILE).exists() and not FLAGS.overwrite:
       raise errors.InputError(
           f"--out={out} already holds an exported pipeline; choose another --out or pass "

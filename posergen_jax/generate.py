@@ -28,7 +28,7 @@ import jax  # noqa: E402
 
 from posergen_jax import cli  # noqa: E402
 from posergen_jax.diffusion import samplers  # noqa: E402
-from posergen_jax.families import config_schema  # noqa: E402
+from posergen_jax.families import registry  # noqa: E402
 from posergen_jax.io import errors  # noqa: E402
 from posergen_jax.poster import outputs, pipeline  # noqa: E402
 
@@ -94,7 +94,7 @@ def _source():
         ),
     )
   config = pipeline.with_sampling(FLAGS.config, FLAGS.sampler, FLAGS.steps)
-  config_schema.check(config, jax.device_count())
+  registry.check_config(config, jax.device_count())
   return pipeline.prompt_tokenizer(config), lambda: pipeline.PosterPipeline(config, FLAGS.workdir)
 
 

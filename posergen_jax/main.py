@@ -15,7 +15,7 @@ import jax  # noqa: E402
 
 from posergen_jax import cli  # noqa: E402
 from posergen_jax.config import stages  # noqa: E402
-from posergen_jax.families import config_schema, registry  # noqa: E402
+from posergen_jax.families import registry  # noqa: E402
 from posergen_jax.io import errors  # noqa: E402
 from posergen_jax.poster import eval_system, pipeline, stage_runs  # noqa: E402
 from posergen_jax.training import trainer  # noqa: E402
@@ -78,7 +78,7 @@ def main(argv):
       jax.local_devices(),
   )
   try:
-    config_schema.check(FLAGS.config, jax.device_count())  # Before anything is written.
+    registry.check_config(FLAGS.config, jax.device_count())  # Before anything is written.
     workdir_lib.ensure_writable(FLAGS.workdir)
     run_mode(FLAGS.mode, FLAGS.config, FLAGS.workdir)
   except trainer.DiskFullError as e:

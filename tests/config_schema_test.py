@@ -1,5 +1,5 @@
 """Every field of every config file is checked before any work: given 0, -1, NaN, inf, None and a
-value of the wrong type, `config_schema.check` accepts it only where this file's own table says
+value of the wrong type, `registry.check_config` accepts it only where this file's own table says
 the field allows it, and otherwise fails with one line naming the field, the value and what is
 allowed; fields that must agree with each other are checked too."""
 
@@ -10,7 +10,7 @@ import pytest
 
 from posergen_jax.config import stages
 from posergen_jax.configs import gan_sr3, sr3, sr3_cascade
-from posergen_jax.families import config_schema
+from posergen_jax.families import registry
 from posergen_jax.io import errors
 from tests.configs_test import CONFIG_FILES, _module, _valid_arguments
 
@@ -97,7 +97,7 @@ def _section_and_leaf(config, path):
 
 @pytest.mark.parametrize("label, config", list(_single_configs()))
 def test_every_field_given_bad_values_fails_naming_it_or_is_allowed(label, config):
-  config_schema.check(config, NUM_DEVICES)  # As shipped: valid.
+  registry.check_config(config, NUM_DEVICES)  # As shipped: valid.
   checked = 0
   for path, original in list(stages.leaves(config)):
     section, leaf = _section_and_leaf(config, path)
@@ -106,7 +106,7 @@ def test_every_field_given_bad_values_fails_naming_it_or_is_allowed(label, confi
         section[leaf] = value
       value = section[leaf]  # As a float field holds it (-1 -> -1.0).
       try:
-        config_schema.check(config, NUM_DEVICES)
+        registry.check_config(config, NUM_DEVICES)
         error = None
       except errors.ConfigError as e:
         error = str(e)
@@ -127,12 +127,12 @@ def test_every_field_given_bad_values_fails_naming_it_or_is_allowed(label, confi
 )
 @pytest.mark.parametrize("num_devices", [1, NUM_DEVICES])
 def test_every_config_file_passes_as_shipped(name, arg, num_devices):
-  config_schema.check(_module(name).get_config(arg), num_devices)
+  registry.check_config(_module(name).get_config(arg), num_devices)
 
 
 def _fails(config, message, num_devices=NUM_DEVICES):
   with pytest.raises(errors.ConfigError) as error:
-    config_schema.check(config, num_devices)
+    registry.check_config(config, num_devices)
   assert str(error.value) == message
 
 
@@ -152,7 +152,7 @@ def test_fields_that_must_agree():
       "(the sampler's schedule).",
   )
   config.diffusion.sampler = "ddim"  # DDIM respaces the 100-step training schedule.
-  config_schema.check(config, NUM_DEVICES)
+  registry.check_config(config, NUM_DEVICES)
   config = sr3.get_config("quick")
   config.data.lr_size = 32
   _fails(config, "config.data.lr_size=32: must be < config.data.hr_size=32.")
@@ -167,10 +167,10 @@ def test_fields_that_must_agree():
 def test_batches_must_split_over_the_data_parallel_devices():
   config = sr3.get_config("quick")
   config.train.batch_size = 12
-  config_schema.check(config, 4)
+  registry.check_config(config, 4)
   _fails(config, "config.train.batch_size=12: must be a multiple of the 8 data-parallel devices.")
   config.mesh = (("data", 4), ("model", 2))  # 4 data-parallel shards of 8 devices.
-  config_schema.check(config, 8)
+  registry.check_config(config, 8)
   config.mesh = (("data", 3),)
   _fails(config, "config.mesh=[('data', 3)] has 3 devices, but 8 are present.")
 
@@ -205,4 +205,4 @@ def test_each_stage_takes_the_images_the_stage_before_it_generates():
   config = sr3_cascade.get_config("quick")
   config.stage = "sr3_1024"
   with pytest.raises(errors.ConfigError, match="config.stage='sr3_1024' is not a stage"):
-    config_schema.check(config, NUM_DEVICES)
+    registry.check_config(config, NUM_DEVICES)

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from posergen_jax.families import config_schema, registry
+from posergen_jax.families import registry
 from posergen_jax.io import errors
 from posergen_jax.training import microbatches
 from tests import helpers
@@ -69,5 +69,5 @@ def test_microbatches_must_leave_whole_device_batches(quick_config):
   quick_config.train.batch_size = 16
   quick_config.train.microbatches = 4
   with pytest.raises(errors.ConfigError, match=r"config.train.microbatches=4: must be a divisor"):
-    config_schema.check(quick_config, 8)  # 4 examples per microbatch over 8 devices.
-  config_schema.check(quick_config, 4)
+    registry.check_config(quick_config, 8)  # 4 examples per microbatch over 8 devices.
+  registry.check_config(quick_config, 4)

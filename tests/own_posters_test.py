@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from posergen_jax.config import stages
-from posergen_jax.families import config_schema
+from posergen_jax.families import registry
+from posergen_jax.io import errors
 from tests import helpers
 
 # (config file, the dataset the documented override names): each stage keeps its image sizes.
@@ -34,7 +35,7 @@ def test_one_override_points_every_stage_at_the_users_folder(name, dataset):
   config.data.name = dataset  # --config.data.name=...
   config.data.manual_dir = "/my/posters"  # --config.data.manual_dir=...
   config.data.data_dir = "/my/tfds"  # --config.data.data_dir=...
-  config_schema.check(config, 1)
+  registry.check_config(config, 1)
   resolved = (
       [stages.stage_config(config, stage) for stage in config.stage_order]
       if stages.is_staged(config)
@@ -56,8 +57,8 @@ def test_one_override_points_every_stage_at_the_users_folder(name, dataset):
 def test_a_dataset_stored_smaller_than_a_stage_generates_is_refused():
   config = importlib.import_module("posergen_jax.configs.sr3_paper").get_config()
   config.data.name = "posters/256"
-  with pytest.raises(config_schema.errors.ConfigError) as raised:
-    config_schema.check(config, 1)
+  with pytest.raises(errors.ConfigError) as raised:
+    registry.check_config(config, 1)
   assert str(raised.value) == (
       "config.data.name='posters/256': must be a dataset stored at >= 512 px, the side this "
       "stage generates (e.g. posters/512)."

@@ -15,8 +15,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-# Registers the project's own builders with TFDS.
-import posergen_jax.data  # noqa: F401
+from posergen_jax.config import schema
+import posergen_jax.data  # noqa: F401  (registers the project's own builders with TFDS)
 from posergen_jax.data.posters import posters
 from posergen_jax.io import errors
 
@@ -26,6 +26,32 @@ CAPTION_SLOT = "caption_slot"
 
 # (example, seed[2]) -> preprocessed example; seed is an int64 stateless-RNG seed.
 PreprocessFn = Callable[[dict[str, tf.Tensor], tf.Tensor], dict[str, tf.Tensor]]
+
+
+def _is_split(value) -> bool:
+  """Whether `value` is a TFDS split string; whether the dataset has that split is checked when it
+  loads (`check_split_size`)."""
+  if not isinstance(value, str):
+    return False
+  try:
+    tfds.core.ReadInstruction.from_spec(value)
+  except ValueError:
+    return False
+  return True
+
+
+SPLIT = schema.Rule(_is_split, "a TFDS split, e.g. 'train', 'test[:10%]' or 'train+test'")
+# The `data` fields every family reads (config/schema.py); SR3 adds its image sizes.
+FIELD_RULES = {
+    "data.name": schema.TEXT,
+    "data.data_dir": schema.optional(schema.TEXT),
+    "data.manual_dir": schema.optional(schema.TEXT),
+    "data.image_key": schema.TEXT,
+    "data.train_split": SPLIT,
+    "data.eval_split": SPLIT,
+    "data.random_flip": schema.BOOL,
+    "data.shuffle_buffer": schema.POSITIVE,
+}
 
 
 def get_builder(config: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:

@@ -21,6 +21,7 @@ from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 
+from posergen_jax.config import schema
 from posergen_jax.data import input_pipeline
 from posergen_jax.evaluation import fid, inception_score
 from posergen_jax.io import errors, weights
@@ -32,6 +33,12 @@ IS_SPLITS = 10
 # torch-fidelity's KID defaults; subsets shrink to the number of images when fewer.
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
+# The `evals` fields `from_config` reads (config/schema.py).
+FIELD_RULES = {
+    "evals.image_metrics": schema.subset(IMAGE_METRICS),
+    "evals.fid_reference": schema.optional(schema.TEXT),
+    "evals.inception_classifier": schema.optional(schema.TEXT),
+}
 
 # Global images [B,H,W,3] in [-1, 1] -> global features [B, D].
 FeaturesFn = Callable[[jax.Array], jax.Array]

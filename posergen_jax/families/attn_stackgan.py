@@ -22,13 +22,14 @@ import ml_collections
 import optax
 import tensorflow as tf
 
+from posergen_jax.config import schema
 from posergen_jax.data import preprocess
 from posergen_jax.data.preprocess import image_key_for_size as image_key
 from posergen_jax.evaluation import image_metrics, report
 from posergen_jax.families import gan_state
 from posergen_jax.io import errors
 from posergen_jax.io import images as image_io
-from posergen_jax.models import stackgan, stackgan_losses, vgg
+from posergen_jax.models import dual_attention, stackgan, stackgan_losses, vgg
 from posergen_jax.text import conditioning
 from posergen_jax.training import family
 
@@ -39,11 +40,42 @@ LABEL = "label"
 VGG_NONE = "none"
 VGG16_LPIPS = "vgg16_lpips"
 VGG19_PREFIX = "vgg19:"
+# `config.model.vgg`: see `make_vgg_features`.
+VGG = schema.Rule(
+    lambda v: isinstance(v, str)
+    and (
+        v in (VGG_NONE, VGG16_LPIPS) or (v.startswith(VGG19_PREFIX) and len(v) > len(VGG19_PREFIX))
+    ),
+    f"'{VGG_NONE}', '{VGG16_LPIPS}' or '{VGG19_PREFIX}<path to a torchvision VGG19 .pth>'",
+)
+# Every field the family reads beyond the data, text and trainer sections (config/schema.py).
+FIELD_RULES = {
+    **gan_state.FIELD_RULES,
+    "model.num_stages": schema.POSITIVE,
+    "model.attention": schema.one_of(dual_attention.ATTENTION_MODES),
+    "model.vgg": VGG,
+    "model.vgg_layers": schema.optional(schema.POSITIVE),
+    "loss.uncond_weight": schema.NOT_NEGATIVE,
+    "loss.fidelity_weight": schema.NOT_NEGATIVE,
+    "loss.fidelity_reduction": schema.one_of(stackgan_losses.FIDELITY_REDUCTIONS),
+    "loss.color_weight": schema.NOT_NEGATIVE,
+}
 
 
 def image_sizes(num_stages: int) -> list[int]:
   """Side of each generator stage's image: 64, 128, 256, ..."""
   return [stackgan.BASE_IMAGE_SIZE * 2**i for i in range(num_stages)]
+
+
+def check_fields(fields: schema.Fields) -> None:
+  """Raises ConfigError unless `model.gf_dim` (when present) halves at each of the generator's
+  `model.num_stages - 1` upsamplings."""
+  v = fields.values
+  if "model.num_stages" in v and v["model.gf_dim"] % 2 ** (v["model.num_stages"] - 1):
+    raise fields.fail(
+        "model.gf_dim",
+        f"a multiple of 2**(model.num_stages - 1)={2 ** (v['model.num_stages'] - 1)}",
+    )
 
 
 def make_generator(config: ml_collections.ConfigDict) -> stackgan.Generator:

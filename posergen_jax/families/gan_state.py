@@ -14,10 +14,25 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from posergen_jax.config import schema
 from posergen_jax.training import optimizers, train_state
 
 GEN = "gen"
 DISC = "disc"
+
+# The fields both GAN families read (config/schema.py): each network's optimizer
+# (`make_optimizers`), the noise and conditioning-augmentation sizes, the networks' widths and
+# dtype, and the weight of conditioning augmentation's KL term.
+FIELD_RULES = {
+    **schema.prefixed(f"optimizer.{GEN}", optimizers.NETWORK_RULES),
+    **schema.prefixed(f"optimizer.{DISC}", optimizers.NETWORK_RULES),
+    "model.dtype": schema.DTYPE,
+    "model.z_dim": schema.POSITIVE,
+    "model.c_dim": schema.POSITIVE,
+    "model.gf_dim": schema.POSITIVE,
+    "model.df_dim": schema.POSITIVE,
+    "loss.kl_weight": schema.NOT_NEGATIVE,
+}
 
 
 def make_optimizers(config: ml_collections.ConfigDict, num_steps: int):

@@ -16,13 +16,25 @@ import ml_collections
 import tensorflow as tf
 
 from posergen_jax.config import files as config_files
+from posergen_jax.config import schema
 from posergen_jax.evaluation import r_precision
 from posergen_jax.families import text_image_encoder, text_to_image
 from posergen_jax.io import errors
-from posergen_jax.text import embedding_cache
+from posergen_jax.text import caption_inputs, embedding_cache
 from posergen_jax.training import family
 
 INPUT_PREFIX = "r_precision_"
+# `config.evals.r_precision` (config/schema.py).
+FIELD_RULES = schema.prefixed(
+    "evals.r_precision",
+    {
+        "encoder_workdir": schema.optional(schema.TEXT),
+        "encoder_config": schema.TEXT,
+        "num_draws": schema.POSITIVE,
+        "num_candidates": schema.integer(2),
+        "language": schema.optional(schema.one_of(caption_inputs.LANGUAGES)),
+    },
+)
 
 
 def make_scoring(

@@ -9,8 +9,9 @@ import ml_collections
 import numpy as np
 import optax
 
+from posergen_jax.config import schema
 from posergen_jax.data import preprocess
-from posergen_jax.diffusion import losses, samplers, schedules
+from posergen_jax.diffusion import losses, parameterization, samplers, schedules
 from posergen_jax.evaluation import image_metrics, lpips, report
 from posergen_jax.io import errors
 from posergen_jax.io import images as image_io
@@ -25,6 +26,85 @@ COLOUR_FIXES = ("mean", "none")
 MEAN_COLOUR_ITERATIONS = 8
 # Where training draws noise levels (`config.diffusion.train_levels`): see `training_log_snr_range`.
 TRAIN_LEVELS = ("sampler", "schedule")
+
+# The U-Net `make_model` builds (config/schema.py).
+UNET_RULES = {
+    "model.dtype": schema.DTYPE,
+    "model.ch": schema.POSITIVE,
+    "model.ch_mult": schema.integers(1),
+    "model.num_res_blocks": schema.POSITIVE,
+    "model.attn_resolutions": schema.integers(1, may_be_empty=True),
+    "model.dropout": schema.PROBABILITY_BELOW_ONE,
+    "model.num_groups": schema.POSITIVE,
+    "model.resblock_updown": schema.BOOL,
+    "model.skip_rescale": schema.BOOL,
+    "model.remat": schema.one_of(sr3_unet.REMAT_POLICIES),
+    "model.noise_embedding": schema.one_of(sr3_unet.NOISE_EMBEDDINGS),
+}
+# A noise schedule (`schedule_from_config`).
+SCHEDULE_RULES = {
+    "name": schema.one_of(schedules.SCHEDULE_NAMES),
+    "num_steps": schema.POSITIVE,
+    "start": schema.number(0, 1, open_low=True, open_high=True),
+    "end": schema.number(0, 1, open_low=True, open_high=True),
+}
+# The `diffusion` fields of every family trained with SR3's loss and samplers.
+DIFFUSION_RULES = {
+    **schema.prefixed("diffusion.train_schedule", SCHEDULE_RULES),
+    **schema.prefixed("diffusion.sample_schedule", SCHEDULE_RULES),
+    "diffusion.train_levels": schema.one_of(TRAIN_LEVELS),
+    "diffusion.loss_type": schema.one_of(losses.LOSS_TYPES),
+    "diffusion.prediction": schema.one_of(parameterization.PREDICTIONS),
+    "diffusion.weighting": schema.one_of(losses.WEIGHTINGS),
+    "diffusion.sampler": schema.one_of(samplers.SAMPLERS),
+    "diffusion.sample_steps": schema.optional(schema.POSITIVE),
+    "diffusion.ddim_eta": schema.FRACTION,
+    "diffusion.cond_aug.max_level": schema.FRACTION,
+    "diffusion.cond_aug.sample_level": schema.FRACTION,
+    "diffusion.colour_fix": schema.one_of(COLOUR_FIXES),
+}
+# Every field SR3 reads beyond the data, optimizer and trainer sections (config/schema.py).
+FIELD_RULES = {
+    **UNET_RULES,
+    **DIFFUSION_RULES,
+    "diffusion.target": schema.one_of(TARGETS),
+    "diffusion.residual_scale": schema.number(0, open_low=True),
+    "data.hr_size": schema.POSITIVE,
+    "data.lr_size": schema.POSITIVE,
+    "data.dead_leaves": schema.FRACTION,
+    "evals.lpips": schema.BOOL,
+}
+
+
+def check_fields(fields: schema.Fields) -> None:
+  """Raises ConfigError unless the diffusion fields present agree: each schedule's start <= its
+  end, `sample_steps` <= the sampler's schedule, `data.lr_size` < `data.hr_size`, and a U-Net's
+  image side halves `len(model.ch_mult) - 1` times and its level widths split into
+  `model.num_groups` groups."""
+  v = fields.values
+  for name in ("train_schedule", "sample_schedule"):
+    start, end = f"diffusion.{name}.start", f"diffusion.{name}.end"
+    if start in v and v[start] > v[end]:
+      raise fields.fail(start, f"<= {fields.name(end)}={v[end]!r}")
+  if v.get("diffusion.sample_steps") is not None:
+    schedule = "sample_schedule" if v["diffusion.sampler"] == "ddpm" else "train_schedule"
+    steps = f"diffusion.{schedule}.num_steps"
+    if v["diffusion.sample_steps"] > v[steps]:
+      raise fields.fail(
+          "diffusion.sample_steps", f"<= {fields.name(steps)}={v[steps]} (the sampler's schedule)"
+      )
+  if "data.lr_size" in v and v["data.lr_size"] >= v["data.hr_size"]:
+    raise fields.fail("data.lr_size", f"< {fields.name('data.hr_size')}={v['data.hr_size']}")
+  if "model.ch_mult" in v:  # The U-Net (SR3's, or the text DDPM's).
+    size = "data.hr_size" if "data.hr_size" in v else "model.image_size"
+    halvings = 2 ** (len(v["model.ch_mult"]) - 1)
+    if v[size] % halvings:
+      raise fields.fail(
+          size, f"a multiple of {halvings} (the U-Net halves it {halvings.bit_length() - 1} times)"
+      )
+    widths = [v["model.ch"] * m for m in v["model.ch_mult"]]
+    if any(width % v["model.num_groups"] for width in widths):
+      raise fields.fail("model.num_groups", f"a divisor of every level's width {widths}")
 
 
 def make_model(config: ml_collections.ConfigDict, **options) -> sr3_unet.UNet:

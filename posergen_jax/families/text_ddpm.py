@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from posergen_jax.config import schema
 from posergen_jax.diffusion import losses
 from posergen_jax.families import sr3, text_to_image
 from posergen_jax.io import errors
@@ -24,6 +25,16 @@ from posergen_jax.text import conditioning
 from posergen_jax.training import family, optimizers, train_state
 
 DenoiseFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
+
+# Every field the text DDPM reads beyond the data, text, optimizer and trainer sections
+# (config/schema.py): SR3's U-Net and diffusion fields, the image size and guidance.
+FIELD_RULES = {
+    **sr3.UNET_RULES,
+    **sr3.DIFFUSION_RULES,
+    **text_to_image.FIELD_RULES,
+    "guidance.drop_prob": schema.PROBABILITY_BELOW_ONE,
+    "guidance.scale": schema.NOT_NEGATIVE,
+}
 
 
 def guided(denoise: DenoiseFn, scale: float) -> DenoiseFn:

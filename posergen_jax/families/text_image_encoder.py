@@ -28,6 +28,7 @@ import ml_collections
 import optax
 import tensorflow as tf
 
+from posergen_jax.config import schema
 from posergen_jax.data import preprocess
 from posergen_jax.io import errors
 from posergen_jax.models import dual_encoder
@@ -42,6 +43,39 @@ LABEL_KEY = "label"
 # Images a caption retrieves in the sample grid (after its own image).
 RETRIEVED_PER_ROW = 3
 TEXT_TOWER = "text_tower"  # The text tower's entry in the dual encoder's params.
+# `config.text.char_cnn_rnn.pools`: max-pool (window, stride) per convolution, () for none.
+POOLS = schema.Rule(
+    lambda v: isinstance(v, (tuple, list))
+    and all(
+        isinstance(p, (tuple, list))
+        and (len(p) == 0 or (len(p) == 2 and all(schema.is_int(x) and x >= 1 for x in p)))
+        for p in v
+    ),
+    "a tuple of (window, stride) pairs of integers >= 1, or () for no pooling",
+)
+# Every field the family reads beyond the data, optimizer and trainer sections and the text
+# fields it shares with the text-to-image families (config/schema.py).
+FIELD_RULES = {
+    "model.dtype": schema.DTYPE,
+    "model.image_size": schema.integer(8),
+    "model.emb_dim": schema.POSITIVE,
+    "model.image_widths": schema.integers(1),
+    "model.init_temperature": schema.number(0, open_low=True),
+    "loss.name": schema.one_of(LOSSES),
+    "loss.label_key": schema.TEXT,
+    "text.tower": schema.one_of(TEXT_TOWERS),
+    **schema.prefixed(
+        "text.char_cnn_rnn",
+        {
+            "cell": schema.one_of(char_cnn_rnn.CELLS),
+            "cnn_dim": schema.POSITIVE,
+            "emb_dim": schema.POSITIVE,
+            "kernel_size": schema.POSITIVE,
+            "conv_features": schema.integers(1),
+            "pools": POOLS,
+        },
+    ),
+}
 
 Params = Any
 

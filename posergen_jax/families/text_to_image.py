@@ -11,6 +11,7 @@ from typing import Any
 import jax
 import ml_collections
 
+from posergen_jax.config import schema
 from posergen_jax.data import preprocess
 from posergen_jax.evaluation import image_metrics, report
 from posergen_jax.text import conditioning
@@ -18,6 +19,8 @@ from posergen_jax.training import family
 
 # Generated images per caption in the sample grid (real | samples...).
 SAMPLES_PER_ROW = 3
+# `config.model.image_size`, the side of the generated images (config/schema.py).
+FIELD_RULES = {"model.image_size": schema.integer(8)}
 
 # (params, batch, rng) -> images [B,S,S,3] in [-1, 1] for the batch's text.
 SampleFn = Callable[[Any, family.Batch, jax.Array], jax.Array]

@@ -25,12 +25,25 @@ import jax.numpy as jnp
 import ml_collections
 import tensorflow as tf
 
+from posergen_jax.config import schema
 from posergen_jax.io import errors
 from posergen_jax.text import caption_inputs, embedding_cache, frozen_tower
 
 SOURCES = ("dataset", "encoder", "cache")
 # Feature name of the sentence vector the 'dataset' preprocess adds to each example.
 EMBEDDING_KEY = "embedding"
+# The `text` fields of the families conditioned on a caption (config/schema.py); the text-image
+# encoder adds its tower's.
+FIELD_RULES = {
+    "text.source": schema.one_of(SOURCES),
+    "text.language": schema.one_of(caption_inputs.LANGUAGES),
+    "text.embedding_key": schema.TEXT,
+    "text.captions_key": schema.TEXT,
+    "text.weights": schema.TEXT,
+    "text.tokenizer": schema.TEXT,
+    "text.zh_student": schema.optional(schema.TEXT),
+    "text.max_length": schema.integer(2),  # [CLS] and [SEP] at least.
+}
 
 Example = dict[str, tf.Tensor]
 

@@ -7,10 +7,25 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from posergen_jax.config import schema
 from posergen_jax.io import errors
 
 OPTIMIZERS = ("adam", "rmsprop")
 DECAYS = ("none", "cosine")  # After the warm-up: a constant rate, or a cosine down to 0.
+
+# One network's optimizer section (`make_optimizer`'s `config`).
+NETWORK_RULES = {
+    "name": schema.one_of(OPTIMIZERS),
+    "learning_rate": schema.NOT_NEGATIVE,  # 0 freezes the network (e.g. one of a GAN's two).
+    "b1": schema.PROBABILITY_BELOW_ONE,
+    "b2": schema.PROBABILITY_BELOW_ONE,
+    "weight_decay": schema.NOT_NEGATIVE,
+    "grad_clip_norm": schema.Rule(schema.is_finite, "a finite number (<= 0 turns clipping off)"),
+    "warmup_steps": schema.integer(0),
+    "decay": schema.one_of(DECAYS),
+}
+# `config.optimizer` of a family with one network (the GANs have one per network: gan_state.py).
+FIELD_RULES = schema.prefixed("optimizer", NETWORK_RULES)
 
 
 def make_optimizer(
@@ -35,7 +50,7 @@ def make_optimizer(
     `(tx, learning_rate_fn)`; `learning_rate_fn(step)` is logged by the trainer.
 
   Values are not range-checked here: the entry points check every config field first
-  (families/config_schema.py).
+  (`NETWORK_RULES`, families/registry.check_config).
 
   Raises:
     ConfigError: an unknown optimizer name or decay.

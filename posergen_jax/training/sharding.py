@@ -10,6 +10,7 @@ from jax.experimental import mesh_utils
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from posergen_jax.config import schema
 from posergen_jax.io import errors
 
 DATA_AXIS = "data"
@@ -20,6 +21,26 @@ SLICES_AXIS = "slices"
 # With FSDP, arrays smaller than this stay replicated: gathering them would cost more than
 # keeping a copy (big_vision's fsdp rule has the same kind of floor).
 FSDP_MIN_ELEMENTS = 2**14
+
+# `config.mesh`: (name, size) pairs with distinct names; a size is >= 1 or -1 (the remaining
+# devices).
+MESH = schema.Rule(
+    lambda v: isinstance(v, (tuple, list))
+    and len(v) > 0
+    and all(
+        isinstance(axis, (tuple, list))
+        and len(axis) == 2
+        and isinstance(axis[0], str)
+        and schema.is_int(axis[1])
+        and (axis[1] >= 1 or axis[1] == -1)
+        for axis in v
+    )
+    and len({axis[0] for axis in v}) == len(v),
+    "a tuple of (axis name, size) pairs with distinct names, sizes >= 1 or -1 (the rest), "
+    "e.g. (('data', -1),)",
+)
+# The config fields this module reads (config/schema.py).
+FIELD_RULES = {"mesh": MESH, "fsdp": schema.BOOL}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,13 +21,33 @@ import ml_collections
 import orbax.checkpoint as ocp
 import tensorflow as tf
 
-from posergen_jax.config import stages
+from posergen_jax.config import schema, stages
 from posergen_jax.data import input_pipeline
 from posergen_jax.evaluation import generated_images, report
 from posergen_jax.io import errors, files, progress
 from posergen_jax.io import images as image_io
 from posergen_jax.training import checkpoint, optimizers, preemption, sharding
 from posergen_jax.training import family as family_lib
+
+# The config fields the loop reads (config/schema.py); a family adds its own.
+FIELD_RULES = {
+    "seed": schema.integer(0, 2**32 - 1),
+    "train.batch_size": schema.POSITIVE,
+    "train.num_steps": schema.POSITIVE,
+    "train.log_every": schema.POSITIVE,
+    "train.sample_every": schema.POSITIVE,
+    "train.max_nonfinite_steps": schema.POSITIVE,
+    "train.stop_check_every": schema.POSITIVE,
+    "train.microbatches": schema.POSITIVE,
+    "ema.decay": schema.FRACTION,
+    "ckpt.every": schema.POSITIVE,
+    "ckpt.max_to_keep": schema.POSITIVE,
+    "evals.num_examples": schema.POSITIVE,
+    "evals.batch_size": schema.POSITIVE,
+    "evals.after_train": schema.BOOL,
+    "evals.grid_size": schema.POSITIVE,
+    "evals.captions_per_example": schema.POSITIVE,
+}
 
 
 @dataclasses.dataclass
@@ -69,6 +89,25 @@ def check_batch_sizes(
     raise errors.ConfigError(
         f"{field('evals.num_examples')}={config.evals.num_examples}: must be a multiple of "
         f"{field('evals.batch_size')}={config.evals.batch_size}."
+    )
+
+
+def check_fields(fields: schema.Fields) -> None:
+  """Raises ConfigError unless the train, eval and grid batches split over the data-parallel
+  devices `fields.values['mesh']` gives over `fields.num_devices` devices, and the train batch
+  into `train.microbatches` microbatches that do too (see `check_batch_sizes`)."""
+  v = fields.values
+  sizes = dict(
+      zip((axis for axis, _ in v["mesh"]), sharding.mesh_sizes(v["mesh"], fields.num_devices))
+  )
+  shards = sizes[sharding.DATA_AXIS] * sizes.get(sharding.SLICES_AXIS, 1)
+  check_batch_sizes(fields.config, shards, field=fields.name)
+  count = v.get("train.microbatches", 1)
+  if v["train.batch_size"] % (count * shards):
+    raise fields.fail(
+        "train.microbatches",
+        f"a divisor of {fields.name('train.batch_size')}={v['train.batch_size']} leaving "
+        f"microbatches that are multiples of the {shards} data-parallel devices",
     )
 
 
