@@ -9,8 +9,6 @@ sampler and steps) pixel for pixel; bad input shows the one-line error `generate
 Needs the `demo` extra: pip install -e '.[demo]'.
 """
 
-import collections
-import math
 import os
 import sys
 
@@ -19,102 +17,13 @@ from absl import app, flags
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # Nothing leaves the machine.
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
 from posergen_jax import cli  # noqa: E402
 from posergen_jax.data.synthetic_posters import captions, render, synthetic_posters  # noqa: E402
 from posergen_jax.diffusion import samplers  # noqa: E402
-from posergen_jax.families import sr3  # noqa: E402
 from posergen_jax.io import errors  # noqa: E402
-from posergen_jax.io import images as image_io  # noqa: E402
-from posergen_jax.poster import outputs, pipeline, pretrained, typeset  # noqa: E402
+from posergen_jax.poster import service as service_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
-# Seeds as `generate --seed` takes them.
-MAX_SEED = 2**32 - 1
-# Open pipelines kept, one per (sampler, steps) asked for; each holds its parameters and compiled
-# samplers, so going back to a setting costs no recompilation.
-OPEN_PIPELINES = 2
-
-
-class PosterService:
-  """One poster per request from an exported pipeline (the demo's work, without the web page).
-
-  Args:
-    directory: a folder written by python -m posergen_jax.export.
-
-  Raises:
-    MissingFileError: `directory` holds no exported pipeline.
-  """
-
-  def __init__(self, directory: str):
-    self.directory = directory
-    summary = pretrained.read_summary(directory)
-    self.stage_names = tuple(summary["stage_order"])
-    last = pretrained.stage_config(directory, self.stage_names[-1])
-    self.default_sampler = last.diffusion.sampler
-    self.default_steps = sr3.sampling_steps(last)
-    self._tokenize = pipeline.pretrained_prompt_tokenizer(directory)
-    self._open: collections.OrderedDict[tuple[str, int], pipeline.PosterPipeline] = (
-        collections.OrderedDict()
-    )
-
-  def _pipeline(self, sampler: str, steps: int) -> pipeline.PosterPipeline:
-    """The open pipeline for (sampler, steps), loading it (and closing the oldest) if needed."""
-    key = (sampler, steps)
-    if key not in self._open:
-      if len(self._open) == OPEN_PIPELINES:
-        self._open.popitem(last=False)[1].close()
-      self._open[key] = pipeline.PosterPipeline.from_pretrained(self.directory, sampler, steps)
-    self._open.move_to_end(key)
-    return self._open[key]
-
-  def poster(
-      self,
-      prompt: str,
-      title: str = "",
-      subtitle: str = "",
-      seed: int = 0,
-      sampler: str | None = None,
-      steps: int | None = None,
-  ) -> tuple[np.ndarray, dict[str, float]]:
-    """The poster for `prompt`, as `generate --prompt=prompt --seed=seed` writes it.
-
-    Args:
-      prompt: the text (Chinese or English).
-      title, subtitle: text set over the poster; empty for none (a subtitle needs a title).
-      seed: 0 .. 2**32 - 1.
-      sampler, steps: the super-resolution sampling; None for the exported setting.
-
-    Returns:
-      (uint8 [S,S,3] poster, seconds of sampling per stage name, compilation excluded).
-
-    Raises:
-      InputError: a bad prompt, title, seed, sampler or steps (one line naming it).
-    """
-    sampler = sampler or self.default_sampler
-    steps = self.default_steps if steps is None else int(steps)
-    finite = isinstance(seed, (int, float)) and math.isfinite(seed)
-    if not (finite and seed == int(seed) and 0 <= seed <= MAX_SEED):
-      raise errors.InputError(f"seed={seed}: must be an integer in [0, {MAX_SEED}].")
-    title, subtitle = (title or "").strip(), (subtitle or "").strip()
-    if subtitle and not title:
-      raise errors.InputError("A subtitle needs a title; add a title or clear the subtitle.")
-    self._tokenize([prompt])  # Names an empty or unreadable prompt before any model runs.
-    posters = self._pipeline(sampler, steps)  # Names a bad sampler or step count.
-    # As generate's first batch: the prompt padded to the devices, key fold_in(key(seed), 0).
-    [(_, batch)] = outputs.batches([prompt], posters.batch_multiple)
-    result = posters.generate(batch, jax.random.fold_in(jax.random.key(int(seed)), 0))
-    image = image_io.to_uint8(result.stage_images[-1])[0]
-    if title:
-      image = typeset.typeset(image, title, subtitle or None)
-    return image, result.stage_seconds
-
-  def close(self) -> None:
-    """Closes every open pipeline."""
-    while self._open:
-      self._open.popitem()[1].close()
 
 
 def seconds_text(seconds: dict[str, float]) -> str:
@@ -134,7 +43,7 @@ def example_prompts(count: int = 4) -> list[str]:
   ]
 
 
-def build(service: PosterService):
+def build(service: service_lib.PosterService):
   """The Gradio page over `service`: inputs → poster image and seconds per stage. Its API
   endpoint `/generate` takes (prompt, title, subtitle, seed, sampler, steps)."""
   import gradio as gr  # The `demo` extra; imported here so the rest of the package needs none.
@@ -156,7 +65,9 @@ def build(service: PosterService):
         prompt = gr.Textbox(label="Prompt (Chinese or English)", elem_id="prompt")
         title = gr.Textbox(label="Title (optional)", elem_id="title")
         subtitle = gr.Textbox(label="Subtitle (optional)", elem_id="subtitle")
-        seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, maximum=MAX_SEED)
+        seed = gr.Number(
+            label="Seed", value=0, precision=0, minimum=0, maximum=service_lib.MAX_SEED
+        )
         sampler = gr.Dropdown(
             list(samplers.SAMPLERS), value=service.default_sampler, label="Sampler"
         )
@@ -198,7 +109,7 @@ def main(argv):
   except ImportError:
     sys.exit("error: the demo needs Gradio: pip install -e '.[demo]'")
   try:
-    service = PosterService(FLAGS.pretrained)
+    service = service_lib.PosterService(FLAGS.pretrained)
   except errors.UserError as e:
     sys.exit(f"error: {e}")
   print(f"Serving {' → '.join(service.stage_names)} on http://{FLAGS.host}:{FLAGS.port}")

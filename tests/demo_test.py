@@ -1,5 +1,6 @@
-"""The web demo (python -m posergen_jax.demo): its poster service against `generate`, Gradio's
-client against a local server, and a real headless browser (Debian's chromium via Playwright)."""
+"""The web demo (python -m posergen_jax.demo): its poster service (poster/service.py) against
+`generate`, Gradio's client against a local server, and a real headless browser (Debian's
+chromium via Playwright)."""
 
 import io
 import os
@@ -12,6 +13,7 @@ import pytest
 from posergen_jax import demo
 from posergen_jax.io import errors
 from posergen_jax.poster import outputs, pipeline, pretrained
+from posergen_jax.poster import service as poster_service
 from posergen_jax.text import zh_student
 from tests import helpers
 
@@ -44,7 +46,7 @@ def exported(gan_sr3_trained, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def service(exported):
-  service = demo.PosterService(exported)
+  service = poster_service.PosterService(exported)
   yield service
   service.close()
 

@@ -9,6 +9,7 @@ import json
 
 from etils import epath
 import jax
+import numpy as np
 
 from posergen_jax.families import sr3
 from posergen_jax.io import errors, files, progress
@@ -47,6 +48,18 @@ def batches(prompts: list[str], batch_size: int) -> list[tuple[int, list[str]]]:
     chunk = prompts[start : start + batch_size]
     out.append((start, chunk + [chunk[-1]] * (batch_size - len(chunk))))
   return out
+
+
+def generate_batch(
+    posters: pipeline.PosterPipeline, batch: list[str], seed: int, index: int
+) -> tuple[np.ndarray, dict[str, float]]:
+  """Batch `index` of a run with `seed` (key fold_in(key(seed), index)): uint8 [B,S,S,3]
+  posters without titles, and the seconds of sampling per stage name.
+
+  `batch` holds a multiple of `posters.batch_multiple` prompts (`batches` pads to it).
+  """
+  result = posters.generate(batch, jax.random.fold_in(jax.random.key(seed), index))
+  return image_io.to_uint8(result.stage_images[-1]), result.stage_seconds
 
 
 def check_out_dir(out: epath.Path, count: int, overwrite: bool) -> None:
@@ -114,13 +127,11 @@ def write_posters(
       for stage in posters.stages[1:]
   }
   total_seconds = dict.fromkeys(posters.stage_names, 0.0)
-  key = jax.random.key(seed)
   with progress.bar(total=len(prompts), unit="poster", desc="generating") as bar:
     for i, (start, batch) in enumerate(batches(prompts, batch_size)):
-      result = posters.generate(batch, jax.random.fold_in(key, i))
+      images, stage_seconds = generate_batch(posters, batch, seed, i)
       count = min(batch_size, len(prompts) - start)
-      images = image_io.to_uint8(result.stage_images[-1])
-      per_image = {name: s / count for name, s in result.stage_seconds.items()}
+      per_image = {name: s / count for name, s in stage_seconds.items()}
       for j in range(count):
         sidecar = {
             "prompt": batch[j],
@@ -144,7 +155,7 @@ def write_posters(
               out / f"{start + j:04d}.json",
               json.dumps(sidecar, ensure_ascii=False, indent=2).encode(),
           )
-      for name, value in result.stage_seconds.items():
+      for name, value in stage_seconds.items():
         total_seconds[name] += value
       bar.update(count)
       bar.set_postfix({name: f"{value:.2f}s/img" for name, value in per_image.items()})
