@@ -8,6 +8,7 @@ import pytest
 from posergen_jax import aot
 from posergen_jax.config import stages
 from posergen_jax.io import errors
+from posergen_jax.training import aot as aot_lib
 from tests.configs_test import CONFIG_FILES, _module
 
 TOPOLOGY = "v5e:2x2"
@@ -61,7 +62,7 @@ def test_a_denoising_step_is_priced_on_one_chip(quick_config):
   assert cost.seconds_per_image(100) == pytest.approx(5 * cost.seconds_per_image(20))
   assert cost.seconds_per_image(20) == pytest.approx(20 * cost.seconds / 4)
   assert "| sr3 | 1 v5e | 4 |" in aot.sampling_table([cost])
-  unknown = aot.SamplingCost("sr3", "v5e", 4, seconds=-1.0, flops=1e12)  # The cost model's n/a.
+  unknown = aot_lib.SamplingCost("sr3", "v5e", 4, seconds=-1.0, flops=1e12)  # The cost model's n/a.
   assert aot.sampling_table([unknown]).endswith("| sr3 | 1 v5e | 4 | 1.000 | n/a | n/a | n/a |")
 
 
