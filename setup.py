@@ -68,5 +68,5 @@ setuptools.setup(
     python_requires=">=3.11",  # What jax 0.10 and flax 0.12 need.
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
-    entry_points={"console_scripts": ["posergen = posergen_jax.console:run"]},
+    entry_points={"console_scripts": ["posergen = posergen_jax.__main__:run"]},
 )

@@ -22,7 +22,7 @@ LAYERS = {
     "distil": 6,
     "aot": 6,
     "demo": 6,
-    "console": 7,
+    "__main__": 7,
     "cli": 6,
     "poster": 5,
     "families": 4,

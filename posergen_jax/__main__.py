@@ -9,7 +9,8 @@ r"""The `posergen` command: one program for every entry point.
   posergen demo     --pretrained=DIR                              # python -m posergen_jax.demo
   posergen aot      --config=... --topology=v5e:2x4               # python -m posergen_jax.aot
 
-Each takes the same flags as the module it runs (`posergen train --help`).
+Each takes the same flags as the module it runs (`posergen train --help`). Without the console
+script, `python -m posergen_jax COMMAND ...` is the same program.
 """
 
 import importlib
