@@ -50,9 +50,13 @@ FIELD_RULES = {
 }
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Run:
-  """Everything built once at start-up and passed down."""
+  """Everything built once at start-up and passed down.
+
+  `state` is the train state at set-up (restored from the workdir's latest checkpoint, or
+  initialised); `train` donates it to its first step and returns the trained state.
+  """
 
   config: ml_collections.ConfigDict
   workdir: epath.Path
@@ -185,11 +189,14 @@ def _jit_sample_columns(run: Run):
   )
 
 
-def write_sample_grid(run: Run, writer: metric_writers.MetricWriter, step: int) -> epath.Path:
-  """Samples the first eval batch with the EMA params; writes TensorBoard + PNG."""
+def write_sample_grid(
+    run: Run, state: Any, writer: metric_writers.MetricWriter, step: int
+) -> epath.Path:
+  """Samples the first eval batch with `state`'s EMA params (at `step`); writes TensorBoard +
+  PNG."""
   batch = next(_eval_batches(run.config, run.family, run.shardings, run.config.evals.grid_size))
   rng = jax.random.fold_in(jax.random.key(run.config.seed), 1)
-  columns = _jit_sample_columns(run)(run.state.ema_params, batch, rng)
+  columns = _jit_sample_columns(run)(state.ema_params, batch, rng)
   columns = [multihost_utils.process_allgather(c, tiled=True) for c in columns]
   grid = image_io.make_grid(columns)
   writer.write_images(step, {"samples": grid[None]})
@@ -199,15 +206,15 @@ def write_sample_grid(run: Run, writer: metric_writers.MetricWriter, step: int) 
   return path
 
 
-def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, float]:
-  """Evaluates the EMA params on `config.evals.num_examples` test examples (each
+def run_evaluation(run: Run, state: Any, writer: metric_writers.MetricWriter) -> dict[str, float]:
+  """Evaluates `state`'s EMA params on `config.evals.num_examples` test examples (each
   `config.evals.captions_per_example` times, once per caption, for text-to-image families).
 
   Per-example metrics from the family's eval step are averaged; with `config.evals.image_metrics`,
   its generated and real images also give FID/KID/IS, and each of the family's scorers adds its
   metrics (e.g. an encoder's R-precision). Writes eval.json, eval.md and TensorBoard.
   """
-  step = int(run.state.step)
+  step = int(state.step)
   start = time.perf_counter()
   eval_fn = jax.jit(
       lambda params, batch, rng: report.split_outputs(run.family.eval_step(params, batch, rng)),
@@ -236,7 +243,7 @@ def run_evaluation(run: Run, writer: metric_writers.MetricWriter) -> dict[str, f
       desc="evaluating",
       unit="batch",
   )
-  metrics = report.average_metrics(eval_fn, run.state.ema_params, batches, rng, on_outputs)
+  metrics = report.average_metrics(eval_fn, state.ema_params, batches, rng, on_outputs)
   for extra in (image_metrics, *(scorer.metrics for scorer in scorers)):
     if extra:
       metrics.update(extra.result())
@@ -296,21 +303,21 @@ def _out_of_memory(
   )
 
 
-def _save(run: Run, batches: input_pipeline.GlobalBatches, step: int) -> None:
-  """Checkpoints the input position, then (asynchronously) the train state.
+def _save(run: Run, state: Any, batches: input_pipeline.GlobalBatches, step: int) -> None:
+  """Checkpoints the input position, then (asynchronously) `state`.
 
   Raises NonFiniteError instead of saving after too many non-finite steps, or a state whose
   parameters or EMA are not finite.
   """
-  _check_finite(run, step)
-  if not bool(_jit_all_finite((run.state.params, run.state.ema_params))):
+  _check_finite(run, state, step)
+  if not bool(_jit_all_finite((state.params, state.ema_params))):
     raise NonFiniteError(
         f"Not saving step {step}: its parameters or their EMA hold non-finite values. The last "
         f"checkpoint, step {run.manager.latest_step()}, is kept; lower the learning rate or "
         "check the data and the config."
     )
   checkpoint.save_data_state(batches, run.workdir, step)
-  checkpoint.save(run.manager, step, run.state)
+  checkpoint.save(run.manager, step, state)
   kept = run.manager.all_steps()
   if kept:
     checkpoint.prune_data_states(run.workdir, min(kept))
@@ -319,12 +326,12 @@ def _save(run: Run, batches: input_pipeline.GlobalBatches, step: int) -> None:
 _jit_all_finite = jax.jit(optimizers.all_finite)
 
 
-def _check_finite(run: Run, step: int) -> int:
-  """Returns the total of skipped non-finite steps; raises after too many in a row."""
+def _check_finite(run: Run, state: Any, step: int) -> int:
+  """Returns `state`'s total of skipped non-finite steps; raises after too many in a row."""
   streak, total = jax.device_get(
       (
-          optimizers.nonfinite_streak(run.state.opt_state),
-          optimizers.nonfinite_total(run.state.opt_state),
+          optimizers.nonfinite_streak(state.opt_state),
+          optimizers.nonfinite_total(state.opt_state),
       )
   )
   if streak >= run.config.train.max_nonfinite_steps:
@@ -337,23 +344,26 @@ def _check_finite(run: Run, step: int) -> int:
   return int(total)
 
 
-def train(run: Run, writer: metric_writers.MetricWriter) -> bool:
-  """Trains from the restored step to `config.train.num_steps`, checkpointing as it goes.
+def train(run: Run, writer: metric_writers.MetricWriter) -> tuple[Any, bool]:
+  """Trains `run.state` (donated to the first step) to `config.train.num_steps`, checkpointing
+  as it goes.
 
   Returns:
-    True if training reached `num_steps`; False if a stop signal (SIGTERM,
-    SIGINT) ended it early, after checkpointing the last completed step.
+    (the final train state, completed): completed is True if training reached `num_steps`;
+    False if a stop signal (SIGTERM, SIGINT) ended it early, after checkpointing the last
+    completed step.
 
   Raises:
     NonFiniteError: after `config.train.max_nonfinite_steps` consecutive steps
       with non-finite gradients (checked at each log and checkpoint step).
   """
   config = run.config
-  start_step = int(run.state.step)
+  state = run.state
+  start_step = int(state.step)
   num_steps = config.train.num_steps
   if start_step >= num_steps:
     logging.info("Training already complete at step %d.", start_step)
-    return True
+    return state, True
   step_fn = jit_train_step(run.family.train_step, run.state_shardings, run.shardings)
   train_rng = jax.random.fold_in(jax.random.key(config.seed), 0)
   progress = periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer)
@@ -366,7 +376,7 @@ def train(run: Run, writer: metric_writers.MetricWriter) -> bool:
     for step in range(start_step + 1, num_steps + 1):
       try:
         with jax.profiler.StepTraceAnnotation("train", step_num=step):
-          run.state, metrics = step_fn(run.state, next(batches), train_rng)
+          state, metrics = step_fn(state, next(batches), train_rng)
       except jax.errors.JaxRuntimeError as e:
         raise _out_of_memory(e, config.train.batch_size, step) or e
       metric_sums = (
@@ -380,23 +390,23 @@ def train(run: Run, writer: metric_writers.MetricWriter) -> bool:
             f"train_{k}": float(v) / metric_count for k, v in jax.device_get(metric_sums).items()
         }
         means["train_learning_rate"] = float(run.family.learning_rate_fn(step - 1))
-        means["train_nonfinite_skipped"] = _check_finite(run, step)
+        means["train_nonfinite_skipped"] = _check_finite(run, state, step)
         writer.write_scalars(step, means)
         metric_sums, metric_count = None, 0
       if guard.should_stop(step):
-        _save(run, batches, step)
+        _save(run, state, batches, step)
         run.manager.wait_until_finished()
         logging.warning(
             "Stopped by %s after step %d; checkpoint saved. Run the same command to resume.",
             guard.signal_name or "another process's stop signal",
             step,
         )
-        return False
+        return state, False
       if step % config.ckpt.every == 0 or is_last:
-        _save(run, batches, step)
+        _save(run, state, batches, step)
       if step % config.train.sample_every == 0 or is_last:
-        write_sample_grid(run, writer, step)
-  return True
+        write_sample_grid(run, state, writer, step)
+  return state, True
 
 
 def make_writer(workdir: epath.Path) -> metric_writers.MetricWriter:
@@ -483,13 +493,17 @@ def record_config(run: Run, writer: metric_writers.MetricWriter) -> None:
 
 def _train_then_evaluate(run: Run, writer: metric_writers.MetricWriter) -> None:
   record_config(run, writer)
-  if train(run, writer) and run.config.evals.after_train:
-    run_evaluation(run, writer)
+  state, completed = train(run, writer)
+  if completed and run.config.evals.after_train:
+    run_evaluation(run, state, writer)
 
 
 # The entry points of `--mode=train|eval|sample`: (config, workdir, family) -> result.
 train_and_evaluate = _with_run(_train_then_evaluate, needs_checkpoint=False)
-evaluate_checkpoint = _with_run(run_evaluation, needs_checkpoint=True)
+evaluate_checkpoint = _with_run(
+    lambda run, writer: run_evaluation(run, run.state, writer), needs_checkpoint=True
+)
 sample_checkpoint = _with_run(
-    lambda run, writer: write_sample_grid(run, writer, int(run.state.step)), needs_checkpoint=True
+    lambda run, writer: write_sample_grid(run, run.state, writer, int(run.state.step)),
+    needs_checkpoint=True,
 )
