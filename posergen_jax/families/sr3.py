@@ -11,7 +11,7 @@ import optax
 
 from posergen_jax.config import schema
 from posergen_jax.data import preprocess
-from posergen_jax.diffusion import losses, parameterization, samplers, schedules
+from posergen_jax.diffusion import losses, parameterization, residual, samplers, schedules
 from posergen_jax.evaluation import image_metrics, lpips, report
 from posergen_jax.io import errors
 from posergen_jax.io import images as image_io
@@ -22,8 +22,6 @@ from posergen_jax.training import family, microbatches, optimizers, train_state
 TARGETS = ("residual", "image")
 # `config.diffusion.colour_fix`: a sample takes the bicubic mean colour ("mean"), or not.
 COLOUR_FIXES = ("mean", "none")
-# Fixed-point steps of `with_mean_colour_of` (half the pixels clipped: 2^-8 of the drift left).
-MEAN_COLOUR_ITERATIONS = 8
 # Where training draws noise levels (`config.diffusion.train_levels`): see `training_log_snr_range`.
 TRAIN_LEVELS = ("sampler", "schedule")
 
@@ -186,33 +184,16 @@ def training_log_snr_range(config: ml_collections.ConfigDict) -> tuple[float, fl
   return float(log_snr.min()), float(log_snr.max())
 
 
-def with_mean_colour_of(
-    image: jax.Array, reference: jax.Array, iterations: int = MEAN_COLOUR_ITERATIONS
-) -> jax.Array:
-  """`image` [B,H,W,C] shifted per image and channel, then clipped to [-1, 1], so that its mean
-  colour equals the clipped `reference`'s [B,H,W,C].
-
-  The shift solves mean(clip(image + s)) = mean(clip(reference)) by fixed-point steps
-  s += target − mean(clip(image + s)); each step cuts the error by the fraction of clipped pixels.
-  """
-  mean = functools.partial(jnp.mean, axis=(1, 2), keepdims=True)
-  target = mean(jnp.clip(reference, -1.0, 1.0))
-  shift = jnp.zeros_like(target)
-  for _ in range(iterations):
-    shift += target - mean(jnp.clip(image + shift, -1.0, 1.0))
-  return jnp.clip(image + shift, -1.0, 1.0)
-
-
 def make_family(config: ml_collections.ConfigDict) -> family.Family:
   """Builds the SR3 family from the full config (model, diffusion, optimizer, ema, data).
 
   With `diffusion.target='residual'` the network diffuses (target − cond) / residual_scale, the
   detail the bicubic upsample misses, and a sample is cond + residual_scale × the result; with
-  'image' (SR3) it diffuses the target image itself. With `diffusion.colour_fix='mean'` each
-  sample is shifted, per image and channel, to the bicubic upsample's mean colour as clipped to
-  [-1, 1] (the low-res input fixes it), so a stage cannot tint its output; in a cascade the
-  reference is the cascade's own input upsampled (`batch["colour_reference"]`), so the stages
-  cannot drift either.
+  'image' (SR3) it diffuses the target image itself (diffusion/residual.py). With
+  `diffusion.colour_fix='mean'` each sample is shifted, per image and channel, to the bicubic
+  upsample's mean colour as clipped to [-1, 1] (the low-res input fixes it), so a stage cannot
+  tint its output; in a cascade the reference is the cascade's own input upsampled
+  (`batch["colour_reference"]`), so the stages cannot drift either.
   """
   model = make_model(config)
   diffusion = config.diffusion
@@ -221,10 +202,9 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
   sampler = make_sampler(config)
   # Evaluation also scores the deterministic sampler (DDIM, eta 0) in as many steps.
   deterministic_sampler = make_sampler(config, **deterministic_sampling(config))
-  residual = diffusion.target == "residual"
-  scale = diffusion.residual_scale
+  residual_scale = diffusion.residual_scale if diffusion.target == "residual" else None
   # Exported pipelines from before colour_fix existed sample as they were trained: without it.
-  colour_fix = diffusion.get("colour_fix", "none")
+  mean_colour = diffusion.get("colour_fix", "none") == "mean"
   tx, learning_rate_fn = optimizers.make_optimizer(config.optimizer, config.train.num_steps)
   augment = diffusion.cond_aug.max_level > 0
 
@@ -239,24 +219,6 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     if not augment:
       return cond, None
     return losses.augment_condition(cond, aug_level, rng), aug_level
-
-  def to_diffused(target, cond):
-    """What the network diffuses for `target` [B,H,W,3] given the bicubic `cond` [B,H,W,3]."""
-    return (target - cond) / scale if residual else target
-
-  def from_diffused(x, cond, colour_reference):
-    """The image [B,H,W,3] in [-1, 1] a diffused sample `x` stands for, its mean colour set to
-    the bicubic `colour_reference`'s [B,H,W,3] under colour_fix 'mean'."""
-    if not residual and colour_fix == "none":
-      return x
-    image = cond + scale * x if residual else x
-    if colour_fix == "mean":
-      return with_mean_colour_of(image, colour_reference)
-    return jnp.clip(image, -1.0, 1.0)
-
-  def x0_range(cond):
-    """The range a clean diffused sample lies in: per pixel for a residual, else [-1, 1]."""
-    return ((-1.0 - cond) / scale, (1.0 - cond) / scale) if residual else (-1.0, 1.0)
 
   def init_state(rng, batch):
     target = batch["target"]
@@ -277,7 +239,7 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     def loss_fn(params):
       return losses.sr3_loss(
           denoise_fn(params, aug_level, train=True, dropout_rng=dropout_rng),
-          to_diffused(batch["target"], batch["cond"]),
+          residual.to_diffused(batch["target"], batch["cond"], residual_scale),
           cond,
           noise_rng,
           train_schedule,
@@ -309,8 +271,10 @@ def make_family(config: ml_collections.ConfigDict) -> family.Family:
     base = batch["cond"].astype(jnp.float32)
     aug_level = jnp.full(base.shape[:1], diffusion.cond_aug.sample_level, jnp.float32)
     cond, aug_level = augmented(base, aug_rng, aug_level)
-    x = stage_sampler(denoise_fn(params, aug_level), cond, sample_rng, x0_range=x0_range(base))
-    return from_diffused(x, base, batch.get("colour_reference", base))
+    x0_range = residual.x0_range(base, residual_scale)
+    x = stage_sampler(denoise_fn(params, aug_level), cond, sample_rng, x0_range=x0_range)
+    reference = batch.get("colour_reference", base) if mean_colour else None
+    return residual.from_diffused(x, base, residual_scale, reference)
 
   def sample(params, batch, rng):
     """SR3 samples [B,H,W,3] for `batch["cond"]`, with the config's sampler."""
