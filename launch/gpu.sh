@@ -81,59 +81,14 @@ PASSTHROUGH=()
 
 [[ $DRY_RUN == 0 || $DRY_RUN == 1 ]] || die "DRY_RUN must be 0 or 1, got '${DRY_RUN}'"
 
-if [[ $# -eq 0 ]]; then
-  usage >&2
-  exit 2
-fi
-case $1 in
-  -h | --help) usage; exit 0 ;;
-  run | slurm) COMMAND=$1; shift ;;
-  -*) die "expected a command before option '$1' (see --help)" ;;
-  *) die "unknown command '$1' (one of run, slurm; see --help)" ;;
-esac
-
-while [[ $# -gt 0 ]]; do
-  arg=$1
-  shift
-  case $arg in
-    -h | --help) usage; exit 0 ;;
-    --dry-run) DRY_RUN=1; continue ;;
-    --) PASSTHROUGH+=("$@"); break ;;
-    --config.*)
-      [[ $arg == *=* ]] || die "config override '${arg}' needs a value (--config.KEY=VALUE)"
-      PASSTHROUGH+=("$arg"); continue ;;
-    --*=*) key=${arg%%=*}; value=${arg#*=} ;;
-    --*)
-      key=$arg
-      case $key in
-        --config | --workdir | --mode | --python | --mem-fraction | --cache-dir | --gpus | --nodes | \
-          --gpus-per-node | --per | --partition | --account | --time | --job-name)
-          [[ $# -gt 0 ]] || die "option ${key} needs a value"
-          value=$1
-          shift ;;
-        *) die "unknown option '${key}' (see --help)" ;;
-      esac ;;
-    *) die "unexpected argument '${arg}' (see --help)" ;;
-  esac
-  case $key in
-    --config) CONFIG=$value ;;
-    --workdir) WORKDIR=$value ;;
-    --mode) MODE=$value ;;
-    --python) PYTHON=$value ;;
-    --mem-fraction) MEM_FRACTION=$value ;;
-    --cache-dir) CACHE_DIR=$value ;;
-    --gpus) GPUS=$value ;;
-    --nodes) NODES=$value ;;
-    --gpus-per-node) GPUS_PER_NODE=$value ;;
-    --per) PER=$value ;;
-    --partition) PARTITION=$value ;;
-    --account) ACCOUNT=$value ;;
-    --time) TIME=$value ;;
-    --job-name) JOB_NAME=$value ;;
-    --dry-run) die "option ${key} takes no value" ;;
-    *) die "unknown option '${key}' (see --help)" ;;
-  esac
-done
+declare -A VALUE_OPTIONS=(
+  [--config]=CONFIG [--workdir]=WORKDIR [--mode]=MODE [--python]=PYTHON
+  [--mem-fraction]=MEM_FRACTION [--cache-dir]=CACHE_DIR [--gpus]=GPUS [--nodes]=NODES
+  [--gpus-per-node]=GPUS_PER_NODE [--per]=PER [--partition]=PARTITION [--account]=ACCOUNT
+  [--time]=TIME [--job-name]=JOB_NAME
+)
+declare -A FLAG_OPTIONS=([--dry-run]=DRY_RUN)
+parse_command_line "run slurm" "$@"
 
 [[ -n $CONFIG ]] || die "--config is required (or set POSERGEN_CONFIG)"
 config_file=${CONFIG%%:*}

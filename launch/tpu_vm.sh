@@ -100,66 +100,14 @@ PASSTHROUGH=()
 
 [[ $DRY_RUN == 0 || $DRY_RUN == 1 ]] || die "DRY_RUN must be 0 or 1, got '${DRY_RUN}'"
 
-if [[ $# -eq 0 ]]; then
-  usage >&2
-  exit 2
-fi
-case $1 in
-  -h | --help) usage; exit 0 ;;
-  create | setup | run | stop | logs | ssh | delete | supervise) COMMAND=$1; shift ;;
-  -*) die "expected a command before option '$1' (see --help)" ;;
-  *) die "unknown command '$1' (one of create, setup, run, stop, logs, ssh, delete, supervise; see --help)" ;;
-esac
-
-while [[ $# -gt 0 ]]; do
-  arg=$1
-  shift
-  case $arg in
-    -h | --help) usage; exit 0 ;;
-    --dry-run) DRY_RUN=1; continue ;;
-    --spot) SPOT=1; continue ;;
-    --preemptible) PREEMPTIBLE=1; continue ;;
-    --queued) QUEUED=1; continue ;;
-    --) PASSTHROUGH+=("$@"); break ;;
-    --config.*)  # A config override: passed through to posergen_jax.main untouched.
-      [[ $arg == *=* ]] || die "config override '${arg}' needs a value (--config.KEY=VALUE)"
-      PASSTHROUGH+=("$arg"); continue ;;
-    --*=*) key=${arg%%=*}; value=${arg#*=} ;;
-    --*)
-      key=$arg
-      case $key in
-        --name | --zone | --project | --accelerator | --version | --config | --workdir | --mode | \
-          --worker | --repo-url | --repo-ref | --remote-dir | --python | --jax-version | --port | \
-          --slices | --interval)
-          [[ $# -gt 0 ]] || die "option ${key} needs a value"
-          value=$1
-          shift ;;
-        *) die "unknown option '${key}' (see --help)" ;;
-      esac ;;
-    *) die "unexpected argument '${arg}' (see --help)" ;;
-  esac
-  case $key in
-    --name) NAME=$value ;;
-    --zone) ZONE=$value ;;
-    --project) PROJECT=$value ;;
-    --accelerator) ACCELERATOR=$value ;;
-    --version) VERSION=$value ;;
-    --config) CONFIG=$value ;;
-    --workdir) WORKDIR=$value ;;
-    --mode) MODE=$value ;;
-    --worker) WORKER=$value ;;
-    --repo-url) REPO_URL=$value ;;
-    --repo-ref) REPO_REF=$value ;;
-    --remote-dir) REMOTE_DIR=$value ;;
-    --python) PYTHON=$value ;;
-    --jax-version) JAX_VERSION=$value ;;
-    --port) PORT=$value ;;
-    --slices) SLICES=$value ;;
-    --interval) INTERVAL=$value ;;
-    --dry-run | --spot | --preemptible | --queued) die "option ${key} takes no value" ;;
-    *) die "unknown option '${key}' (see --help)" ;;
-  esac
-done
+declare -A VALUE_OPTIONS=(
+  [--name]=NAME [--zone]=ZONE [--project]=PROJECT [--accelerator]=ACCELERATOR [--version]=VERSION
+  [--config]=CONFIG [--workdir]=WORKDIR [--mode]=MODE [--worker]=WORKER [--repo-url]=REPO_URL
+  [--repo-ref]=REPO_REF [--remote-dir]=REMOTE_DIR [--python]=PYTHON [--jax-version]=JAX_VERSION
+  [--port]=PORT [--slices]=SLICES [--interval]=INTERVAL
+)
+declare -A FLAG_OPTIONS=([--dry-run]=DRY_RUN [--spot]=SPOT [--preemptible]=PREEMPTIBLE [--queued]=QUEUED)
+parse_command_line "create setup run stop logs ssh delete supervise" "$@"
 
 # ---- validation -----------------------------------------------------------------------------
 
