@@ -2,9 +2,8 @@
 # GPU launcher for posergen_jax: one multi-GPU node, or a SLURM job of N nodes (see launch/README.md).
 set -euo pipefail
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-readonly REPO_ROOT
-readonly PROG="launch/gpu.sh"
+# shellcheck source=launch/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # Also sets REPO_ROOT and PROG.
 
 usage() {
   cat <<EOF
@@ -41,9 +40,6 @@ Examples:
       --config=configs/sr3_cascade.py --workdir=/shared/runs/cascade --config.stage=sr3_128
 EOF
 }
-
-# shellcheck source=launch/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Runs (exec's, for the last command) a command, or prints it as '+ cmd args' under --dry-run.
 exec_cmd() {

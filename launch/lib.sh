@@ -1,5 +1,10 @@
 # Shared helpers of the launch scripts (sourced, not run): errors, shell quoting, options.
 
+# The repo the launchers live in, and the launcher's name for messages (launch/gpu.sh, ...).
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly REPO_ROOT
+readonly PROG="launch/${0##*/}"
+
 die() {
   echo "error: $*" >&2
   exit 2

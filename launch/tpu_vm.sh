@@ -2,9 +2,8 @@
 # Cloud TPU VM / pod slice launcher for posergen_jax (see launch/README.md).
 set -euo pipefail
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-readonly REPO_ROOT
-readonly PROG="launch/tpu_vm.sh"
+# shellcheck source=launch/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # Also sets REPO_ROOT and PROG.
 
 usage() {
   cat <<EOF
@@ -60,9 +59,6 @@ Example:
   ${PROG} logs   --name=sr3 --zone=us-central2-b
 EOF
 }
-
-# shellcheck source=launch/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Runs a command, or prints it as '+ cmd args' under --dry-run.
 run_cmd() {
