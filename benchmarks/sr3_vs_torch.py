@@ -147,19 +147,7 @@ def _timed_compile(fn, *args) -> tuple[Callable, float]:
 
 def torch_twin(config: ml_collections.ConfigDict, size: int) -> torch_sr3_unet.UNet:
   """The PyTorch twin of `sr3_family.make_model(config)` for images of side `size`."""
-  m = config.model
-  return torch_sr3_unet.UNet(
-      size,
-      ch=m.ch,
-      ch_mult=tuple(m.ch_mult),
-      num_res_blocks=m.num_res_blocks,
-      attn_resolutions=tuple(m.attn_resolutions),
-      dropout=m.dropout,
-      num_groups=m.num_groups,
-      resblock_updown=m.resblock_updown,
-      skip_rescale=m.skip_rescale,
-      cond_augmentation=config.diffusion.cond_aug.max_level > 0,
-  )
+  return torch_sr3_unet.UNet(size, **sr3_family.unet_architecture(config))
 
 
 def _torch_augment(cond: torch.Tensor, aug_level: torch.Tensor) -> torch.Tensor:

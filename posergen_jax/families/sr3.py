@@ -105,11 +105,11 @@ def check_fields(fields: schema.Fields) -> None:
       raise fields.fail("model.num_groups", f"a divisor of every level's width {widths}")
 
 
-def make_model(config: ml_collections.ConfigDict, **options) -> sr3_unet.UNet:
-  """The U-Net described by `config.model` (and `config.diffusion.cond_aug`); `options` set
-  further UNet attributes (e.g. text_conditioning=True)."""
+def unet_architecture(config: ml_collections.ConfigDict) -> dict:
+  """The U-Net's layers as `config.model` (and `config.diffusion.cond_aug`) describe them: the
+  keyword arguments the Flax U-Net and its PyTorch twin (benchmarks/torch_sr3_unet.py) share."""
   m = config.model
-  return sr3_unet.UNet(
+  return dict(
       ch=m.ch,
       ch_mult=tuple(m.ch_mult),
       num_res_blocks=m.num_res_blocks,
@@ -118,10 +118,19 @@ def make_model(config: ml_collections.ConfigDict, **options) -> sr3_unet.UNet:
       num_groups=m.num_groups,
       resblock_updown=m.resblock_updown,
       skip_rescale=m.skip_rescale,
+      cond_augmentation=config.diffusion.cond_aug.max_level > 0,
+  )
+
+
+def make_model(config: ml_collections.ConfigDict, **options) -> sr3_unet.UNet:
+  """The U-Net described by `config.model` (and `config.diffusion.cond_aug`); `options` set
+  further UNet attributes (e.g. text_conditioning=True)."""
+  m = config.model
+  return sr3_unet.UNet(
+      **unet_architecture(config),
       remat=m.remat,
       # Configs recorded before the option existed embed the level.
       noise_embedding=m.get("noise_embedding", "level"),
-      cond_augmentation=config.diffusion.cond_aug.max_level > 0,
       dtype=jnp.dtype(m.dtype),
       **options,
   )
