@@ -4,12 +4,10 @@ leaves the workdir and output folders as they were. The few drawn command lines 
 are listed in `_valid`, each with the reason, and each is run and must be accepted."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from tests.helpers import REPO
+from tests import helpers
 
 CASES = 150
 
@@ -41,14 +39,13 @@ def _valid(entry: str, tmp) -> dict[tuple[str, ...], str]:
 @pytest.mark.parametrize("entry", ["main", "generate"])
 def test_every_invalid_command_line_is_refused_in_one_line_and_changes_nothing(entry, tmp_path):
   valid = _valid(entry, tmp_path)
-  run = subprocess.run(
-      [sys.executable, "-m", "tests.cli_fuzz", entry, "--seed=0", f"--cases={CASES}"]
-      + [f"--tmp={tmp_path}", f"--fixed={json.dumps([list(case) for case in valid])}"],
-      cwd=REPO,
-      capture_output=True,
-      text=True,
-      timeout=600,
-      check=False,
+  run = helpers.run_module(
+      "tests.cli_fuzz",
+      entry,
+      "--seed=0",
+      f"--cases={CASES}",
+      f"--tmp={tmp_path}",
+      f"--fixed={json.dumps([list(case) for case in valid])}",
   )
   assert run.returncode == 0, run.stderr[-3000:]
   results = json.loads(run.stdout.strip().splitlines()[-1])

@@ -1,8 +1,6 @@
 """The dataset folder validator (python -m posergen_jax.data.check) on posters and CUB folders."""
 
 import json
-import subprocess
-import sys
 
 from posergen_jax.data import check
 from posergen_jax.data.posters import captions_file
@@ -53,13 +51,7 @@ def test_a_folder_of_neither_layout_is_named(tmp_path, capsys):
 
 def test_a_cub_folder_and_the_command_line(tmp_path):
   folder = cub_birds_test.write_fake_cub(tmp_path / "cub", with_embeddings=False)
-  result = subprocess.run(
-      [sys.executable, "-m", "posergen_jax.data.check", str(folder)],
-      cwd=helpers.REPO,
-      capture_output=True,
-      text=True,
-      timeout=300,
-  )
+  result = helpers.run_module("posergen_jax.data.check", str(folder), timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   counts = {k: v + 1 for k, v in cub_birds_test._SPLITS.items()}  # One bad image each.
   for split, count in counts.items():

@@ -1,10 +1,13 @@
-"""Helpers shared by the tests: the repository root, parameter counts, a family's train steps
-on a fixed batch, quick staged configs trained stage by stage, and a user's poster folder."""
+"""Helpers shared by the tests: the repository root, a module run as a program, parameter counts,
+a family's train steps on a fixed batch, quick staged configs trained stage by stage, and a user's
+poster folder."""
 
 import json
 import math
 import pathlib
 import socket
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +21,22 @@ from posergen_jax.training import sharding, trainer
 
 # The repository root: the working folder of the entry-point subprocesses tests start.
 REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_module(
+    module: str, *args: str, env: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess:
+  """`python -m module args...` run from the repository root (with `env`, else this process's
+  environment), its stdout and stderr captured as text; a non-zero exit is returned, not raised."""
+  return subprocess.run(
+      [sys.executable, "-m", module, *args],
+      cwd=REPO,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=timeout,
+      check=False,
+  )
 
 
 def param_count(params) -> int:

@@ -5,24 +5,14 @@ tests/remote_paths.py against an in-memory gs://.
 """
 
 import os
-import subprocess
-import sys
 
-from tests.helpers import REPO
+from tests import helpers
 
 
 def test_user_paths_may_be_gs_urls(tmp_path):
   env = {**os.environ, "HOME": str(tmp_path / "home")}  # Local copies of remote files land here.
   env.pop("POSERGEN_JAX_CACHE", None)
-  run = subprocess.run(
-      [sys.executable, "-m", "tests.remote_paths", str(tmp_path)],
-      cwd=REPO,
-      env=env,
-      capture_output=True,
-      text=True,
-      timeout=600,
-      check=False,
-  )
+  run = helpers.run_module("tests.remote_paths", str(tmp_path), env=env)
   assert run.returncode == 0, run.stderr[-3000:]
   assert run.stdout.splitlines()[-5:] == [
       "ok posters folder",
