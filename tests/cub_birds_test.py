@@ -6,7 +6,6 @@ import pathlib
 import pickle
 import re
 import struct
-import tempfile
 
 import ml_collections
 import numpy as np
@@ -16,6 +15,7 @@ import tensorflow_datasets as tfds
 
 from posergen_jax.data import cub_birds, image_files, input_pipeline
 from posergen_jax.data.cub_birds import manual_files
+from tests import helpers
 
 _CLASSES = ("001.Black_footed_Albatross", "002.Laysan_Albatross", "003.Sooty_Albatross")
 _BIRD_COLORS = ((200, 30, 30), (30, 200, 30), (30, 30, 200))
@@ -108,34 +108,20 @@ def write_fake_cub(root: pathlib.Path, with_embeddings: bool = True) -> pathlib.
 
 
 def _prepare(manual_dir, data_dir, config: str = "64") -> tfds.core.DatasetBuilder:
-  builder = tfds.builder(f"cub_birds/{config}", data_dir=data_dir)
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir))
-  )
-  return builder
+  return helpers.build_from_folder(f"cub_birds/{config}", manual_dir, data_dir)
 
 
 def _examples(builder, split: str) -> dict[str, dict]:
   return {ex["filename"].decode(): ex for ex in tfds.as_numpy(builder.as_dataset(split=split))}
 
 
-class CubBirdsBuilderTest(tfds.testing.DatasetBuilderTestCase):
+class CubBirdsBuilderTest(helpers.ManualFolderBuilderTest):
   """TFDS's own builder checks on the fake tree, without and with embeddings."""
 
   DATASET_CLASS = cub_birds.CubBirds
   BUILDER_CONFIG_NAMES_TO_TEST = ["64", "64_emb"]
   SPLITS = _SPLITS
-
-  @classmethod
-  def setUpClass(cls):
-    cls._tree = tempfile.TemporaryDirectory()
-    cls.EXAMPLE_DIR = str(write_fake_cub(pathlib.Path(cls._tree.name)))
-    super().setUpClass()
-
-  @classmethod
-  def tearDownClass(cls):
-    super().tearDownClass()
-    cls._tree.cleanup()
+  write_folder = staticmethod(write_fake_cub)
 
 
 @pytest.fixture(scope="module")

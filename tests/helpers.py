@@ -1,18 +1,21 @@
 """Helpers shared by the tests: the repository root, a module run as a program, parameter counts,
-a family's train steps on a fixed batch, quick staged configs trained stage by stage, and a user's
-poster folder."""
+a family's train steps on a fixed batch, quick staged configs trained stage by stage, a user's
+poster folder, and TFDS's builder checks on a fake manual folder."""
 
+from collections.abc import Callable
 import json
 import math
 import pathlib
 import socket
 import subprocess
 import sys
+import tempfile
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
+import tensorflow_datasets as tfds
 
 from posergen_jax.config import stages
 from posergen_jax.data import input_pipeline
@@ -28,14 +31,9 @@ def run_module(
 ) -> subprocess.CompletedProcess:
   """`python -m module args...` run from the repository root (with `env`, else this process's
   environment), its stdout and stderr captured as text; a non-zero exit is returned, not raised."""
+  command = [sys.executable, "-m", module, *args]
   return subprocess.run(
-      [sys.executable, "-m", module, *args],
-      cwd=REPO,
-      env=env,
-      capture_output=True,
-      text=True,
-      timeout=timeout,
-      check=False,
+      command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
   )
 
 
@@ -129,3 +127,31 @@ def write_posters_folder(root, count=24, num_test=8):
     )
   (root / "captions.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
   return root
+
+
+def build_from_folder(name: str, manual_dir, data_dir) -> tfds.core.DatasetBuilder:
+  """The TFDS builder `name` (e.g. 'posters/64') prepared in `data_dir` from `manual_dir`."""
+  builder = tfds.builder(name, data_dir=data_dir)
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir))
+  )
+  return builder
+
+
+class ManualFolderBuilderTest(tfds.testing.DatasetBuilderTestCase):
+  """TFDS's own builder checks on a fake manual folder: a subclass sets DATASET_CLASS, SPLITS,
+  BUILDER_CONFIG_NAMES_TO_TEST and `write_folder(root) -> folder`, which writes the folder once
+  per class into a temporary directory."""
+
+  write_folder: Callable[[pathlib.Path], pathlib.Path]
+
+  @classmethod
+  def setUpClass(cls):
+    cls._tree = tempfile.TemporaryDirectory()
+    cls.EXAMPLE_DIR = str(cls.write_folder(pathlib.Path(cls._tree.name)))
+    super().setUpClass()
+
+  @classmethod
+  def tearDownClass(cls):
+    super().tearDownClass()
+    cls._tree.cleanup()

@@ -5,7 +5,6 @@ import logging
 import pathlib
 import re
 import shutil
-import tempfile
 
 import ml_collections
 import numpy as np
@@ -16,6 +15,7 @@ import tensorflow_datasets as tfds
 from posergen_jax.data import image_files, input_pipeline, posters, preprocess
 from posergen_jax.data.posters import captions_file
 from posergen_jax.io import errors
+from tests import helpers
 
 _RED, _GREEN, _BLUE = (220, 20, 20), (20, 220, 20), (20, 20, 220)
 _TRUNCATED, _NOT_AN_IMAGE = "broken/truncated.jpg", "broken/not_an_image.png"
@@ -105,30 +105,16 @@ def write_fake_posters(root: pathlib.Path) -> pathlib.Path:
 
 
 def _prepare(manual_dir, data_dir, config: str = "64") -> tfds.core.DatasetBuilder:
-  builder = tfds.builder(f"posters/{config}", data_dir=data_dir)
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir))
-  )
-  return builder
+  return helpers.build_from_folder(f"posters/{config}", manual_dir, data_dir)
 
 
-class PostersBuilderTest(tfds.testing.DatasetBuilderTestCase):
+class PostersBuilderTest(helpers.ManualFolderBuilderTest):
   """TFDS's own builder checks on the fake collection."""
 
   DATASET_CLASS = posters.Posters
   BUILDER_CONFIG_NAMES_TO_TEST = ["64"]
   SPLITS = _SPLITS
-
-  @classmethod
-  def setUpClass(cls):
-    cls._tree = tempfile.TemporaryDirectory()
-    cls.EXAMPLE_DIR = str(write_fake_posters(pathlib.Path(cls._tree.name)))
-    super().setUpClass()
-
-  @classmethod
-  def tearDownClass(cls):
-    super().tearDownClass()
-    cls._tree.cleanup()
+  write_folder = staticmethod(write_fake_posters)
 
 
 @pytest.fixture(scope="module")
