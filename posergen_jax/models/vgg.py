@@ -25,50 +25,22 @@ import numpy as np
 from posergen_jax.io import errors, torch_archive, weights
 
 POOL = "M"
+# Conv widths of VGG's five blocks; each block ends in a max pool.
+BLOCK_WIDTHS = (64, 128, 256, 512, 512)
+
+
+def _config(*convs_per_block: int) -> tuple[int | str, ...]:
+  """torchvision's cfg list: each block's width `convs_per_block[i]` times, then POOL."""
+  return tuple(
+      layer
+      for width, convs in zip(BLOCK_WIDTHS, convs_per_block, strict=True)
+      for layer in (*(width,) * convs, POOL)
+  )
+
+
 # torchvision's cfgs 'D' (VGG16) and 'E' (VGG19): conv widths and max pools.
-VGG16_CONFIG = (
-    64,
-    64,
-    POOL,
-    128,
-    128,
-    POOL,
-    256,
-    256,
-    256,
-    POOL,
-    512,
-    512,
-    512,
-    POOL,
-    512,
-    512,
-    512,
-    POOL,
-)
-VGG19_CONFIG = (
-    64,
-    64,
-    POOL,
-    128,
-    128,
-    POOL,
-    256,
-    256,
-    256,
-    256,
-    POOL,
-    512,
-    512,
-    512,
-    512,
-    POOL,
-    512,
-    512,
-    512,
-    512,
-    POOL,
-)
+VGG16_CONFIG = _config(2, 2, 3, 3, 3)
+VGG19_CONFIG = _config(2, 2, 4, 4, 4)
 # Layers up to the last conv before its ReLU: the paper's VGG19 cut and its VGG16 analogue.
 VGG19_NUM_LAYERS = 35
 VGG16_NUM_LAYERS = 29
