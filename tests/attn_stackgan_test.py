@@ -149,7 +149,6 @@ def test_fidelity_share_measures_each_reduction(fixed_batch, single_device_run, 
   assert float(terms["adversarial"][1]) > 0 and float(mean_value) > 0
 
 
-@pytest.mark.slow
 def test_main_trains_samples_evaluates_then_resumes(tiny_data_dir, tmp_path):
   workdir = tmp_path / "run"
 

@@ -31,6 +31,69 @@ jax.config.update("jax_platforms", "cpu")
 
 import pytest  # noqa: E402
 
+# The test tiers, the one place that assigns them (docs/testing.md, "Tiers"). Plain `pytest`
+# runs the unit tier; `-m e2e` the real entry points and trained workdirs; `-m system` the
+# multi-process runs, the TPU compiles, the browser and the notebooks; README's command runs all
+# three. A test is in a tier when its node id starts with one of the tier's paths, or when it
+# uses one of the tier's fixtures (directly or through another fixture); the first tier that
+# claims it wins, and a test no tier claims is a unit test.
+TIERS = {
+    "system": {
+        "paths": (
+            "colabs/",
+            "tests/multihost_fid_test.py",
+            "tests/multihost_main_test.py",
+            "tests/pretrained_colab_test.py",
+            "tests/tpu_compile_test.py",
+            "tests/demo_test.py::test_a_browser_submits_a_prompt_and_shows_the_poster",
+        ),
+        "fixtures": (),
+    },
+    "e2e": {
+        "paths": (
+            "tests/attn_stackgan_test.py::test_main_trains_samples_evaluates_then_resumes",
+            "tests/cascade_test.py::test_train_each_stage_then_sample_the_chain",
+            "tests/console_test.py::test_each_command_runs_its_entry_point",
+            "tests/corrupt_checkpoint_test.py::test_training_resumes_before_a_damaged_checkpoint",
+            "tests/cpu_profile_test.py::test_profiles_the_quick_sr3_step",
+            "tests/faults_test.py",
+            "tests/microbatches_test.py::test_sr3_trains_in_microbatches_over_eight_devices",
+            "tests/own_posters_test.py::test_the_walkthrough_trains_every_stage_on_your_posters",
+            "tests/r_precision_test.py::test_eval_reports_r_precision_of_the_generated_images",
+            "tests/r_precision_test.py::test_encoder_reads_the_caption_the_image_was_generated",
+            "tests/remote_paths_test.py",
+            "tests/shipped_pipeline_test.py::test_readmes_command_writes_posters",
+            "tests/text_ddpm_test.py::test_pipeline_turns_prompts_into_posters_through_the_ddpm",
+            "tests/train_test.py::test_train_writes_outputs_then_resumes",
+            "tests/wgan_test.py::test_main_trains_samples_and_evaluates",
+        ),
+        "fixtures": ("gan_sr3_trained",),  # The trained quick GAN_SR3 workdir.
+    },
+}
+TIER_ORDER = (*TIERS, "unit")  # Longest first, so that two workers end together.
+
+
+def tier_of(item: pytest.Item) -> str:
+  """The tier of a collected test: 'system', 'e2e' or 'unit'."""
+  fixtures = set(getattr(item, "fixturenames", ()))
+  for name, tier in TIERS.items():
+    if item.nodeid.startswith(tier["paths"]) or fixtures.intersection(tier["fixtures"]):
+      return name
+  return "unit"
+
+
+def pytest_collection_modifyitems(config, items):
+  """Marks each test with its tier and orders them longest tier first; with no `-m` and no
+  paths named on the command line, keeps the unit tier only."""
+  tiers = {item: tier_of(item) for item in items}
+  for item, tier in tiers.items():
+    item.add_marker(tier)
+  items.sort(key=lambda item: TIER_ORDER.index(tiers[item]))
+  if config.option.markexpr or config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+    return
+  config.hook.pytest_deselected(items=[item for item in items if tiers[item] != "unit"])
+  items[:] = [item for item in items if tiers[item] == "unit"]
+
 
 @pytest.fixture(scope="session")
 def tiny_data_dir(tmp_path_factory):

@@ -206,7 +206,6 @@ def test_saving_at_or_before_a_skipped_step_moves_it_aside(workdir, save_step, c
   assert not _warnings(caplog)
 
 
-@pytest.mark.slow
 def test_training_resumes_before_a_damaged_checkpoint(quick_config, tmp_path, caplog):
   quick_config.train.num_steps = 4
   quick_config.ckpt.every = 2

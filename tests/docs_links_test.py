@@ -1,4 +1,5 @@
-"""The documentation's links point at files in the repository, and the README stays short."""
+"""The documentation's links point at files in the repository, the README stays short, and CI runs
+README's test command."""
 
 import pathlib
 import re
@@ -95,3 +96,15 @@ def test_no_forbidden_strings(path):
   text = path.read_text(encoding="utf-8")
   for forbidden in FORBIDDEN:
     assert forbidden not in text, f"{path.relative_to(ROOT)} contains {forbidden!r}"
+
+
+def test_ci_runs_readmes_test_command_with_every_tier():
+  venv = "python3 -m venv .venv && . .venv/bin/activate && "
+  [command] = [
+      line.removeprefix(venv)
+      for line in README.read_text(encoding="utf-8").splitlines()
+      if line.startswith(venv) and "pytest" in line
+  ]
+  ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+  assert ci[-1] == command
+  assert '-m "unit or e2e or system"' in command and "--durations=30" in command

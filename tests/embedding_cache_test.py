@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 from posergen_jax.configs import wgan as wgan_config
 from posergen_jax.data import input_pipeline
 from posergen_jax.text import caption_inputs, conditioning, embedding_cache, frozen_tower
+from tests import helpers
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +84,7 @@ def test_a_different_tower_gets_its_own_file(config):
 
 
 def test_train_batches_pick_one_of_the_examples_own_captions(config, text):
-  ds = input_pipeline.create_dataset(
-      config.data,
-      "test",
-      global_batch_size=4,
-      preprocess=text.preprocess_fn(True),
-      train=False,
-      seed=3,
-  )
-  batch = next(ds.as_numpy_iterator())
+  batch = helpers.first_batch(config.data, "test", text.preprocess_fn(True), batch_size=4, seed=3)
   assert set(batch) == {"embedding"} and batch["embedding"].shape[0] == 4
   _, embeddings = embedding_cache.load_or_build(config.data, "test", config.text, None)
   part, parts = caption_inputs.LANGUAGES[config.text.language]
@@ -102,15 +95,7 @@ def test_train_batches_pick_one_of_the_examples_own_captions(config, text):
 
 
 def test_evaluation_takes_the_first_caption_of_the_language(config, text):
-  ds = input_pipeline.create_dataset(
-      config.data,
-      "test",
-      global_batch_size=4,
-      preprocess=text.preprocess_fn(False),
-      train=False,
-      seed=0,
-  )
-  batch = next(ds.as_numpy_iterator())
+  batch = helpers.first_batch(config.data, "test", text.preprocess_fn(False), batch_size=4)
   part, parts = caption_inputs.LANGUAGES[config.text.language]
   captions = [ex["captions"][part * 10 // parts].decode() for ex in _examples(config, "test[:4]")]
   np.testing.assert_allclose(

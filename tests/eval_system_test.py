@@ -28,7 +28,6 @@ def test_test_captions_are_the_ones_each_stage_evaluates_on(gan_sr3_trained):
     eval_system.test_captions(first, 17)
 
 
-@pytest.mark.slow
 def test_eval_system_scores_the_final_posters(gan_sr3_trained):
   config, workdir = gan_sr3_trained
   config = stages.unlocked_copy(config)

@@ -87,7 +87,6 @@ def _kill_9_once_a_checkpoint_exists(process, step, workdir):
   pytest.fail(f"the run ended before a checkpoint and step {step} to kill at:\n{''.join(log)}")
 
 
-@pytest.mark.slow
 def test_kill_9_after_a_checkpoint_restores_it_and_ends_bit_identical(
     quick_config, tmp_path, tiny_data_dir
 ):
@@ -128,7 +127,6 @@ def test_kill_9_after_a_checkpoint_restores_it_and_ends_bit_identical(
     )
 
 
-@pytest.mark.slow
 def test_sigterm_checkpoints_and_exits_cleanly(tmp_path, tiny_data_dir):
   process = _start(
       tmp_path,
@@ -153,7 +151,6 @@ def _sr3_with_train_step(config, wrap):
   return dataclasses.replace(family, train_step=wrap(family.train_step))
 
 
-@pytest.mark.slow
 def test_nonfinite_steps_are_skipped_then_stop_the_run(quick_config, tmp_path):
   def nan_from_step_2(train_step):
     def poisoned(state, batch, rng):
@@ -210,7 +207,6 @@ def test_out_of_memory_suggests_a_smaller_batch(quick_config, tmp_path):
     )
 
 
-@pytest.mark.slow
 def test_checkpoint_of_another_config_names_the_parameter(quick_config, tmp_path, tiny_data_dir):
   quick_config.train.num_steps = 2
   quick_config.evals.after_train = False
@@ -243,7 +239,6 @@ def small_disk(tmp_path):
   subprocess.run(["umount", str(mount_point)], check=True)
 
 
-@pytest.mark.slow
 def test_full_disk_is_one_clear_error_and_leaves_nothing_that_resumes_wrongly(
     small_disk, tmp_path, tiny_data_dir
 ):

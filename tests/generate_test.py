@@ -139,7 +139,6 @@ def test_main_sample_mode_points_to_generate_for_a_prompt_config(tiny_data_dir, 
     main.run_mode("sample", _config(tiny_data_dir), str(tmp_path))
 
 
-@pytest.mark.slow
 def test_generate_command_line(trained, tiny_data_dir, tmp_path):
   config, workdir = trained
   out = tmp_path / "cli"
@@ -171,7 +170,6 @@ def test_generate_command_line(trained, tiny_data_dir, tmp_path):
   assert again.returncode == 1 and "already holds 0000.png" in again.stderr
 
 
-@pytest.mark.slow
 def test_an_exported_pipeline_travels_and_writes_the_same_posters(
     trained, posters, tiny_data_dir, tmp_path
 ):

@@ -43,18 +43,26 @@ def param_count(params) -> int:
   return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(params))
 
 
+def first_batch(data, split: str, preprocess, *, batch_size: int, train=False, seed=0) -> dict:
+  """The first global batch (numpy, `batch_size` examples) of `split` of the dataset a config's
+  `data` section names, through `preprocess`: shuffled and repeated when `train`, else in
+  order."""
+  ds = input_pipeline.create_dataset(
+      data, split, global_batch_size=batch_size, preprocess=preprocess, train=train, seed=seed
+  )
+  return next(ds.as_numpy_iterator())
+
+
 def first_train_batch(family, config, batch_size: int = 8) -> dict:
   """The first global training batch (numpy) of `config.data` through the family's preprocess:
   `family.batches_per_step` batches of `batch_size`, as the trainer hands them over."""
-  ds = input_pipeline.create_dataset(
+  return first_batch(
       config.data,
       config.data.train_split,
-      global_batch_size=batch_size * family.batches_per_step,
-      preprocess=family.make_preprocess(True),
+      family.make_preprocess(True),
+      batch_size=batch_size * family.batches_per_step,
       train=True,
-      seed=0,
   )
-  return next(ds.as_numpy_iterator())
 
 
 def train_steps(family, batch, devices, num_steps, mesh=(("data", -1),), fsdp=False):

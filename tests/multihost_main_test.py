@@ -123,7 +123,6 @@ def _metrics(workdir) -> dict:
   return {k: v for k, v in metrics.items() if not k.startswith("seconds")}
 
 
-@pytest.mark.slow
 def test_two_processes_stop_together_resume_exactly_and_train_as_one_of_eight(tmp_path):
   """From an empty data dir (process 0 builds it), a SIGTERM to process 1 stops both processes
   at the same step with a checkpoint; resumed from there and killed with kill -9, the job
@@ -187,7 +186,6 @@ def test_two_processes_stop_together_resume_exactly_and_train_as_one_of_eight(tm
     assert "is of another process layout (process_0_of_1); this run has 2 processes" in log
 
 
-@pytest.mark.slow
 def test_two_processes_generate_sample_a_cascade_and_embed_captions(
     gan_sr3_trained, tiny_data_dir, tmp_path
 ):

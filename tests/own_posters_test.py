@@ -73,7 +73,6 @@ def _run(args, cwd=helpers.REPO):
   return result
 
 
-@pytest.mark.slow
 def test_the_walkthrough_trains_every_stage_on_your_posters_and_generates(tmp_path):
   folder = helpers.write_posters_folder(tmp_path / "my_posters")
   workdir, data_dir = tmp_path / "runs", tmp_path / "tfds"

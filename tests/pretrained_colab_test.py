@@ -6,7 +6,6 @@ import os
 
 import nbclient
 import nbformat
-import pytest
 
 from tests import helpers
 
@@ -15,7 +14,6 @@ NOTEBOOK = helpers.REPO / "colabs" / "pretrained_posters.ipynb"
 SUITE_ONLY = ("XLA_FLAGS", "JAX_DISABLE_MOST_OPTIMIZATIONS")
 
 
-@pytest.mark.slow
 def test_the_pretrained_notebook_runs_top_to_bottom_and_shows_every_stage():
   notebook = nbformat.read(NOTEBOOK, as_version=4)
   env = {k: v for k, v in os.environ.items() if k not in SUITE_ONLY}

@@ -119,7 +119,6 @@ def trained(tiny_data_dir, tmp_path_factory):
   return config, workdir
 
 
-@pytest.mark.slow
 def test_eval_reports_r_precision_of_the_generated_images(trained):
   config, workdir = trained
   trainer.evaluate_checkpoint(config, str(workdir / "wgan"), registry.get_family(config))
@@ -130,7 +129,6 @@ def test_eval_reports_r_precision_of_the_generated_images(trained):
   assert {"psnr", "ssim"} <= set(metrics)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("language", [None, "en"])
 def test_encoder_reads_the_caption_the_image_was_generated_from(trained, tiny_data_dir, language):
   config, _ = trained

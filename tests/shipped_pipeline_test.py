@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 from PIL import Image
-import pytest
 
 from posergen_jax.poster import pretrained
 from tests import helpers
@@ -38,7 +37,6 @@ def test_it_is_small_and_its_card_says_how_it_was_trained():
   assert "## How it was trained" in card and "What it is not" in card
 
 
-@pytest.mark.slow
 def test_readmes_command_writes_posters_with_no_training_and_no_dataset(tmp_path):
   command = readme_command()
   assert command[:3] == ["python", "-m", "posergen_jax.generate"]

@@ -162,7 +162,6 @@ def test_baseline_chains_the_ddpm_with_gan_sr3s_cascade():
   pipeline.prompt_tokenizer(config)  # The pipeline accepts its first stage.
 
 
-@pytest.mark.slow
 def test_pipeline_turns_prompts_into_posters_through_the_ddpm(
     gan_sr3_trained, tiny_data_dir, tmp_path
 ):

@@ -9,14 +9,10 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from posergen_jax.configs import sr3 as sr3_config
 from posergen_jax.families import registry, sr3
 from posergen_jax.training import checkpoint, sharding, trainer
 from tests import helpers
-
-
-def _fixed_batch(config):
-  family = sr3.make_family(config)
-  return family, helpers.first_train_batch(family, config)
 
 
 def _train(family, batch, devices, num_steps, mesh=(("data", -1),)):
@@ -25,9 +21,19 @@ def _train(family, batch, devices, num_steps, mesh=(("data", -1),)):
   return states[-1], (history or [None])[-1]
 
 
-def test_sharded_step_matches_single_device(quick_config):
-  family, batch = _fixed_batch(quick_config)
-  state8, metrics8 = _train(family, batch, jax.devices(), num_steps=2)
+@pytest.fixture(scope="module")
+def data_parallel(tiny_data_dir):
+  """(family, batch, state, metrics) after 2 quick-SR3 steps data-parallel over the 8 devices:
+  the reference each other layout is compared with."""
+  config = sr3_config.get_config("quick")
+  config.data.data_dir = tiny_data_dir
+  family = sr3.make_family(config)
+  batch = helpers.first_train_batch(family, config)
+  return family, batch, *_train(family, batch, jax.devices(), num_steps=2)
+
+
+def test_sharded_step_matches_single_device(data_parallel):
+  family, batch, state8, metrics8 = data_parallel
   state1, metrics1 = _train(family, batch, jax.devices()[:1], num_steps=2)
   assert all(x.sharding.num_devices == 8 for x in jax.tree.leaves(state8.params))
   np.testing.assert_allclose(metrics8["loss"], metrics1["loss"], rtol=1e-5)
@@ -43,13 +49,12 @@ def test_sharded_step_matches_single_device(quick_config):
   )
 
 
-def test_model_axis_2x4_matches_data_parallel_8x1(quick_config):
+def test_model_axis_2x4_matches_data_parallel_8x1(data_parallel):
   """Kernels split over a 4-way model axis give the 8-way data-parallel result."""
-  family, batch = _fixed_batch(quick_config)
+  family, batch, state_8x1, metrics_8x1 = data_parallel
   state_2x4, metrics_2x4 = _train(
       family, batch, jax.devices(), num_steps=2, mesh=(("data", 2), ("model", 4))
   )
-  state_8x1, metrics_8x1 = _train(family, batch, jax.devices(), num_steps=2)
   kernel = state_2x4.params["conv_in"]["kernel"]
   assert kernel.sharding.spec == jax.sharding.PartitionSpec(None, None, None, "model")
   assert kernel.addressable_shards[0].data.shape[-1] == kernel.shape[-1] // 4
@@ -61,14 +66,13 @@ def test_model_axis_2x4_matches_data_parallel_8x1(quick_config):
   )
 
 
-def test_slices_axis_2x4_with_fsdp_matches_data_parallel_8x1(quick_config):
+def test_slices_axis_2x4_with_fsdp_matches_data_parallel_8x1(data_parallel):
   """Multislice: the batch split over (slices, data), the state over data only (inside a
   slice), gives the 8-way data-parallel result."""
-  family, batch = _fixed_batch(quick_config)
+  family, batch, state_8x1, metrics_8x1 = data_parallel
   states, history = helpers.train_steps(
       family, batch, jax.devices(), 2, mesh=(("slices", 2), ("data", 4)), fsdp=True
   )
-  state_8x1, metrics_8x1 = _train(family, batch, jax.devices(), num_steps=2)
   split = [leaf for leaf in jax.tree.leaves(states[-1].params) if "data" in leaf.sharding.spec]
   assert split  # FSDP inside a slice: 4 shards each, none over the slices.
   assert all(leaf.addressable_shards[0].data.size == leaf.size // 4 for leaf in split)
@@ -81,9 +85,8 @@ def test_slices_axis_2x4_with_fsdp_matches_data_parallel_8x1(quick_config):
   )
 
 
-def test_checkpoint_restores_bit_identical(quick_config, tmp_path):
-  family, batch = _fixed_batch(quick_config)
-  state, _ = _train(family, batch, jax.devices(), num_steps=2)
+def test_checkpoint_restores_bit_identical(data_parallel, tmp_path):
+  family, batch, state, _ = data_parallel
   manager = checkpoint.make_manager(str(tmp_path), max_to_keep=2)
   checkpoint.save(manager, 2, state)
   manager.wait_until_finished()
@@ -103,7 +106,6 @@ def test_restore_without_checkpoint_returns_state(tmp_path):
   assert checkpoint.restore_latest(manager, state) is state
 
 
-@pytest.mark.slow
 def test_train_writes_outputs_then_resumes(quick_config, tmp_path, caplog, monkeypatch):
   caplog.set_level("INFO")
   monkeypatch.chdir(tmp_path)
@@ -189,13 +191,12 @@ def test_eval_without_checkpoint_fails_clearly(tmp_path, tiny_data_dir):
   assert "train first with --mode=train" in result.stderr
 
 
-def test_fsdp_splits_the_state_over_the_data_axis_and_matches_data_parallel(quick_config):
+def test_fsdp_splits_the_state_over_the_data_axis_and_matches_data_parallel(data_parallel):
   """Parameters, Adam moments and the EMA copy split 8 ways over the data axis (FSDP) give the
   replicated data-parallel result."""
-  family, batch = _fixed_batch(quick_config)
+  family, batch, state_dp, metrics_dp = data_parallel
   states, history = helpers.train_steps(family, batch, jax.devices(), 2, fsdp=True)
   state_fsdp, metrics_fsdp = states[-1], history[-1]
-  state_dp, metrics_dp = _train(family, batch, jax.devices(), num_steps=2)
   split = [
       leaf
       for leaf in jax.tree.leaves((state_fsdp.params, state_fsdp.opt_state, state_fsdp.ema_params))

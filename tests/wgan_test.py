@@ -340,7 +340,6 @@ def test_weight_clipping_keeps_the_critic_in_its_box(tiny_data_dir):
   assert all(np.isfinite(v) for v in history[-1].values())
 
 
-@pytest.mark.slow
 def test_main_trains_samples_and_evaluates(tiny_data_dir, tmp_path):
   workdir = tmp_path / "run"
   result = subprocess.run(
