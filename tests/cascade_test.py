@@ -76,24 +76,28 @@ def test_chain_feeds_each_stage_the_upsampled_previous_output_and_the_upsampled_
   assert not jnp.array_equal(jax.random.key_data(seen[0][2]), jax.random.key_data(seen[1][2]))
 
 
-def test_train_each_stage_then_sample_the_chain(tiny_data_dir, tmp_path):
+def test_sample_names_an_untrained_stage_then_chains_the_trained_ones(
+    gan_sr3_trained, tiny_data_dir, tmp_path
+):
+  """--mode=sample of the quick cascade on the SR stages of the trained quick GAN_SR3 workdir
+  (the same two stage configs), linked into a workdir of its own."""
+  _, trained = gan_sr3_trained
   config = _quick_cascade(tiny_data_dir)
-  workdir = str(tmp_path / "cascade")
-  main.run_mode("train", config, workdir)
-  assert (tmp_path / "cascade" / "sr3_128" / "checkpoints").is_dir()
+  workdir = tmp_path / "cascade"
+  workdir.mkdir()
+  (workdir / "sr3_128").symlink_to(trained / "sr3_128")
   with pytest.raises(
       FileNotFoundError, match="Stage 'sr3_256' has no checkpoint.*--config.stage=sr3_256"
   ):
-    main.run_mode("sample", config, workdir)
+    main.run_mode("sample", config, str(workdir))
 
-  config.stage = "sr3_256"
-  main.run_mode("train", config, workdir)
-  report = main.run_mode("sample", config, workdir)
+  (workdir / "sr3_256").symlink_to(trained / "sr3_256")
+  report = main.run_mode("sample", config, str(workdir))
   assert report["steps"] == {"sr3_128": 1, "sr3_256": 1}
-  assert report == json.loads((tmp_path / "cascade" / "cascade.json").read_text())
+  assert report == json.loads((workdir / "cascade.json").read_text())
   assert np.isfinite(report["cascade_psnr"]) and np.isfinite(report["bicubic_psnr"])
   assert report["cascade_colour_error"] >= 0 and report["bicubic_colour_error"] >= 0
-  grid = np.asarray(Image.open(tmp_path / "cascade" / "samples" / "cascade.png"))
+  grid = np.asarray(Image.open(workdir / "samples" / "cascade.png"))
   grid_size = config.evals.grid_size
   assert grid.shape == (grid_size * 34 + 2, 4 * 34 + 2, 3)  # 4 columns of 32 px, 2 px padding
 

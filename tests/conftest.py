@@ -52,7 +52,6 @@ TIERS = {
     "e2e": {
         "paths": (
             "tests/attn_stackgan_test.py::test_main_trains_samples_evaluates_then_resumes",
-            "tests/cascade_test.py::test_train_each_stage_then_sample_the_chain",
             "tests/console_test.py::test_each_command_runs_its_entry_point",
             "tests/corrupt_checkpoint_test.py::test_training_resumes_before_a_damaged_checkpoint",
             "tests/cpu_profile_test.py::test_profiles_the_quick_sr3_step",

@@ -16,7 +16,6 @@ from posergen_jax.families import (
     text_ddpm,
     text_image_encoder,
     wgan,
-    wgan_rules,
 )
 from posergen_jax.io import errors
 from posergen_jax.text import conditioning
@@ -47,7 +46,7 @@ FIELD_RULES = schema.merged(
     text_ddpm.FIELD_RULES,
     text_image_encoder.FIELD_RULES,
     attn_stackgan.FIELD_RULES,
-    wgan_rules.FIELD_RULES,
+    wgan.FIELD_RULES,
 )
 
 
@@ -74,7 +73,7 @@ def _check_stored_size(fields: schema.Fields) -> None:
 # Fields that must agree with each other, in the order they are checked.
 RELATIONS = (
     sr3.check_fields,
-    wgan_rules.check_fields,
+    wgan.check_fields,
     attn_stackgan.check_fields,
     _check_stored_size,
     trainer.check_fields,
