@@ -1,13 +1,14 @@
 r"""Text-to-image GAN at 64×64: GAN_SR3's first stage, on the built-in synthetic posters.
 
-Default (CPU; synthetic_posters/64, widths 16, batch 16, 20,000 steps). GAN_SR3's generator and
+Default (CPU; synthetic_posters/64, widths 16, batch 16, 36,000 steps). GAN_SR3's generator and
 projection critic, trained with DF-GAN's recipe for reading the text (Tao et al. 2022): the
 hinge loss with (real poster, another poster's caption) pairs as fakes, the text re-injected in
 every generator block, geometric DiffAugment, the two-timescale update (one critic update at lr
-4e-4 per generator update at 1e-4) and sampling at truncation 0.8. Captions of both languages
-come from the caption embedding cache; Chinese ones through the Chinese student of the text
-tower (docs/usage.md, "Chinese prompts"), distilled first. Times and scores: docs/results.md,
-"R-precision".
+4e-4 per generator update at 1e-4) and sampling at truncation 0.8; and XMC-GAN's sentence
+contrastive term between the critic's embeddings of posters and captions (Zhang et al. 2021).
+Captions of both languages come from the caption embedding cache; Chinese ones through the
+Chinese student of the text tower (docs/usage.md, "Chinese prompts"), distilled first. Times
+and scores: docs/results.md, "R-precision".
 
   python -m posergen_jax.distil --config=configs/wgan.py --out=runs/zh_student
   python -m posergen_jax.main --config=configs/wgan.py --workdir=runs/wgan \
@@ -20,15 +21,16 @@ in the step, 2 critic updates, 4 steps; docs/results.md, "`:quick` sizes"):
 
 Paper (`:paper`: GAN_SR3's WGAN-GP as the paper has it, on your posters at 64×64 (`posters/64`,
 --config.data.manual_dir=DIR): the text at the generator's input only, WGAN-GP's 5 critic updates
-per generator update at lr 1e-4, no mismatched captions, no augmentation, untruncated sampling;
-G and critic widths 64 (DCGAN's), batch 64, bfloat16 compute, 100k steps; for TPU/GPU):
+per generator update at lr 1e-4, no mismatched captions, augmentation or contrastive term,
+untruncated sampling; G and critic widths 64 (DCGAN's), batch 64, bfloat16 compute, 100k steps;
+for TPU/GPU):
 
   python -m posergen_jax.main --config=configs/wgan.py:paper --workdir=gs://BUCKET/wgan \
       --config.data.manual_dir=/path/to/posters
 
 Variants, combinable with the sizes as comma-separated arguments (e.g. `:quick,clip`):
   clip   the original WGAN: its loss, critic weights clipped to ±0.01, RMSProp lr 5e-5 (Arjovsky
-         et al.), no mismatched captions or augmentation.
+         et al.), no mismatched captions, augmentation or contrastive term.
 
 The paper's text tower is Chinese-CLIP's; with its weights (docs/usage.md, "Text encoders"):
   --config.text.weights=/path/to/clip_cn_vit-b-16.pt --config.text.tokenizer=/path/to/vocab.txt
@@ -96,7 +98,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # XMC-GAN's sentence contrastive term (Zhang et al. 2021): weight w of an InfoNCE loss between
   # the critic's embeddings of images and captions, for the critic on real posters and for the
   # generator on its own; 0: off.
-  config.loss.contrastive_weight = 0.0
+  config.loss.contrastive_weight = 1.0
   config.loss.contrastive_temperature = 0.1
   # Critic updates per generator update: one, with the critic's lr 4x the generator's (TTUR,
   # Heusel et al.), runs several times as many steps per CPU minute as WGAN-GP's 5 and reads the
@@ -105,7 +107,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.loss.kl_weight = 1.0  # Conditioning augmentation's KL term in G's loss.
 
   common.add_trainer_sections(config)
-  config.train.num_steps = 20_000
+  config.train.num_steps = 36_000
   config.train.log_every = 50
   config.train.sample_every = 1000
   config.ckpt.every = 1000
@@ -136,15 +138,19 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     config.model.update(
         gf_dim=64, df_dim=64, dtype="bfloat16", text_modulation=False, truncation=0.0
     )
-    # WGAN-GP as GAN_SR3 trains it: no mismatched captions, no augmentation.
-    config.loss.update(objective="wasserstein", mismatch_weight=0.0, augment=())
+    # WGAN-GP as GAN_SR3 trains it: no mismatched captions, augmentation or contrastive term.
+    config.loss.update(
+        objective="wasserstein", mismatch_weight=0.0, augment=(), contrastive_weight=0.0
+    )
     config.loss.n_critic = 5  # WGAN-GP's schedule and learning rate.
     config.optimizer.disc.learning_rate = 1e-4
     config.train.update(batch_size=64, num_steps=100_000, log_every=500, sample_every=5000)
     config.ckpt.every = 5000
     config.evals.update(num_examples=1024, batch_size=64)
   if variant == "clip":
-    config.loss.update(objective="wasserstein", mismatch_weight=0.0, augment=())
+    config.loss.update(
+        objective="wasserstein", mismatch_weight=0.0, augment=(), contrastive_weight=0.0
+    )
     config.loss.lipschitz = "clip"
     config.loss.n_critic = 5  # WGAN's schedule.
     # WGAN's RMSProp, lr 5e-5 (decay 0.99 as torch's RMSprop default alpha).
