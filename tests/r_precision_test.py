@@ -112,6 +112,7 @@ def trained(tiny_data_dir, tmp_path_factory):
   )
   config = wgan_config.get_config("quick")
   config.data.data_dir = tiny_data_dir
+  config.text.language = "en"  # Prompts in the language the encoder reads.
   config.evals.after_train = False
   trainer.train_and_evaluate(config, str(workdir / "wgan"), registry.get_family(config))
   config.evals.r_precision.encoder_workdir = str(workdir / "encoder")
@@ -129,10 +130,16 @@ def test_eval_reports_r_precision_of_the_generated_images(trained):
   assert {"psnr", "ssim"} <= set(metrics)
 
 
-@pytest.mark.parametrize("language", [None, "en"])
-def test_encoder_reads_the_caption_the_image_was_generated_from(trained, tiny_data_dir, language):
+@pytest.mark.parametrize("text_language, language", [("en", None), ("any", "en")])
+def test_encoder_reads_the_caption_the_image_was_generated_from(
+    trained, tiny_data_dir, text_language, language
+):
+  """The encoder reads English: with no r_precision.language, the first English caption, the one
+  an English-prompted WGAN generates from; with r_precision.language=en, the first English
+  caption of the poster, whatever the WGAN was prompted with."""
   config, _ = trained
   config = copy.deepcopy(config)
+  config.text.language = text_language
   config.evals.r_precision.language = language
   scoring = r_precision_scorer.make_scoring(
       config, sharding.make_shardings(sharding.make_mesh((("data", -1),))).replicated
@@ -141,10 +148,8 @@ def test_encoder_reads_the_caption_the_image_was_generated_from(trained, tiny_da
       iter(tfds.builder(config.data.name, data_dir=tiny_data_dir).as_dataset(split="test"))
   )
   features = scoring.preprocess(example, tf.constant([0, 0], tf.int64))
-  assert config.text.language == "any"  # The WGAN conditions on the first caption at eval.
   captions = [c.decode() for c in example["captions"].numpy()]
-  # None: that caption; "en": the poster's first English one (the second half of its captions).
-  expected = captions[0] if language is None else captions[len(captions) // 2]
+  expected = captions[len(captions) // 2]  # The second half of a poster's captions is English.
   np.testing.assert_array_equal(
       features["r_precision_ids"], char_cnn_rnn.encode_chars([expected], 201)[0]
   )
@@ -152,6 +157,7 @@ def test_encoder_reads_the_caption_the_image_was_generated_from(trained, tiny_da
 
 def test_missing_encoder_checkpoint_names_the_folder(tmp_path):
   config = wgan_config.get_config("quick")
+  config.text.language = "en"  # What the encoder reads.
   config.evals.r_precision.encoder_workdir = str(tmp_path / "nothing")
   config.evals.r_precision.encoder_config = ENCODER_CONFIG
   with pytest.raises(FileNotFoundError, match="nothing/checkpoints"):
@@ -170,4 +176,14 @@ def test_bad_encoder_config_is_named(encoder_config, error, match, tmp_path):
   config.evals.r_precision.encoder_workdir = str(tmp_path)
   config.evals.r_precision.encoder_config = encoder_config
   with pytest.raises(error, match=match):
+    r_precision_scorer.make_scoring(config, None)
+
+
+def test_captions_the_encoder_cannot_read_are_refused_naming_the_fix(tmp_path):
+  """The full encoder config reads English; the WGAN's default evaluates each poster's first
+  caption, a Chinese one, which an English encoder would score as ties (R-precision 0)."""
+  config = wgan_config.get_config("quick")
+  config.evals.r_precision.encoder_workdir = str(tmp_path)
+  config.evals.r_precision.encoder_config = encoder_config_lib.__file__
+  with pytest.raises(ValueError, match="reads 'en' captions.*r_precision.language=en"):
     r_precision_scorer.make_scoring(config, None)

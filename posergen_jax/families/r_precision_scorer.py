@@ -44,8 +44,8 @@ def make_scoring(
   `encoder_workdir`, with the encoder's params placed `replicated`.
 
   Raises:
-    ValueError: the config has no text (not a text-to-image family), or the encoder config is
-      not a text_image_encoder config.
+    ValueError: the config has no text (not a text-to-image family), the encoder config is not
+      a text_image_encoder config, or the encoder reads another language than the one scored.
     FileNotFoundError: the encoder config file or checkpoint is missing (named).
   """
   options = config.evals.r_precision
@@ -62,9 +62,19 @@ def make_scoring(
         f"config.evals.r_precision.encoder_config={options.encoder_config!r} is a "
         f"{encoder_config.get('family')!r} config, not a text_image_encoder one."
     )
+  # The caption generated from, or the same poster's first caption in options.language.
+  scored = options.get("language") or config.text.language
+  read = encoder_config.text.language
+  if read != "any" and scored != read:
+    raise errors.ConfigError(
+        f"config.evals.r_precision: the encoder ({options.encoder_config}) reads {read!r} "
+        f"captions, and this evaluation scores {scored!r} ones (config.text.language="
+        f"{config.text.language!r}); set --config.text.language={read} to score {read!r} "
+        f"prompts, or --config.evals.r_precision.language={read} to score each poster's "
+        f"first {read!r} caption."
+    )
   with encoder_config.unlocked():
-    # The caption generated from, or the same poster's first caption in options.language.
-    encoder_config.text.language = options.get("language") or config.text.language
+    encoder_config.text.language = scored
   encoder, params = text_image_encoder.restore_for_scoring(
       encoder_config, options.encoder_workdir, replicated
   )
