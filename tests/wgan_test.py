@@ -306,7 +306,12 @@ def test_the_critic_scores_real_images_under_rolled_captions(tiny_data_dir):
   config = wgan_config.get_config("quick")
   config.data.data_dir = tiny_data_dir
   config.loss.update(
-      objective="wasserstein", lipschitz="clip", mismatch_weight=1.0, augment=(), n_critic=1
+      objective="wasserstein",
+      lipschitz="clip",
+      mismatch_weight=1.0,
+      augment=(),
+      contrastive_weight=0.0,
+      n_critic=1,
   )
   config.optimizer.gen.learning_rate = config.optimizer.disc.learning_rate = 0.0
   family = wgan_family.make_family(config)
