@@ -33,10 +33,10 @@ import pytest  # noqa: E402
 
 # The test tiers, the one place that assigns them (docs/testing.md, "Tiers"). Plain `pytest`
 # runs the unit tier; `-m e2e` the real entry points and trained workdirs; `-m system` the
-# multi-process runs, the TPU compiles, the browser and the notebooks; README's command runs all
-# three. A test is in a tier when its node id starts with one of the tier's paths, or when it
-# uses one of the tier's fixtures (directly or through another fixture); the first tier that
-# claims it wins, and a test no tier claims is a unit test.
+# multi-process runs, the multi-device layouts, the TPU compiles, the browser and the notebooks;
+# README's command runs all three. A test is in a tier when its node id starts with one of the
+# tier's paths, or when it uses one of the tier's fixtures (directly or through another
+# fixture); the first tier that claims it wins, and a test no tier claims is a unit test.
 TIERS = {
     "system": {
         "paths": (
@@ -46,12 +46,19 @@ TIERS = {
             "tests/pretrained_colab_test.py",
             "tests/tpu_compile_test.py",
             "tests/demo_test.py::test_a_browser_submits_a_prompt_and_shows_the_poster",
+            # Each family's step on 8 devices against 1.
+            "tests/attn_stackgan_test.py::test_sharded_step_matches_single_device",
+            "tests/text_ddpm_test.py::test_sharded_step_matches_single_device",
+            "tests/wgan_test.py::test_sharded_step_matches_single_device",
         ),
-        "fixtures": (),
+        # The trainer's mesh layouts against the 8-device data-parallel reference.
+        "fixtures": ("data_parallel",),
     },
     "e2e": {
         "paths": (
             "tests/attn_stackgan_test.py::test_main_trains_samples_evaluates_then_resumes",
+            "tests/cli_fuzz_test.py",
+            "tests/configs_test.py::test_a_config_file_loads_from_outside_the_repository",
             "tests/console_test.py::test_each_command_runs_its_entry_point",
             "tests/corrupt_checkpoint_test.py::test_training_resumes_before_a_damaged_checkpoint",
             "tests/cpu_profile_test.py::test_profiles_the_quick_sr3_step",
@@ -64,6 +71,9 @@ TIERS = {
             "tests/shipped_pipeline_test.py::test_readmes_command_writes_posters",
             "tests/text_ddpm_test.py::test_pipeline_turns_prompts_into_posters_through_the_ddpm",
             "tests/train_test.py::test_train_writes_outputs_then_resumes",
+            "tests/train_test.py::test_mistyped_config_key_is_named",
+            "tests/train_test.py::test_unwritable_workdir_fails_clearly",
+            "tests/train_test.py::test_eval_without_checkpoint_fails_clearly",
             "tests/wgan_test.py::test_main_trains_samples_and_evaluates",
         ),
         "fixtures": ("gan_sr3_trained",),  # The trained quick GAN_SR3 workdir.
