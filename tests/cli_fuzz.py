@@ -1,6 +1,7 @@
 r"""Feeds seeded random invalid command lines through an entry point in one process.
 
   python -m tests.cli_fuzz main|generate --seed=0 --cases=150 --tmp=DIR [--fixed=JSON]
+  python -m tests.cli_fuzz posergen --tmp=DIR --fixed=JSON
 
 Each case is a valid command line (`configs/sr3.py:quick` for main, `configs/gan_sr3.py:quick`
 with a prompt for generate) with one part made bad: an unknown flag or config field, a config
@@ -12,6 +13,12 @@ the random ones: a JSON list of argument lists, each in place of the bad part. P
 line: per case, the bad part (`case`), the whole arguments, the outcome ("error": a SystemExit,
 with its message; "accepted"; "exception": any other exception, with its traceback) and whether a
 file under the work or output folders changed.
+
+`posergen` runs each command line of `--fixed` (a JSON list of `posergen COMMAND FLAGS...`
+argument lists, the program name left out) through the `posergen` dispatcher, one after another in
+this process, with nothing replaced: each entry point does its real work up to its error. Between
+command lines the entry points' flags and modules are dropped, so the next one defines its own, as
+a new process would. Prints one JSON line: per command line, its outcome and message as above.
 """
 
 import argparse
@@ -191,16 +198,49 @@ def run(
   return results
 
 
+def run_commands(commands: list[list[str]]) -> list[dict]:
+  """Runs each `posergen` command line (without the program name) through the dispatcher in
+  this process; one {"args", "outcome", "message"} per command line."""
+  from absl import app
+
+  from posergen_jax import __main__ as posergen
+
+  absl_flags = set(flags.FLAGS)  # absl's own; each command line's entry point adds the rest.
+  entry_modules = {module for module, _ in posergen.COMMANDS.values()}
+  # app.run would also set up logging and exit; here the parsed flags go straight to main.
+  app.run = lambda main, argv, flags_parser: main(flags_parser(argv))
+  results = []
+  for args in commands:
+    flags.FLAGS.unparse_flags()
+    for name in set(flags.FLAGS) - absl_flags:
+      delattr(flags.FLAGS, name)
+    for module in entry_modules:
+      sys.modules.pop(module, None)
+    result = {"args": args}
+    try:
+      posergen.run(["posergen", *args])
+      result.update(outcome="returned")
+    except SystemExit as e:
+      result.update(outcome="error", message=e.code if isinstance(e.code, str) else None)
+    except BaseException:  # noqa: BLE001  (reported, not raised)
+      result.update(outcome="exception", message=traceback.format_exc())
+    results.append(result)
+  return results
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("entry", choices=sorted(BASE_CONFIG))
+  parser.add_argument("entry", choices=[*sorted(BASE_CONFIG), "posergen"])
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--cases", type=int, default=150)
   parser.add_argument("--tmp", required=True, help="An empty folder for the workdirs.")
   parser.add_argument("--fixed", type=json.loads, default=[], help="Cases of one's own, JSON.")
   args = parser.parse_args()
   os.chdir(pathlib.Path(__file__).resolve().parents[1])  # Config paths are relative to the repo.
-  results = run(args.entry, args.seed, args.cases, pathlib.Path(args.tmp), args.fixed)
+  if args.entry == "posergen":
+    results = run_commands(args.fixed)
+  else:
+    results = run(args.entry, args.seed, args.cases, pathlib.Path(args.tmp), args.fixed)
   sys.stdout.write(json.dumps(results, ensure_ascii=False) + "\n")
 
 

@@ -1,10 +1,12 @@
 """One process of tests/multihost_fid_test.py: JAX on 2 local CPU processes (one device each,
-gloo collectives) evaluates FID and KID twice against a reference cache.
+gloo collectives) evaluates FID and KID twice against each of two reference caches.
 
-  python tests/multihost_fid.py PROCESS_ID PORT CACHE_DIR OUT_JSON
+  python tests/multihost_fid.py PROCESS_ID PORT LOCAL_DIR SHARED_DIR OUT_JSON
 
-Each evaluation accumulates two global batches of generated and real images (features: a fixed
-linear map) and writes {"needs_real_images", "fid", "kid"} per evaluation to OUT_JSON.
+LOCAL_DIR is this process's own folder (a host's local disk), SHARED_DIR one folder both processes
+name (a shared file system). Each evaluation accumulates two global batches of generated and real
+images (features: a fixed linear map); OUT_JSON gets {"local_disks": [...], "shared_folder":
+[...]}, a {"needs_real_images", "fid", "kid"} per evaluation.
 """
 
 import json
@@ -24,7 +26,7 @@ from posergen_jax.evaluation import generated_images  # noqa: E402
 LOCAL_BATCH, SIDE, FEATURES = 4, 4, 6
 
 
-def main(process_id: int, port: int, cache_dir: str, out: str) -> None:
+def main(process_id: int, port: int, local_dir: str, shared_dir: str, out: str) -> None:
   jax.config.update("jax_platforms", "cpu")
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=process_id)
@@ -42,18 +44,19 @@ def main(process_id: int, port: int, cache_dir: str, out: str) -> None:
     rows = np.random.default_rng(seed).uniform(-1, 1, (LOCAL_BATCH, SIDE, SIDE, 3))
     return jax.make_array_from_process_local_data(data, rows.astype(np.float32))
 
-  results = []
-  for _ in range(2):
-    metrics = generated_images.GeneratedImageMetrics(
-        ("fid", "kid"), features_fn, os.path.join(cache_dir, "reference.npz")
-    )
-    needs_real = metrics.needs_real_images
-    for index in range(2):
-      metrics.add(global_batch(0, index), global_batch(1, index) if needs_real else None)
-    results.append({"needs_real_images": needs_real, **metrics.result()})
+  results = {"local_disks": [], "shared_folder": []}
+  for kind, cache_dir in (("local_disks", local_dir), ("shared_folder", shared_dir)):
+    for _ in range(2):  # The second evaluation finds the cache the first one left.
+      metrics = generated_images.GeneratedImageMetrics(
+          ("fid", "kid"), features_fn, os.path.join(cache_dir, "reference.npz")
+      )
+      needs_real = metrics.needs_real_images
+      for index in range(2):
+        metrics.add(global_batch(0, index), global_batch(1, index) if needs_real else None)
+      results[kind].append({"needs_real_images": needs_real, **metrics.result()})
   with open(out, "w", encoding="utf-8") as f:
     json.dump(results, f)
 
 
 if __name__ == "__main__":
-  main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4])
+  main(int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:6])

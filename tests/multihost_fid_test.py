@@ -16,14 +16,17 @@ pytestmark = pytest.mark.xdist_group("multihost")
 RUNNER = helpers.REPO / "tests" / "multihost_fid.py"
 
 
-def _evaluate_twice(cache_dirs, tmp_path) -> list[list[dict]]:
-  """Runs the two processes (process i's cache in cache_dirs[i]); their results per process."""
+def test_two_processes_evaluate_twice_with_the_cache_present_after_the_first(tmp_path):
+  """One two-process run evaluates twice against each process's own folder (local disks), then
+  twice against one folder both name (a shared file system)."""
   port, outs = helpers.free_port(), [tmp_path / f"out{i}.json" for i in range(2)]
+  shared = tmp_path / "shared"
   env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
   env["PYTHONPATH"] = str(helpers.REPO)
   processes = [
       subprocess.Popen(
-          [sys.executable, str(RUNNER), str(i), str(port), str(cache_dirs[i]), str(outs[i])],
+          [sys.executable, str(RUNNER), str(i), str(port), str(tmp_path / f"host{i}"), str(shared)]
+          + [str(outs[i])],
           env=env,
           stdout=subprocess.DEVNULL,
           stderr=subprocess.PIPE,
@@ -38,20 +41,17 @@ def _evaluate_twice(cache_dirs, tmp_path) -> list[list[dict]]:
   finally:
     for process in processes:
       process.kill()
-  return [json.loads(out.read_text()) for out in outs]
-
-
-@pytest.mark.parametrize("shared", [False, True], ids=["local_disks", "shared_folder"])
-def test_two_processes_evaluate_twice_with_the_cache_present_after_the_first(shared, tmp_path):
-  cache_dirs = [tmp_path / "shared"] * 2 if shared else [tmp_path / "host0", tmp_path / "host1"]
-  for rerun in range(2):  # The second run finds the cache the first one left.
-    process0, process1 = _evaluate_twice(cache_dirs, tmp_path)
-    assert process0 == process1  # Both processes took the same branches and figures.
-    # A cache on process 0's disk only is read by nobody (the processes would disagree on
-    # whether to compute the real features): both compute them again. A shared one is read.
-    needs_real = [e["needs_real_images"] for e in process0]
-    assert needs_real == ([True, True] if not shared else [rerun == 0, False])
-    assert process0[0]["fid"] == pytest.approx(process0[1]["fid"], rel=1e-9)
-    assert process0[0]["kid"] == pytest.approx(process0[1]["kid"], rel=1e-9)
-    assert (cache_dirs[0] / "reference.npz").is_file()
-    assert (cache_dirs[1] / "reference.npz").is_file() == shared
+  process0, process1 = (json.loads(out.read_text()) for out in outs)
+  assert process0 == process1  # Both processes took the same branches and figures.
+  # A cache on process 0's disk only is read by nobody (the processes would disagree on whether
+  # to compute the real features): both compute them again. A shared one is read.
+  assert [e["needs_real_images"] for e in process0["local_disks"]] == [True, True]
+  assert [e["needs_real_images"] for e in process0["shared_folder"]] == [True, False]
+  for kind in ("local_disks", "shared_folder"):
+    first, second = process0[kind]
+    assert first["fid"] == pytest.approx(second["fid"], rel=1e-9), kind
+    assert first["kid"] == pytest.approx(second["kid"], rel=1e-9), kind
+  # Process 0 writes the cache: on its own disk, or in the folder both read.
+  assert (tmp_path / "host0" / "reference.npz").is_file()
+  assert not (tmp_path / "host1" / "reference.npz").exists()
+  assert (shared / "reference.npz").is_file()

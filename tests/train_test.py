@@ -1,8 +1,6 @@
 """The generic trainer with the SR3 family: sharding equality, checkpoints, end to end."""
 
 import json
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -156,39 +154,6 @@ def test_train_writes_outputs_then_resumes(quick_config, tmp_path, caplog, monke
   assert "Training from step 4 to 6." in caplog.text
   assert "No input-pipeline state" not in caplog.text
   assert json.loads((workdir / "eval.json").read_text())["step"] == 6
-
-
-def _main(*args):
-  return subprocess.run(
-      [sys.executable, "-m", "posergen_jax.main", "--config=configs/sr3.py:quick", *args],
-      cwd=helpers.REPO,
-      capture_output=True,
-      text=True,
-      timeout=300,
-  )
-
-
-def test_mistyped_config_key_is_named(tmp_path):
-  result = _main(f"--workdir={tmp_path}", "--config.train.num_step=3")
-  assert result.returncode != 0
-  assert "num_step" in result.stderr
-  assert "num_steps" in result.stderr  # the closest valid key is suggested
-
-
-def test_unwritable_workdir_fails_clearly(tmp_path):
-  blocker = tmp_path / "a_file"
-  blocker.write_text("keep me")
-  result = _main(f"--workdir={blocker}/run")
-  assert result.returncode != 0
-  assert f"--workdir={blocker}/run is not writable" in result.stderr
-  assert blocker.read_text() == "keep me"
-
-
-def test_eval_without_checkpoint_fails_clearly(tmp_path, tiny_data_dir):
-  result = _main(f"--workdir={tmp_path}", "--mode=eval", f"--config.data.data_dir={tiny_data_dir}")
-  assert result.returncode != 0
-  assert "error: No checkpoint in" in result.stderr
-  assert "train first with --mode=train" in result.stderr
 
 
 def test_fsdp_splits_the_state_over_the_data_axis_and_matches_data_parallel(data_parallel):
