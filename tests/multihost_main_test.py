@@ -1,8 +1,8 @@
 """The main entry point as two JAX processes on 127.0.0.1 (CPU, gloo collectives, 4 simulated
 devices each), as launch/ starts them on a pod: from an empty data dir (process 0 builds the
-dataset while the other waits), a SIGTERM to one process stops both at the same step with a
-checkpoint, the same command resumes there, and after a kill -9 of both it restarts and ends
-bit-identical to an uninterrupted run."""
+dataset while the other waits), after a kill -9 of both the same command restores the newest
+checkpoint, and a SIGTERM to one process stops both at the same step with a checkpoint that is
+bit-identical to an uninterrupted run's."""
 
 import json
 import os
@@ -12,9 +12,12 @@ import sys
 import time
 
 import jax
+import numpy as np
 import pytest
 
+from posergen_jax.families import registry
 from posergen_jax.poster import outputs, pipeline
+from posergen_jax.training import trainer
 from tests import helpers
 
 # One at a time: each test runs several JAX processes (pytest.ini: --dist loadgroup).
@@ -86,11 +89,28 @@ def _run(args, tmp_path, name, on_start=None, layout=(2, 4)) -> list[str]:
       log.close()
 
 
+def _kill_both_once_a_checkpoint(workdir, processes, timeout=300) -> int:
+  """kill -9 process 1 once `workdir` holds a complete checkpoint, then process 0 (stuck in its
+  next collective), as a scheduler restarts a job; returns the newest checkpoint's step."""
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    if _checkpoint_steps(workdir):
+      processes[1].kill()
+      time.sleep(1)
+      processes[0].kill()
+      for process in processes:
+        process.wait()
+      return max(_checkpoint_steps(workdir))
+    assert all(process.poll() is None for process in processes), "a process ended first"
+    time.sleep(0.2)
+  pytest.fail("no checkpoint appeared")
+
+
 def _sigterm_process_1_once_training(processes, logs, timeout=300):
   deadline = time.time() + timeout
   while time.time() < deadline:
     logs[1].seek(0)
-    if "Training from step 0" in logs[1].read():
+    if "Training from step" in logs[1].read():
       time.sleep(3)  # A few steps in.
       processes[1].send_signal(signal.SIGTERM)
       return
@@ -99,23 +119,10 @@ def _sigterm_process_1_once_training(processes, logs, timeout=300):
   pytest.fail("process 1 never started training")
 
 
-def _kill_both_once_a_checkpoint_after(after: int, workdir, processes, timeout=300) -> int:
-  """kill -9 process 1 once `workdir` holds a complete checkpoint of a step > `after`, then
-  process 0 (stuck in its next collective), as a scheduler restarts a job; returns the newest
-  step."""
-  deadline = time.time() + timeout
-  while time.time() < deadline:
-    steps = [int(p.name) for p in (workdir / "checkpoints").glob("*") if p.name.isdigit()]
-    if max(steps, default=0) > after:
-      processes[1].kill()
-      time.sleep(1)
-      processes[0].kill()
-      for process in processes:
-        process.wait()
-      return max(int(p.name) for p in (workdir / "checkpoints").glob("*") if p.name.isdigit())
-    assert all(process.poll() is None for process in processes), "a process ended first"
-    time.sleep(0.2)
-  pytest.fail(f"no checkpoint of a step > {after} appeared")
+def _checkpoint_steps(workdir) -> list[int]:
+  """The steps of the complete checkpoints in `workdir` (Orbax renames a finished one to its
+  step; a half-written one keeps a temporary name)."""
+  return [int(p.name) for p in (workdir / "checkpoints").glob("*") if p.name.isdigit()]
 
 
 def _metrics(workdir) -> dict:
@@ -123,66 +130,64 @@ def _metrics(workdir) -> dict:
   return {k: v for k, v in metrics.items() if not k.startswith("seconds")}
 
 
-def test_two_processes_stop_together_resume_exactly_and_train_as_one_of_eight(tmp_path):
-  """From an empty data dir (process 0 builds it), a SIGTERM to process 1 stops both processes
-  at the same step with a checkpoint; resumed from there and killed with kill -9, the job
-  restarts bit-identically to an uninterrupted 2 × 4 run, whose evaluation 1 × 8 reaches (float
-  tolerance: the cross-process sums add in another order); a 1 × 8 run resumed as 2 × 4 says its
-  input position is of another layout."""
+def test_two_processes_restart_after_kill_9_stop_together_and_train_as_one_of_eight(
+    quick_config, tmp_path
+):
+  """From an empty data dir (process 0 builds it), two processes are killed with kill -9 once a
+  checkpoint exists; the same command restores it, and a SIGTERM to process 1 then stops both at
+  the same step with a checkpoint, bit-identical to an uninterrupted 2 × 4 run's, whose
+  evaluation 1 × 8 reaches (float tolerance: the cross-process sums add in another order); a
+  1 × 8 run resumed as 2 × 4 says its input position is of another layout."""
   data_dir = tmp_path / "tfds"
   args = [
       "posergen_jax.main",
       "--config=configs/sr3.py:quick",
       f"--config.data.data_dir={data_dir}",
       f"--config.train.stop_check_every={CHECK_EVERY}",
+      "--config.ckpt.every=2",
   ]
-  stopped = tmp_path / "stopped"
-  forever = [f"--workdir={stopped}", "--config.train.num_steps=100000"]
-  logs = _run(
-      [*args, *forever, "--config.ckpt.every=100000"],
-      tmp_path,
-      "stop",
-      _sigterm_process_1_once_training,
-  )
-  assert sorted(p.name for p in (data_dir / "synthetic_posters" / "tiny").iterdir()) == ["1.0.0"]
-  # The stop's own checkpoint is the only one.
-  [step] = [int(p.name) for p in (stopped / "checkpoints").iterdir() if p.name.isdigit()]
-  assert step % CHECK_EVERY == 0
-  assert f"Stopped by another process's stop signal after step {step}" in logs[0]
-  assert f"Stopped by SIGTERM after step {step}" in logs[1]
-
-  # From here on a checkpoint every 2 steps, for the kill -9 to find one.
-  args.append("--config.ckpt.every=2")
-
+  job = tmp_path / "job"
+  forever = [*args, f"--workdir={job}", "--config.train.num_steps=100000"]
   logs = [open(tmp_path / f"killed{i}.log", "w+", encoding="utf-8") for i in range(2)]  # noqa: SIM115
   try:
-    step = _kill_both_once_a_checkpoint_after(
-        step, stopped, start_processes([*args, *forever], logs)
-    )
+    restored = _kill_both_once_a_checkpoint(job, start_processes(forever, logs))
   finally:
     for log in logs:
       log.close()
-  end = f"--config.train.num_steps={step + 2}"
-  logs = _run([*args, f"--workdir={stopped}", end], tmp_path, "restarted")
-  assert all(f"Training from step {step} to {step + 2}" in log for log in logs)
-  report = json.loads((stopped / "eval.json").read_text())
-  assert report["step"] == step + 2 and report["metrics"]["num_examples"] == 16
+  assert sorted(p.name for p in (data_dir / "synthetic_posters" / "tiny").iterdir()) == ["1.0.0"]
+
+  logs = _run(forever, tmp_path, "stopped", _sigterm_process_1_once_training)
+  assert all(f"Training from step {restored} to 100000" in log for log in logs)
+  step = max(_checkpoint_steps(job))
+  assert step % CHECK_EVERY == 0 and step > restored
+  assert f"Stopped by another process's stop signal after step {step}; checkpoint saved" in logs[0]
+  assert f"Stopped by SIGTERM after step {step}; checkpoint saved" in logs[1]
+
+  end = f"--config.train.num_steps={step}"
   for layout in ((1, 8), (2, 4)):
     _run(
         [*args, f"--workdir={tmp_path / f'run_{layout[0]}x'}", end], tmp_path, "run", layout=layout
     )
+  quick_config.data.data_dir = str(data_dir)
+  family = registry.get_family(quick_config)
+  stopped = trainer.setup(quick_config, str(job), family).state
+  uninterrupted = trainer.setup(quick_config, str(tmp_path / "run_2x"), family).state
+  assert int(stopped.step) == int(uninterrupted.step) == step
+  for part in ("params", "opt_state", "ema_params"):  # Bit for bit.
+    jax.tree.map(
+        np.testing.assert_array_equal, getattr(stopped, part), getattr(uninterrupted, part)
+    )
   single, multi = _metrics(tmp_path / "run_1x"), _metrics(tmp_path / "run_2x")
-  assert _metrics(stopped) == multi  # Bit for bit.
   assert single.keys() == multi.keys() and "sr3_psnr" in single
   for key in single:
     assert multi[key] == pytest.approx(single[key], rel=1e-4, abs=1e-5), key
 
   # The 1 × 8 run resumed as 2 × 4: its input position is of another layout, so every process
   # says so and continues with a fresh seeded order, none with a stale position.
-  more = [f"--config.train.num_steps={step + 4}", "--config.evals.after_train=False"]
+  more = [f"--config.train.num_steps={step + 2}", "--config.evals.after_train=False"]
   logs = _run([*args, f"--workdir={tmp_path / 'run_1x'}", *more], tmp_path, "moved")
   for log in logs:
-    assert f"Training from step {step + 2} to {step + 4}" in log
+    assert f"Training from step {step} to {step + 2}" in log
     assert "is of another process layout (process_0_of_1); this run has 2 processes" in log
 
 
