@@ -73,7 +73,8 @@ TIERS = {
             "tests/train_test.py::test_train_writes_outputs_then_resumes",
             "tests/wgan_test.py::test_main_trains_samples_and_evaluates",
         ),
-        "fixtures": ("gan_sr3_trained",),  # The trained quick GAN_SR3 workdir.
+        # The trained quick GAN_SR3 and SR3 workdirs.
+        "fixtures": ("gan_sr3_trained", "sr3_quick_run"),
     },
 }
 TIER_ORDER = (*TIERS, "unit")  # Longest first, so that two workers end together.
@@ -121,6 +122,26 @@ def quick_config(tiny_data_dir):
   config = sr3.get_config("quick")
   config.data.data_dir = tiny_data_dir
   return config
+
+
+@pytest.fixture(scope="session")
+def sr3_quick_run(tiny_data_dir, tmp_path_factory):
+  """(configs/sr3.py:quick, its workdir): 4 steps trained (checkpoints of steps 2 and 4), a
+  sample grid and an evaluation, into the relative workdir `run` as users type one. Shared: copy
+  the workdir (`shutil.copytree`) and the config (`copy_and_resolve_references`) before changing
+  either."""
+  import contextlib
+
+  from posergen_jax.configs import sr3
+  from posergen_jax.families import registry
+  from posergen_jax.training import trainer
+
+  config = sr3.get_config("quick")
+  config.data.data_dir = tiny_data_dir
+  base = tmp_path_factory.mktemp("sr3_quick")
+  with contextlib.chdir(base):
+    trainer.train_and_evaluate(config, "run", registry.get_family(config))
+  return config, base / "run"
 
 
 @pytest.fixture(scope="session")

@@ -206,12 +206,11 @@ def test_saving_at_or_before_a_skipped_step_moves_it_aside(workdir, save_step, c
   assert not _warnings(caplog)
 
 
-def test_training_resumes_before_a_damaged_checkpoint(quick_config, tmp_path, caplog):
-  quick_config.train.num_steps = 4
-  quick_config.ckpt.every = 2
+def test_training_resumes_before_a_damaged_checkpoint(sr3_quick_run, tmp_path, caplog):
+  quick_config = sr3_quick_run[0].copy_and_resolve_references()  # 4 steps, a checkpoint every 2.
   quick_config.evals.after_train = False
   workdir = tmp_path / "run"
-  trainer.train_and_evaluate(quick_config, str(workdir), registry.get_family(quick_config))
+  shutil.copytree(sr3_quick_run[1], workdir)
   directory = checkpoint.checkpoints_dir(workdir)
   _damage(directory / "4", _READ_FILES["_sharding"], "truncated")
 

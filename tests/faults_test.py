@@ -8,6 +8,7 @@ import dataclasses
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -207,23 +208,22 @@ def test_out_of_memory_suggests_a_smaller_batch(quick_config, tmp_path):
     )
 
 
-def test_checkpoint_of_another_config_names_the_parameter(quick_config, tmp_path, tiny_data_dir):
-  quick_config.train.num_steps = 2
-  quick_config.evals.after_train = False
-  trainer.train_and_evaluate(quick_config, str(tmp_path), registry.get_family(quick_config))
-  before = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+def test_checkpoint_of_another_config_names_the_parameter(sr3_quick_run, tmp_path, tiny_data_dir):
+  workdir = tmp_path / "run"
+  shutil.copytree(sr3_quick_run[1], workdir)  # Checkpoints of steps 2 and 4.
+  before = sorted(p.name for p in (workdir / "checkpoints").iterdir())
   returncode, log = _run(
-      tmp_path, tiny_data_dir, "--config.train.num_steps=4", "--config.model.ch=8"
+      workdir, tiny_data_dir, "--config.train.num_steps=6", "--config.model.ch=8"
   )
   assert returncode != 0
   last_line = log.strip().splitlines()[-1]
-  assert last_line.startswith("error: The checkpoint of step 2 in"), log
+  assert last_line.startswith("error: The checkpoint of step 4 in"), log
   assert re.search(
       r"has params\.\S+ of shape \([\d, ]+\), but this config builds "
       r"\([\d, ]+\): the config differs",
       last_line,
   ), last_line
-  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == before  # nothing lost
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == before  # nothing lost
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The generic trainer with the SR3 family: sharding equality, checkpoints, end to end."""
 
 import json
+import shutil
 
 import jax
 import numpy as np
@@ -104,52 +105,45 @@ def test_restore_without_checkpoint_returns_state(tmp_path):
   assert checkpoint.restore_latest(manager, state) is state
 
 
-def test_train_writes_outputs_then_resumes(quick_config, tmp_path, caplog, monkeypatch):
-  caplog.set_level("INFO")
-  monkeypatch.chdir(tmp_path)
-  workdir = tmp_path / "run"
-  trainer.train_and_evaluate(
-      quick_config, "run", registry.get_family(quick_config)
-  )  # a relative workdir, as users type it
-
-  assert sorted(p.name for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [
+def test_train_writes_outputs_then_resumes(sr3_quick_run, tmp_path, caplog):
+  shared_config, shared_workdir = sr3_quick_run  # Trained in the relative workdir `run`.
+  assert sorted(p.name for p in (shared_workdir / "checkpoints").iterdir() if p.name.isdigit()) == [
       "2",
       "4",
   ]
-  assert list(workdir.glob("events.out.tfevents.*"))
-  assert (workdir / "samples" / "step_000004.png").exists()
-  report = json.loads((workdir / "eval.json").read_text())
+  assert list(shared_workdir.glob("events.out.tfevents.*"))
+  assert (shared_workdir / "samples" / "step_000004.png").exists()
+  report = json.loads((shared_workdir / "eval.json").read_text())
   assert report["step"] == 4
   metrics = report["metrics"]
-  assert metrics["num_examples"] == quick_config.evals.num_examples
+  assert metrics["num_examples"] == shared_config.evals.num_examples
   for name in ("sr3_psnr", "sr3_ssim", "bicubic_psnr", "bicubic_ssim"):
     assert np.isfinite(metrics[name])
   assert 10 < metrics["bicubic_psnr"] < 60
   assert metrics["seconds_per_example"] > 0
 
+  config = shared_config.copy_and_resolve_references()
+  workdir = tmp_path / "run"
+  shutil.copytree(shared_workdir, workdir)
   # --mode=eval with KID through the real FID Inception; the real images' features are cached.
-  quick_config.evals.image_metrics = ("kid",)
-  quick_config.evals.fid_reference = str(tmp_path / "reference.npz")
-  metrics = trainer.evaluate_checkpoint(
-      quick_config, str(workdir), registry.get_family(quick_config)
-  )
+  config.evals.image_metrics = ("kid",)
+  config.evals.fid_reference = str(tmp_path / "reference.npz")
+  metrics = trainer.evaluate_checkpoint(config, str(workdir), registry.get_family(config))
   assert np.isfinite(metrics["kid"]) and metrics["kid_std"] >= 0
   assert (tmp_path / "reference.npz").is_file()
-  quick_config.evals.image_metrics = ()
+  config.evals.image_metrics = ()
 
   # --mode=sample on the newest checkpoint: a grid of low-res | SR3 | ground truth.
   grid = np.asarray(
-      Image.open(
-          trainer.sample_checkpoint(quick_config, str(workdir), registry.get_family(quick_config))
-      )
+      Image.open(trainer.sample_checkpoint(config, str(workdir), registry.get_family(config)))
   )
-  rows, columns = quick_config.evals.grid_size, 3
+  rows, columns = config.evals.grid_size, 3
   assert grid.shape == (rows * (32 + 2) + 2, columns * (32 + 2) + 2, 3)
 
   # The same workdir resumes: two more steps start from the saved step 4.
-  quick_config.train.num_steps = 6
-  caplog.clear()
-  trainer.train_and_evaluate(quick_config, str(workdir), registry.get_family(quick_config))
+  config.train.num_steps = 6
+  caplog.set_level("INFO")
+  trainer.train_and_evaluate(config, str(workdir), registry.get_family(config))
   assert "Restoring checkpoint of step 4" in caplog.text
   assert "Training from step 4 to 6." in caplog.text
   assert "No input-pipeline state" not in caplog.text
