@@ -63,6 +63,7 @@ TIERS = {
             "tests/corrupt_checkpoint_test.py::test_training_resumes_before_a_damaged_checkpoint",
             "tests/cpu_profile_test.py::test_profiles_the_quick_sr3_step",
             "tests/faults_test.py",
+            "tests/import_layers_test.py::test_the_trainer_loads_no_family",
             "tests/microbatches_test.py::test_sr3_trains_in_microbatches_over_eight_devices",
             "tests/own_posters_test.py::test_the_walkthrough_trains_every_stage_on_your_posters",
             "tests/r_precision_test.py::test_eval_reports_r_precision_of_the_generated_images",

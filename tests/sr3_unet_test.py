@@ -324,25 +324,34 @@ def test_sr3_loss_falls_on_a_fixed_batch():
   assert last < 0.25 * first, losses
 
 
-@pytest.mark.parametrize("remat", ["block", "block_save_dots"])
-def test_remat_keeps_the_parameters_and_gives_the_same_gradients(remat):
+def _gradients(model, params):
+  """(loss, gradients) of the mean squared output of `model` in training mode, on _inputs()."""
   x_noisy, cond, noise_level = _inputs()
+
+  def loss(p):
+    out = model.apply(
+        {"params": p}, x_noisy, cond, noise_level, train=True, rngs={"dropout": jax.random.key(3)}
+    )
+    return jnp.mean(out**2)
+
+  return jax.jit(jax.value_and_grad(loss))(params)
+
+
+@pytest.fixture(scope="module")
+def perturbed_gradients():
+  """(params, (loss, gradients)) of the tiny U-Net without rematerialisation."""
   params = _perturbed(_tiny_params())
-  rngs = {"dropout": jax.random.key(3)}
+  return params, _gradients(UNet(**{**TINY, "dropout": 0.1}), params)
 
-  def grads(model):
-    def loss(p):
-      out = model.apply({"params": p}, x_noisy, cond, noise_level, train=True, rngs=rngs)
-      return jnp.mean(out**2)
 
-    return jax.jit(jax.value_and_grad(loss))(params)
-
+@pytest.mark.parametrize("remat", ["block", "block_save_dots"])
+def test_remat_keeps_the_parameters_and_gives_the_same_gradients(remat, perturbed_gradients):
+  x_noisy, cond, noise_level = _inputs()
+  params, (want_value, want_grad) = perturbed_gradients
   rematerialised = UNet(**{**TINY, "dropout": 0.1}, remat=remat)
   init = rematerialised.init(jax.random.key(0), x_noisy, cond, noise_level, train=False)
   assert jax.tree.map(jnp.shape, init["params"]) == jax.tree.map(jnp.shape, params)
-  (value, grad), (want_value, want_grad) = grads(rematerialised), grads(
-      UNet(**{**TINY, "dropout": 0.1})
-  )
+  value, grad = _gradients(rematerialised, params)
   np.testing.assert_allclose(value, want_value, rtol=1e-6)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), grad, want_grad)
   forward = lambda p: rematerialised.apply({"params": p}, x_noisy, cond, noise_level, train=False)
