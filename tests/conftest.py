@@ -2,6 +2,7 @@
 backend starts."""
 
 import os
+import pathlib
 import tempfile
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
@@ -81,6 +82,44 @@ TIERS = {
 TIER_ORDER = (*TIERS, "unit")  # Longest first, so that two workers end together.
 
 
+# Tests that share one xdist worker (pytest_xdist_make_scheduler below): the multi-process runs,
+# one at a time since each starts several JAX processes; and each file with a module fixture,
+# whose fixture (a few trained steps, a loaded tower) is then built once rather than once per
+# worker. Every other test goes to whichever worker is free.
+SHARED_WORKER = {
+    "tests/multihost_fid_test.py": "multihost",
+    "tests/multihost_main_test.py": "multihost",
+}
+TESTS = pathlib.Path(__file__).parent
+MODULE_FIXTURE_FILES = frozenset(
+    f"tests/{path.name}"
+    for path in TESTS.glob("*_test.py")
+    if 'scope="module"' in path.read_text(encoding="utf-8")
+)
+
+
+def worker_scope(nodeid: str) -> str:
+  """The unit of work xdist gives one worker: a SHARED_WORKER group, a file with module fixtures,
+  or the test alone."""
+  path = nodeid.split("::")[0]
+  if path in SHARED_WORKER:
+    return SHARED_WORKER[path]
+  return path if path in MODULE_FIXTURE_FILES else nodeid
+
+
+def pytest_xdist_make_scheduler(config, log):
+  """xdist's scope scheduling by `worker_scope` (pytest-xdist's own `--dist loadgroup` marks no
+  longer reach its scheduler under pytest 9.2)."""
+  from xdist.scheduler import LoadScopeScheduling
+
+  class WorkerScopeScheduling(LoadScopeScheduling):
+
+    def _split_scope(self, nodeid: str) -> str:
+      return worker_scope(nodeid)
+
+  return WorkerScopeScheduling(config, log)
+
+
 def tier_of(item: pytest.Item) -> str:
   """The tier of a collected test: 'system', 'e2e' or 'unit'."""
   fixtures = set(getattr(item, "fixturenames", ()))
@@ -91,12 +130,16 @@ def tier_of(item: pytest.Item) -> str:
 
 
 def pytest_collection_modifyitems(config, items):
-  """Marks each test with its tier and orders them longest tier first; with no `-m` and no
-  paths named on the command line, keeps the unit tier only."""
+  """Marks each test with its tier and orders the files by their longest tier, first; with no
+  `-m` and no paths named on the command line, keeps the unit tier only."""
   tiers = {item: tier_of(item) for item in items}
+  rank = {}  # Per file: its longest tier's place in TIER_ORDER.
   for item, tier in tiers.items():
     item.add_marker(tier)
-  items.sort(key=lambda item: TIER_ORDER.index(tiers[item]))
+    path = item.nodeid.split("::")[0]
+    rank[path] = min(rank.get(path, len(TIER_ORDER)), TIER_ORDER.index(tier))
+  # Whole files, in their own order, so that a module fixture is built once, not once per tier.
+  items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
   if config.option.markexpr or config.args_source != pytest.Config.ArgsSource.TESTPATHS:
     return
   config.hook.pytest_deselected(items=[item for item in items if tiers[item] != "unit"])

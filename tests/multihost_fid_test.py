@@ -10,9 +10,6 @@ import pytest
 
 from tests import helpers
 
-# One at a time: each test runs several JAX processes (pytest.ini: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("multihost")
-
 RUNNER = helpers.REPO / "tests" / "multihost_fid.py"
 
 

@@ -20,9 +20,6 @@ from posergen_jax.poster import outputs, pipeline
 from posergen_jax.training import trainer
 from tests import helpers
 
-# One at a time: each test runs several JAX processes (pytest.ini: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("multihost")
-
 # The hosts compare stop signals every this many steps (config.train.stop_check_every).
 CHECK_EVERY = 5
 
