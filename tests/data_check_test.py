@@ -1,6 +1,8 @@
 """The dataset folder validator (python -m posergen_jax.data.check) on posters and CUB folders."""
 
 import json
+import pathlib
+import re
 
 from posergen_jax.data import check
 from posergen_jax.data.posters import captions_file
@@ -42,6 +44,36 @@ def test_what_would_stop_a_build_exits_1_naming_it(tmp_path, capsys):
   code, out, err = _check(folder, capsys)
   assert code == 1 and "test: 1 examples, 0 usable images, 1 to skip" in out
   assert err == "error: a build would stop: split 'test': none of its 1 images can be used"
+
+
+def test_a_metadata_jsonl_folder_reports_as_its_captions_jsonl_twin(tmp_path, capsys):
+  def report(folder: pathlib.Path) -> tuple[int, list[str], str]:
+    code, out, err = _check(folder, capsys)
+    # The folder's name aside, and the address in PIL's message on an unreadable image.
+    return code, re.sub(r" at 0x[0-9a-f]+", "", out.replace(str(folder), "DIR")).splitlines(), err
+
+  captions = report(posters_test.write_fake_posters(tmp_path / "captions"))
+  folder = posters_test.write_fake_metadata(tmp_path / "imagefolder")
+  code, lines, err = report(folder)
+  assert code == 0 and "error" not in err
+  want_train = posters_test._SPLITS["train"]
+  assert lines[0] == "DIR (posters):" and lines[-1] == "A build would go through."
+  assert f"train: {want_train + 1} examples, {want_train} usable images, 1 to skip" in lines
+  assert any(line.startswith(f"  skipped: DIR/{posters_test._NOT_AN_IMAGE}: ") for line in lines)
+  assert (code, lines) == captions[:2]
+  # A bad line, then both files: each stops the check, naming the file.
+  path = folder / captions_file.METADATA_FILE
+  path.write_text(path.read_text().replace('"only one"', '""'))
+  code, _, err = _check(folder, capsys)
+  assert code == 1
+  assert err.startswith(f'error: posters: {path}:2: "text" must be a non-empty list')
+  (folder / captions_file.CAPTIONS_FILE).write_text("")
+  code, _, err = _check(folder, capsys)
+  assert code == 1
+  assert err == (
+      f"error: posters: {folder} holds both captions.jsonl and metadata.jsonl; a build reads one: "
+      "remove the other."
+  )
 
 
 def test_a_folder_of_neither_layout_is_named(tmp_path, capsys):

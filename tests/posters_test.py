@@ -104,6 +104,28 @@ def write_fake_posters(root: pathlib.Path) -> pathlib.Path:
   return root
 
 
+def write_fake_metadata(root: pathlib.Path) -> pathlib.Path:
+  """The fake collection of `write_fake_posters` as Hugging Face's imagefolder: metadata.jsonl
+  ("file_name", "text": one string where a poster has one caption, plus a key read by nothing)
+  in place of captions.jsonl; returns `root`."""
+  captions_path = write_fake_posters(root) / captions_file.CAPTIONS_FILE
+  lines = []
+  for line in captions_path.read_text().splitlines():
+    record = json.loads(line) if line else {}
+    if record:
+      captions = record.pop("captions")
+      record = {
+          "file_name": record.pop("image"),
+          "text": captions[0] if len(captions) == 1 else captions,
+          "source": "scraped",
+          **record,
+      }
+    lines.append(json.dumps(record, ensure_ascii=False) if record else "")
+  (root / captions_file.METADATA_FILE).write_text("\n".join(lines) + "\n")
+  captions_path.unlink()
+  return root
+
+
 def _prepare(manual_dir, data_dir, config: str = "64") -> tfds.core.DatasetBuilder:
   return helpers.build_from_folder(f"posters/{config}", manual_dir, data_dir)
 
@@ -347,3 +369,73 @@ def test_fingerprint_changes_with_captions_or_an_image_size_only(tmp_path):
   assert captions_file.fingerprint(folder) == first
   Image.new("RGB", (41, 40)).save(folder / "b0.png")
   assert captions_file.fingerprint(folder) != first
+
+
+def _examples(builder) -> dict[str, dict[str, tuple]]:
+  """Per split, each example by file name: (image bytes, captions, label)."""
+  return {
+      split: {
+          ex["filename"].decode(): (ex["image"].tobytes(), tuple(ex["captions"]), ex["label"])
+          for ex in tfds.as_numpy(builder.as_dataset(split=split))
+      }
+      for split in captions_file.SPLITS
+  }
+
+
+def test_a_metadata_jsonl_folder_builds_the_same_examples(fake_posters, tmp_path):
+  folder = write_fake_metadata(tmp_path / "imagefolder")
+  assert not (folder / captions_file.CAPTIONS_FILE).exists()
+  from_metadata = _prepare(folder, tmp_path / "tfds_metadata")
+  from_captions = _prepare(fake_posters, tmp_path / "tfds_captions")
+  assert from_metadata.info.features["label"].names == list(_NAMES)
+  examples = _examples(from_metadata)
+  assert {split: len(ex) for split, ex in examples.items()} == _SPLITS
+  assert examples["test"]["web/expo.png"][1:] == ((b"only one",) * 10, _NAMES.index("tech_expo"))
+  assert examples == _examples(from_captions)
+
+
+@pytest.mark.parametrize(
+    "line_number, line, error, message",
+    [
+        (1, '{"file_name": "web/concert.jpg", "text": ["a"]', ValueError, "not valid JSON"),
+        (1, '{"file_name": "web/concert.jpg", "text": ""}', ValueError, '"text" must be a'),
+        (1, '{"file_name": "web/concert.jpg", "text": ["a", 2]}', ValueError, '"text" must be a'),
+        (1, '{"image": "web/concert.jpg", "captions": ["a"]}', ValueError, '"file_name" must be'),
+        (
+            5,
+            '{"file_name": "movies/gone.jpg", "text": "a"}',
+            FileNotFoundError,
+            "expected the image",
+        ),
+    ],
+)
+def test_a_bad_metadata_jsonl_line_is_named(tmp_path, line_number, line, error, message):
+  manual_dir = write_fake_metadata(tmp_path / "manual")
+  path = manual_dir / captions_file.METADATA_FILE
+  lines = path.read_text().splitlines()
+  lines[line_number - 1] = line
+  path.write_text("\n".join(lines) + "\n")
+  with pytest.raises(error, match=re.escape(f"{path}:{line_number}: ") + ".*" + re.escape(message)):
+    _prepare(manual_dir, tmp_path / "tfds")
+
+
+def test_both_captions_and_metadata_jsonl_is_refused_naming_both(tmp_path):
+  manual_dir = write_fake_metadata(tmp_path / "manual")
+  (manual_dir / captions_file.CAPTIONS_FILE).write_text('{"image": "web/concert.jpg"}\n')
+  both = f"{manual_dir} holds both captions.jsonl and metadata.jsonl"
+  with pytest.raises(errors.InputError, match=re.escape(both)):
+    _prepare(manual_dir, tmp_path / "tfds")
+  with pytest.raises(errors.InputError, match=re.escape(both)):
+    captions_file.fingerprint(manual_dir)
+
+
+def test_the_fingerprint_covers_metadata_jsonl_and_its_images(tmp_path):
+  folder = write_fake_metadata(tmp_path / "imagefolder")
+  path = folder / captions_file.METADATA_FILE
+  first = captions_file.fingerprint(folder)
+  assert first != captions_file.fingerprint(tmp_path / "empty")
+  path.write_text(path.read_text().replace('"only one"', '"only two"'))
+  second = captions_file.fingerprint(folder)
+  assert second != first
+  Image.new("RGB", (41, 40)).save(folder / "web" / "expo.png")
+  assert captions_file.fingerprint(folder) != second

@@ -2,11 +2,12 @@ r"""Checks a dataset folder before building it: what a build would read, skip or
 
   python -m posergen_jax.data.check DIR
 
-DIR is a `posters` folder (images and `captions.jsonl`) or a `cub_birds` folder (`CUB_200_2011/`
-and `text_c10/`). Prints per split the examples, the images a build would skip (unreadable,
-corrupt or truncated; the first few named), distinct captions per example, caption length in
-characters, and the category histogram. Exits 1, with one line naming the file, on what would
-stop a build: a missing or malformed file, or a split with no usable image.
+DIR is a `posters` folder (images and `captions.jsonl`, or Hugging Face imagefolder's
+`metadata.jsonl`) or a `cub_birds` folder (`CUB_200_2011/` and `text_c10/`). Prints per split the
+examples, the images a build would skip (unreadable, corrupt or truncated; the first few named),
+distinct captions per example, caption length in characters, and the category histogram. Exits 1,
+with one line naming the file, on what would stop a build: a missing or malformed file, or a
+split with no usable image.
 """
 
 import collections
@@ -51,13 +52,17 @@ def layout(directory: epath.Path) -> str:
   Raises:
     MissingFileError: it holds neither layout (names what each needs).
   """
-  if (directory / captions_file.CAPTIONS_FILE).exists():
+  if any(
+      (directory / name).exists()
+      for name in (captions_file.CAPTIONS_FILE, captions_file.METADATA_FILE)
+  ):
     return "posters"
   if (directory / "CUB_200_2011").is_dir():
     return "cub_birds"
   raise errors.MissingFileError(
-      f"{directory} holds neither a posters folder ({captions_file.CAPTIONS_FILE} beside the "
-      "images) nor a cub_birds folder (CUB_200_2011/ and text_c10/)."
+      f"{directory} holds neither a posters folder ({captions_file.CAPTIONS_FILE} or "
+      f"{captions_file.METADATA_FILE} beside the images) nor a cub_birds folder (CUB_200_2011/ "
+      "and text_c10/)."
   )
 
 

@@ -1,10 +1,14 @@
-"""Reads and checks a poster collection's `captions.jsonl`.
+"""Reads and checks a poster collection's `captions.jsonl` or `metadata.jsonl`.
 
 One JSON object a line (blank lines are ignored, unknown keys too):
   {"image": "movies/0001.jpg",        path relative to the manual_dir
    "captions": ["...", ...],          1 or more strings
    "category": "concert",             optional, free-form; see `category_labels`
    "split": "test"}                   optional "train" or "test"; see `hash_split`
+
+A folder in Hugging Face's `imagefolder` layout holds `metadata.jsonl` instead,
+read the same way with "file_name" for "image" and "text" for "captions" ("text"
+may also be one string). `source_path` says which file a folder's build reads.
 
 Captions are fixed at NUM_CAPTIONS per poster by `fixed_captions`: fewer are
 repeated in order (a, b, c -> a, b, c, a, b, c, a, b, c, a), more are cut to
@@ -22,6 +26,7 @@ from etils import epath
 from posergen_jax.io import errors
 
 CAPTIONS_FILE = "captions.jsonl"
+METADATA_FILE = "metadata.jsonl"
 NUM_CAPTIONS = 10
 SPLITS = ("train", "test")
 # Share of the posters without a "split" field that `hash_split` sends to test.
@@ -33,20 +38,44 @@ manual_dir (by default `<data_dir>/downloads/manual/`). Each line of
 `{CAPTIONS_FILE}` is one JSON object:
   {{"image": "<path relative to the manual_dir>", "captions": ["...", ...],
    "category": "<optional category>", "split": "<optional train|test>"}}
+Or, as Hugging Face's imagefolder, a `{METADATA_FILE}` whose lines are
+  {{"file_name": "<path relative to the manual_dir>", "text": "..." or ["...", ...]}}
+with the same optional "category" and "split".
 """
 
 
 @dataclasses.dataclass(frozen=True)
-class Poster:
-  """One line of captions.jsonl, checked.
+class _Keys:
+  """Where a line of one source file holds the image path and the captions.
 
   Attributes:
-    filename: the "image" path as written, relative to the manual_dir.
+    image: the key of the image path.
+    captions: the key of the captions.
+    one_string: whether the captions may also be a single string (one caption).
+  """
+
+  image: str
+  captions: str
+  one_string: bool
+
+
+_KEYS = {
+    CAPTIONS_FILE: _Keys("image", "captions", one_string=False),
+    METADATA_FILE: _Keys("file_name", "text", one_string=True),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Poster:
+  """One line of captions.jsonl (or metadata.jsonl), checked.
+
+  Attributes:
+    filename: the "image" ("file_name") path as written, relative to the manual_dir.
     path: the image file.
     captions: NUM_CAPTIONS strings (`fixed_captions`).
     category: its category, normalized (`normalize_category`), or None when it has none.
     split: "train" or "test".
-    line: its line number in captions.jsonl.
+    line: its line number in the file.
   """
 
   filename: str
@@ -93,19 +122,47 @@ def category_labels(
   return names, [-1 if p.category is None else index[p.category] for p in posters]
 
 
-def fingerprint(manual_dir: epath.PathLike) -> str:
-  """A hex digest of what a build reads: captions.jsonl's bytes and each image it lists (name and
-  size in bytes, in file order; unlisted files are not read). Other content, other digest."""
+def source_path(manual_dir: epath.PathLike) -> epath.Path:
+  """The file a build of `manual_dir` reads: its captions.jsonl or its metadata.jsonl.
+
+  Raises:
+    MissingFileError: it holds neither (names both, with `INSTRUCTIONS`).
+    InputError: it holds both (names both).
+  """
   manual_dir = epath.Path(manual_dir)
-  captions_path = manual_dir / CAPTIONS_FILE
+  found = [manual_dir / name for name in _KEYS if (manual_dir / name).exists()]
+  if not found:
+    raise errors.MissingFileError(
+        f"posters: expected {manual_dir / CAPTIONS_FILE} or {manual_dir / METADATA_FILE}\n"
+        f"{INSTRUCTIONS}"
+    )
+  if len(found) > 1:
+    raise errors.InputError(
+        f"posters: {manual_dir} holds both {CAPTIONS_FILE} and {METADATA_FILE}; a build reads "
+        "one: remove the other."
+    )
+  return found[0]
+
+
+def fingerprint(manual_dir: epath.PathLike) -> str:
+  """A hex digest of what a build reads: the bytes of its `source_path` and each image that
+  lists (name and size in bytes, in file order; unlisted files are not read). Other content,
+  other digest; a folder with neither file has the digest of nothing.
+
+  Raises:
+    InputError: the folder holds both captions.jsonl and metadata.jsonl.
+  """
+  manual_dir = epath.Path(manual_dir)
   digest = hashlib.sha256()
-  if not captions_path.exists():
+  try:
+    path = source_path(manual_dir)
+  except errors.MissingFileError:
     return digest.hexdigest()
-  text = captions_path.read_bytes()
+  text = path.read_bytes()
   digest.update(text)
   for line in text.decode("utf-8-sig", errors="replace").splitlines():
     try:
-      filename = json.loads(line).get("image")
+      filename = json.loads(line).get(_KEYS[path.name].image)
     except (json.JSONDecodeError, AttributeError):
       continue
     if isinstance(filename, str) and (manual_dir / filename).is_file():
@@ -113,28 +170,34 @@ def fingerprint(manual_dir: epath.PathLike) -> str:
   return digest.hexdigest()
 
 
-def _parse_line(line: str, line_number: int, manual_dir: epath.Path) -> Poster:
-  """The Poster of one non-blank line; ValueError or FileNotFoundError says what is wrong."""
+def _parse_line(line: str, line_number: int, manual_dir: epath.Path, keys: _Keys) -> Poster:
+  """The Poster of one non-blank line of the file read by `keys`; ValueError or
+  FileNotFoundError says what is wrong."""
   try:
     record = json.loads(line)
   except json.JSONDecodeError as e:
     raise ValueError(f"not valid JSON ({e})") from e
   if not isinstance(record, dict):
     raise ValueError("expected a JSON object")
-  filename, captions = record.get("image"), record.get("captions")
+  filename, captions = record.get(keys.image), record.get(keys.captions)
+  if keys.one_string and isinstance(captions, str):
+    captions = [captions]
   if (
       not isinstance(filename, str)
       or not filename
       or filename.startswith("/")
       or (".." in filename.split("/"))
   ):
-    raise ValueError(f'"image" must be a path inside the manual_dir, not {filename!r}')
+    raise ValueError(f'"{keys.image}" must be a path inside the manual_dir, not {filename!r}')
   if (
       not isinstance(captions, list)
       or not captions
       or not all(isinstance(c, str) and c.strip() for c in captions)
   ):
-    raise ValueError('"captions" must be a non-empty list of non-empty strings')
+    raise ValueError(
+        f'"{keys.captions}" must be a non-empty list of non-empty strings'
+        + (" or one non-empty string" if keys.one_string else "")
+    )
   split = record.get("split") or hash_split(filename)
   if split not in SPLITS:
     raise ValueError(f'"split" must be one of {SPLITS}, not {split!r}')
@@ -155,29 +218,27 @@ def _parse_line(line: str, line_number: int, manual_dir: epath.Path) -> Poster:
 
 
 def read_posters(manual_dir: epath.PathLike) -> list[Poster]:
-  """All posters of `<manual_dir>/captions.jsonl`, in file order, checked.
+  """All posters of the manual_dir's `source_path`, in file order, checked.
 
   Args:
-    manual_dir: the folder holding captions.jsonl and the images.
+    manual_dir: the folder holding captions.jsonl (or metadata.jsonl) and the images.
 
   Raises:
-    FileNotFoundError: captions.jsonl or a listed image is missing; the
+    FileNotFoundError: neither file or a listed image is there; the
       message names the expected path (and the line).
     ValueError: a malformed line (the message names the file and line
-      number), or no line at all.
+      number), no line at all, or both files present.
   """
   manual_dir = epath.Path(manual_dir)
-  captions_path = manual_dir / CAPTIONS_FILE
-  if not captions_path.exists():
-    raise errors.MissingFileError(f"posters: expected {captions_path}\n{INSTRUCTIONS}")
+  source = source_path(manual_dir)
   posters, first_line = [], {}
-  lines = captions_path.read_text(encoding="utf-8-sig").splitlines()
+  lines = source.read_text(encoding="utf-8-sig").splitlines()
   for line_number, line in enumerate(lines, start=1):
     if not line.strip():
       continue
-    where = f"posters: {captions_path}:{line_number}"
+    where = f"posters: {source}:{line_number}"
     try:
-      poster = _parse_line(line, line_number, manual_dir)
+      poster = _parse_line(line, line_number, manual_dir, _KEYS[source.name])
     except FileNotFoundError as e:
       raise errors.MissingFileError(f"{where}: {e}") from e
     except ValueError as e:
@@ -189,5 +250,5 @@ def read_posters(manual_dir: epath.PathLike) -> list[Poster]:
     first_line[poster.filename] = line_number
     posters.append(poster)
   if not posters:
-    raise errors.InputError(f"posters: {captions_path} lists no posters.")
+    raise errors.InputError(f"posters: {source} lists no posters.")
   return posters

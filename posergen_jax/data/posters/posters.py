@@ -1,6 +1,7 @@
 """`posters`: a user's poster collection with captions (movie posters, web posters).
 
-Reads a manual_dir of images plus `captions.jsonl` (see `captions_file`).
+Reads a manual_dir of images plus `captions.jsonl`, or Hugging Face imagefolder's
+`metadata.jsonl` ("file_name", "text"): see `captions_file`.
 Each image is centre-cropped to a square and resized to the config's size,
 like `synthetic_posters` and the input pipeline's `center_square_resize`.
 
@@ -35,7 +36,8 @@ SOURCE_FINGERPRINT = "source_fingerprint"
 
 _DESCRIPTION = """\
 A user-collected set of poster images, each with up to 10 captions (repeated
-to 10) and an optional category, read from a manual_dir with captions.jsonl.
+to 10) and an optional category, read from a manual_dir with captions.jsonl
+or metadata.jsonl.
 """
 
 
@@ -97,7 +99,9 @@ class Posters(tfds.core.GeneratorBasedBuilder):
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     posters = captions_file.read_posters(dl_manager.manual_dir)
     names, labels = captions_file.category_labels(
-        posters, self.builder_config.categories, dl_manager.manual_dir / captions_file.CAPTIONS_FILE
+        posters,
+        self.builder_config.categories,
+        captions_file.source_path(dl_manager.manual_dir),
     )
     if self.builder_config.categories is None:
       self.info.features["label"].names = list(names)
