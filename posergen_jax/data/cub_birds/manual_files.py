@@ -13,13 +13,12 @@ decodes any image, so a wrong manual_dir fails at once with the file named.
 
 from collections.abc import Callable
 import dataclasses
-import pickle
 from typing import TypeVar
 
 from etils import epath
 import numpy as np
 
-from posergen_jax.io import errors
+from posergen_jax.io import errors, safe_pickle
 
 NUM_CLASSES = 200
 NUM_CAPTIONS = 10
@@ -211,8 +210,8 @@ def read_birds(manual_dir: epath.PathLike) -> list[Bird]:
 def _load_pickle(path: epath.Path):
   if not path.exists():
     raise _missing(path, _EMBEDDING_HINT)
-  with path.open("rb") as f:
-    return pickle.load(f, encoding="latin1")  # Python 2 pickles.
+  # Python 2 pickles of numpy arrays and lists of names: numpy's globals are the only ones allowed.
+  return safe_pickle.load(path, encoding="latin1")
 
 
 def read_embeddings(manual_dir: epath.PathLike, birds: list[Bird]) -> dict[str, np.ndarray]:
@@ -225,6 +224,8 @@ def read_embeddings(manual_dir: epath.PathLike, birds: list[Bird]) -> dict[str, 
   Raises:
     FileNotFoundError: a pickle is missing; the message names it.
     ValueError: a pickle's shape does not fit its filenames, or a bird has no row.
+    pickle.UnpicklingError: a pickle names a global other than numpy's array globals
+      (safe_pickle.RefusedGlobalError, naming the file and the global).
   """
   rows = {}
   for split in EMBEDDING_SPLITS:
