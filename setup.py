@@ -1,6 +1,16 @@
 """posergen_jax: text-to-poster generation (GAN_SR3, Gt-StackGAN) in JAX/Flax."""
 
+import pathlib
+import re
+
 import setuptools
+
+# The version is written once, in posergen_jax/__init__.py; read without importing the package.
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"$',
+    (pathlib.Path(__file__).parent / "posergen_jax" / "__init__.py").read_text(encoding="utf-8"),
+    re.MULTILINE,
+).group(1)
 
 INSTALL_REQUIRES = [
     "absl-py",
@@ -56,7 +66,7 @@ EXTRAS_REQUIRE = {
 
 setuptools.setup(
     name="posergen_jax",
-    version="0.1.0",
+    version=VERSION,
     description=__doc__,
     license="Apache-2.0",
     # configs/ installs as posergen_jax.configs, so a config file loads from any folder.
