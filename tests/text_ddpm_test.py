@@ -29,26 +29,26 @@ def test_text_unet_adds_one_projection_and_reads_the_context():
   levels, context = jnp.full((2,), 0.5), jax.random.normal(jax.random.key(1), (2, 6))
   plain = sr3_unet.UNet(**TINY_UNET)
   text = sr3_unet.UNet(**TINY_UNET, text_conditioning=True)
-  plain_params = plain.init(jax.random.key(2), x, None, levels, train=False)["params"]
-  params = text.init(jax.random.key(2), x, None, levels, train=False, context=context)["params"]
+  plain_params = jax.eval_shape(
+      lambda: plain.init(jax.random.key(2), x, None, levels, train=False)
+  )["params"]
+  params = jax.jit(
+      lambda: text.init(jax.random.key(2), x, None, levels, train=False, context=context)
+  )()["params"]
   # The projection: context [6] -> the 4*ch embedding, without bias.
   assert param_count(params) - param_count(plain_params) == 6 * 4 * 8
   params = _perturbed(params)
-  out = text.apply({"params": params}, x, None, levels, train=False, context=context)
+  apply = jax.jit(lambda c: text.apply({"params": params}, x, None, levels, train=False, context=c))
+  out = apply(context)
   assert out.shape == (2, 8, 8, 3) and out.dtype == jnp.float32
-  other = text.apply(
-      {"params": params}, x, None, levels, train=False, context=context.at[1].set(0.0)
-  )
+  other = apply(context.at[1].set(0.0))
   np.testing.assert_array_equal(other[0], out[0])  # Each example reads its own context.
   assert not np.allclose(other[1], out[1])
   # A zero context contributes nothing: the U-Net without the projection gives the same.
-  unconditional = plain.apply(
-      {"params": {k: v for k, v in params.items() if k != "context_proj"}},
-      x,
-      None,
-      levels,
-      train=False,
-  )
+  without_projection = {k: v for k, v in params.items() if k != "context_proj"}
+  unconditional = jax.jit(
+      lambda: plain.apply({"params": without_projection}, x, None, levels, train=False)
+  )()
   np.testing.assert_allclose(other[1], unconditional[1], rtol=1e-5, atol=1e-6)
 
 
