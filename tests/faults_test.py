@@ -62,10 +62,6 @@ def _signal_at_step(process, step, signum):
   return "".join(log)
 
 
-def _final_state(config, workdir):
-  return trainer.setup(config, str(workdir), registry.get_family(config)).state
-
-
 # The kill -9 test's seed: it draws the step to kill at, and is printed with that step, so a
 # failure replays with the same seed. Set POSERGEN_KILL_SEED to try another step.
 KILL_SEED = int(os.environ.get("POSERGEN_KILL_SEED", "0"))
@@ -119,13 +115,10 @@ def test_kill_9_after_a_checkpoint_restores_it_and_ends_bit_identical(
   trainer.train_and_evaluate(
       quick_config, str(tmp_path / "uninterrupted"), registry.get_family(quick_config)
   )
-  resumed = _final_state(quick_config, tmp_path / "killed")
-  uninterrupted = _final_state(quick_config, tmp_path / "uninterrupted")
+  resumed = helpers.restored_state(quick_config, tmp_path / "killed")
+  uninterrupted = helpers.restored_state(quick_config, tmp_path / "uninterrupted")
   assert int(resumed.step) == int(uninterrupted.step) == KILL_RUN_STEPS
-  for part in ("params", "opt_state", "ema_params"):
-    jax.tree.map(
-        np.testing.assert_array_equal, getattr(resumed, part), getattr(uninterrupted, part)
-    )
+  helpers.assert_states_equal(resumed, uninterrupted)
 
 
 def test_sigterm_checkpoints_and_exits_cleanly(tmp_path, tiny_data_dir):
@@ -169,7 +162,7 @@ def test_nonfinite_steps_are_skipped_then_stop_the_run(quick_config, tmp_path):
         quick_config, str(tmp_path), _sr3_with_train_step(quick_config, nan_from_step_2)
     )
   assert checkpoint.make_manager(str(tmp_path), max_to_keep=2).latest_step() == 4
-  state = trainer.setup(quick_config, str(tmp_path), registry.get_family(quick_config)).state
+  state = helpers.restored_state(quick_config, tmp_path)
   assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(state.params))
   assert int(optimizers.nonfinite_total(state.opt_state)) == 2  # steps 3 and 4 skipped
 

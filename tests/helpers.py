@@ -1,5 +1,6 @@
 """Helpers shared by the tests: the repository root, a module run as a program, parameter counts,
-a family's train steps on a fixed batch, quick staged configs trained stage by stage, a user's
+a family's train steps on a fixed batch, restored train states compared bit for bit, quick
+staged configs trained stage by stage, a user's
 poster folder, and TFDS's builder checks on a fake manual folder."""
 
 from collections.abc import Callable
@@ -88,6 +89,19 @@ def train_steps(family, batch, devices, num_steps, mesh=(("data", -1),), fsdp=Fa
     states.append(state)
     history.append(jax.device_get(metrics))
   return states, history
+
+
+def restored_state(config, workdir, family=None):
+  """The train state the trainer restores from `workdir`'s newest checkpoint for `config` (its
+  family made from `config` unless given)."""
+  family = family or registry.get_family(config)
+  return trainer.setup(config, str(workdir), family).state
+
+
+def assert_states_equal(got, want) -> None:
+  """Parameters, optimizer state and EMA of two train states are equal bit for bit."""
+  for part in ("params", "opt_state", "ema_params"):
+    jax.tree.map(np.testing.assert_array_equal, getattr(got, part), getattr(want, part))
 
 
 def quick_staged_config(config, data_dir):

@@ -12,12 +12,10 @@ import sys
 import time
 
 import jax
-import numpy as np
 import pytest
 
 from posergen_jax.families import registry
 from posergen_jax.poster import outputs, pipeline
-from posergen_jax.training import trainer
 from tests import helpers
 
 # The hosts compare stop signals every this many steps (config.train.stop_check_every).
@@ -167,13 +165,10 @@ def test_two_processes_restart_after_kill_9_stop_together_and_train_as_one_of_ei
     )
   quick_config.data.data_dir = str(data_dir)
   family = registry.get_family(quick_config)
-  stopped = trainer.setup(quick_config, str(job), family).state
-  uninterrupted = trainer.setup(quick_config, str(tmp_path / "run_2x"), family).state
+  stopped = helpers.restored_state(quick_config, job, family)
+  uninterrupted = helpers.restored_state(quick_config, tmp_path / "run_2x", family)
   assert int(stopped.step) == int(uninterrupted.step) == step
-  for part in ("params", "opt_state", "ema_params"):  # Bit for bit.
-    jax.tree.map(
-        np.testing.assert_array_equal, getattr(stopped, part), getattr(uninterrupted, part)
-    )
+  helpers.assert_states_equal(stopped, uninterrupted)
   single, multi = _metrics(tmp_path / "run_1x"), _metrics(tmp_path / "run_2x")
   assert single.keys() == multi.keys() and "sr3_psnr" in single
   for key in single:

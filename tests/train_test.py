@@ -93,8 +93,7 @@ def test_checkpoint_restores_bit_identical(data_parallel, tmp_path):
   fresh, _ = _train(family, batch, jax.devices(), num_steps=0)
   restored = checkpoint.restore_latest(checkpoint.make_manager(str(tmp_path), max_to_keep=2), fresh)
   assert int(restored.step) == 2
-  for part in ("params", "opt_state", "ema_params"):
-    jax.tree.map(np.testing.assert_array_equal, getattr(restored, part), getattr(state, part))
+  helpers.assert_states_equal(restored, state)
   for got, want in zip(jax.tree.leaves(restored), jax.tree.leaves(fresh)):
     assert got.sharding == want.sharding
 
